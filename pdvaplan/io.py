@@ -1,0 +1,340 @@
+"""Volumes with their physical frame: read, write, convert, resample.
+
+Every position pdvaplan reports is in millimetres in the physical frame that
+SimpleITK reports (LPS: +x patient left, +y posterior, +z superior). This
+module is the only place that converts between voxel indices and that frame.
+
+Arrays are indexed like SimpleITK's image index: ``array[i, j, k]`` is the
+voxel at index ``(i, j, k)`` whose physical position is
+
+    origin_mm + direction @ (spacing_mm * (i, j, k))
+
+(the transpose of ``sitk.GetArrayFromImage``, which is ``[k, j, i]``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from pdvaplan.errors import PdvaplanInputError
+
+#: Voxel spacings outside this range (mm) are rejected as absurd.
+SPACING_RANGE_MM = (1e-3, 50.0)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3D image and its physical frame.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        Voxel values indexed ``[i, j, k]`` (SimpleITK index order).
+    spacing_mm : numpy.ndarray
+        Voxel size along the index axes i, j, k, in mm, shape (3,).
+    origin_mm : numpy.ndarray
+        Physical position of voxel (0, 0, 0), in mm (LPS), shape (3,).
+    direction : numpy.ndarray
+        3 x 3 orthonormal matrix whose columns are the physical directions of
+        the index axes i, j, k.
+    source : str
+        Where the volume came from (a path, or a description); used in messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> vol = Volume(np.zeros((4, 5, 6), np.int16), np.array([0.5, 0.5, 2.0]),
+    ...              np.zeros(3), np.diag([-1.0, -1.0, 1.0]))
+    >>> vol.index_to_physical([1, 2, 3]).tolist()
+    [-0.5, -1.0, 6.0]
+    >>> vol.physical_to_index([-0.5, -1.0, 6.0]).tolist()
+    [1.0, 2.0, 3.0]
+    """
+
+    array: np.ndarray
+    spacing_mm: np.ndarray
+    origin_mm: np.ndarray
+    direction: np.ndarray
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        for name, shape in (("spacing_mm", (3,)), ("origin_mm", (3,)), ("direction", (3, 3))):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.shape != shape:
+                raise PdvaplanInputError(f"{self.source}: {name} must have shape {shape}")
+            object.__setattr__(self, name, value)
+        if self.array.ndim != 3:
+            raise PdvaplanInputError(
+                f"{self.source}: expected a 3D volume, got {self.array.ndim}D"
+            )
+        check_frame(self.spacing_mm, self.direction, self.source)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Number of voxels along i, j, k."""
+        return self.array.shape
+
+    @property
+    def index_to_physical_matrix(self) -> np.ndarray:
+        """3 x 3 matrix M with ``physical = origin_mm + M @ index``."""
+        return self.direction * self.spacing_mm[np.newaxis, :]
+
+    def index_to_physical(self, index: np.ndarray) -> np.ndarray:
+        """Physical positions (mm) of continuous indices.
+
+        Parameters
+        ----------
+        index : array_like, shape (..., 3)
+            Continuous indices (i, j, k).
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., 3)
+            Positions in mm (LPS).
+        """
+        index = np.asarray(index, dtype=np.float64)
+        return index @ self.index_to_physical_matrix.T + self.origin_mm
+
+    def physical_to_index(self, points_mm: np.ndarray) -> np.ndarray:
+        """Continuous indices of physical positions (mm); inverse of `index_to_physical`.
+
+        Parameters
+        ----------
+        points_mm : array_like, shape (..., 3)
+            Positions in mm (LPS).
+
+        Returns
+        -------
+        numpy.ndarray, shape (..., 3)
+            Continuous indices (i, j, k); voxel centres are whole numbers.
+        """
+        points_mm = np.asarray(points_mm, dtype=np.float64)
+        # direction is orthonormal, so its inverse is its transpose.
+        return ((points_mm - self.origin_mm) @ self.direction) / self.spacing_mm
+
+    def voxel_positions_mm(self) -> np.ndarray:
+        """Physical positions of every voxel centre, shape ``array.shape + (3,)``."""
+        grids = np.meshgrid(*(np.arange(n, dtype=np.float64) for n in self.shape), indexing="ij")
+        return self.index_to_physical(np.stack(grids, axis=-1))
+
+    def contains(self, points_mm: np.ndarray) -> np.ndarray:
+        """Whether physical positions lie inside the volume (within half a voxel of a centre)."""
+        index = self.physical_to_index(points_mm)
+        upper = np.asarray(self.shape, dtype=np.float64) - 0.5
+        return np.all((index >= -0.5) & (index <= upper), axis=-1)
+
+    def with_array(self, array: np.ndarray, source: str | None = None) -> Volume:
+        """The same frame holding other voxel values (same shape)."""
+        if array.shape != self.shape:
+            raise ValueError(f"shape {array.shape} differs from the volume's {self.shape}")
+        return Volume(array, self.spacing_mm, self.origin_mm, self.direction,
+                      self.source if source is None else source)
+
+    def to_sitk(self) -> sitk.Image:
+        """The volume as a SimpleITK image (values copied)."""
+        image = sitk.GetImageFromArray(np.ascontiguousarray(self.array.transpose(2, 1, 0)))
+        image.SetSpacing(self.spacing_mm.tolist())
+        image.SetOrigin(self.origin_mm.tolist())
+        image.SetDirection(self.direction.ravel().tolist())
+        return image
+
+
+def check_frame(spacing_mm: np.ndarray, direction: np.ndarray, source: str) -> None:
+    """Reject absurd spacings and non-orthonormal direction matrices.
+
+    Raises
+    ------
+    PdvaplanInputError
+        If a spacing is not finite or outside `SPACING_RANGE_MM`, or the
+        direction matrix is not orthonormal.
+    """
+    low, high = SPACING_RANGE_MM
+    if not np.all(np.isfinite(spacing_mm)) or np.any(spacing_mm < low) or np.any(spacing_mm > high):
+        shown = ", ".join(f"{s:g}" for s in spacing_mm)
+        raise PdvaplanInputError(
+            f"{source}: absurd voxel spacing ({shown}) mm; expected {low:g} to {high:g} mm"
+        )
+    if not np.all(np.isfinite(direction)) or not np.allclose(
+        direction.T @ direction, np.eye(3), atol=1e-4
+    ):
+        raise PdvaplanInputError(f"{source}: direction matrix is not orthonormal")
+
+
+def from_sitk(image: sitk.Image, source: str = "<memory>") -> Volume:
+    """Wrap a SimpleITK image as a `Volume` (values copied).
+
+    Parameters
+    ----------
+    image : SimpleITK.Image
+        A scalar 3D image.
+    source : str
+        Name used in error messages.
+
+    Raises
+    ------
+    PdvaplanInputError
+        If the image is not a scalar 3D image, is empty, or holds NaN or
+        infinite values.
+    """
+    if image.GetDimension() != 3:
+        raise PdvaplanInputError(f"{source}: expected a 3D volume, got {image.GetDimension()}D")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise PdvaplanInputError(
+            f"{source}: expected one value per voxel, got "
+            f"{image.GetNumberOfComponentsPerPixel()} (a colour or vector image)"
+        )
+    size = image.GetSize()
+    if min(size) < 2:
+        raise PdvaplanInputError(
+            f"{source}: volume of {size[0]} x {size[1]} x {size[2]} voxels is too thin to be 3D"
+        )
+    # GetArrayFromImage copies, so the array outlives the image.
+    array = sitk.GetArrayFromImage(image).transpose(2, 1, 0)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise PdvaplanInputError(f"{source}: holds NaN or infinite voxel values")
+    return Volume(
+        array,
+        np.array(image.GetSpacing()),
+        np.array(image.GetOrigin()),
+        np.array(image.GetDirection()).reshape(3, 3),
+        source,
+    )
+
+
+def read_volume(path: str | os.PathLike) -> Volume:
+    """Read a 3D volume from any file SimpleITK reads or a DICOM series folder.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A NIfTI (``.nii``, ``.nii.gz``), NRRD, MetaImage (``.mha``/``.mhd``)
+        file, or a folder holding exactly one DICOM series.
+
+    Returns
+    -------
+    Volume
+        The voxel values with spacing, origin and direction.
+
+    Raises
+    ------
+    PdvaplanInputError
+        With a one-line message naming the file and the problem: missing,
+        unreadable, not 3D, empty, several DICOM series in one folder,
+        NaN values, absurd spacing or a non-orthonormal direction.
+
+    Examples
+    --------
+    >>> vol = read_volume("../shared/data/vmtk-test-data/input/aorta.mha")  # doctest: +SKIP
+    >>> vol.shape, vol.spacing_mm.round(3).tolist()  # doctest: +SKIP
+    ((157, 393, 34), [0.879, 0.879, 1.5])
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise PdvaplanInputError(f"{source}: no such file or folder")
+    try:
+        image = _read_dicom_series(path) if path.is_dir() else _read_file(path)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
+        raise PdvaplanInputError(f"{source}: cannot be read as an image ({first_line})") from None
+    return from_sitk(image, source)
+
+
+def _read_file(path: Path) -> sitk.Image:
+    if path.stat().st_size == 0:
+        raise PdvaplanInputError(f"{path}: file is empty")
+    name = path.name
+    if name.endswith(".nii.gz") and path.with_name(name[: -len(".gz")]).exists():
+        # ITK's NIfTI reader strips ".gz" and would silently read the sibling
+        # ".nii" file; a link in a folder of its own reads the right one.
+        with tempfile.TemporaryDirectory() as folder:
+            link = Path(folder) / name
+            link.symlink_to(path.resolve())
+            return sitk.ReadImage(str(link))
+    return sitk.ReadImage(str(path))
+
+
+def _read_dicom_series(folder: Path) -> sitk.Image:
+    series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+    if len(series_ids) > 1:
+        raise PdvaplanInputError(
+            f"{folder}: holds {len(series_ids)} DICOM series; give a folder with one series"
+        )
+    file_names = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder))
+    if not file_names:
+        raise PdvaplanInputError(f"{folder}: folder holds no DICOM series")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(file_names)
+    return reader.Execute()
+
+
+def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True) -> None:
+    """Write a volume to any format SimpleITK writes, chosen by the file extension.
+
+    The file is written under a temporary name in the same folder and renamed,
+    so a reader never sees a partial file.
+
+    Parameters
+    ----------
+    volume : Volume
+        The volume to write.
+    path : str or path-like
+        Destination, e.g. ``labels.nii.gz``, ``arterial.nrrd`` or ``venous.mha``.
+    compress : bool
+        Compress the voxel data where the format allows.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise PdvaplanInputError(f"{path}: folder {path.parent} does not exist")
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        sitk.WriteImage(volume.to_sitk(), temporary, useCompression=compress)
+        os.replace(temporary, path)
+    except (RuntimeError, OSError) as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise PdvaplanInputError(f"{path}: cannot be written ({error})") from None
+
+
+def resample_to(
+    moving: Volume, reference: Volume, interpolation: str = "linear", fill_value: float = 0.0
+) -> Volume:
+    """Resample a volume onto another volume's grid by physical position.
+
+    Both volumes must lie in one physical frame (co-registered); sizes,
+    spacings, origins and directions may all differ.
+
+    Parameters
+    ----------
+    moving : Volume
+        The volume whose values are sampled.
+    reference : Volume
+        The grid to sample onto.
+    interpolation : {"linear", "nearest"}
+        ``"nearest"`` for label maps.
+    fill_value : float
+        Value for reference voxels that fall outside `moving`.
+
+    Returns
+    -------
+    Volume
+        Values of `moving` on the grid of `reference`, in `moving`'s dtype.
+    """
+    interpolators = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}
+    if interpolation not in interpolators:
+        raise ValueError(f"interpolation must be one of {sorted(interpolators)}")
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize([int(n) for n in reference.shape])
+    resampler.SetOutputSpacing(reference.spacing_mm.tolist())
+    resampler.SetOutputOrigin(reference.origin_mm.tolist())
+    resampler.SetOutputDirection(reference.direction.ravel().tolist())
+    resampler.SetInterpolator(interpolators[interpolation])
+    resampler.SetDefaultPixelValue(fill_value)
+    return from_sitk(resampler.Execute(moving.to_sitk()), moving.source)
