@@ -1,0 +1,67 @@
+"""Checks and conversions shared by the public kernel wrappers.
+
+Every public kernel takes plain arrays from the caller; these helpers turn
+them into C-contiguous float64 arrays or raise `ValueError` with a one-line
+message that names the offending argument.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_polyline_mm(points_mm: np.ndarray, name: str) -> np.ndarray:
+    """Return `points_mm` as a C-contiguous float64 (N, 3) array with N >= 2.
+
+    Raises
+    ------
+    ValueError
+        If the shape is not (N, 3), there are fewer than 2 points, or a
+        coordinate is NaN or infinite.
+    """
+    points_mm = as_points_mm(points_mm, name)
+    if points_mm.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 points, got {points_mm.shape[0]}")
+    return points_mm
+
+
+def as_points_mm(points_mm: np.ndarray, name: str) -> np.ndarray:
+    """Return `points_mm` as a C-contiguous float64 (N, 3) array of finite values."""
+    try:
+        points_mm = np.ascontiguousarray(points_mm, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers with shape (N, 3)") from None
+    if points_mm.ndim != 2 or points_mm.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (N, 3), got {points_mm.shape}")
+    if not np.all(np.isfinite(points_mm)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return points_mm
+
+
+def as_point_mm(point_mm: np.ndarray, name: str) -> np.ndarray:
+    """Return `point_mm` as a finite float64 array of shape (3,)."""
+    try:
+        point_mm = np.asarray(point_mm, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers with shape (3,)") from None
+    if point_mm.shape != (3,):
+        raise ValueError(f"{name} must have shape (3,), got {point_mm.shape}")
+    if not np.all(np.isfinite(point_mm)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return point_mm
+
+
+def as_reach_mm(reach_mm: float) -> float:
+    """Return `reach_mm` as a float, checking that it is finite and not negative."""
+    reach_mm = float(reach_mm)
+    if not np.isfinite(reach_mm) or reach_mm < 0:
+        raise ValueError(f"reach_mm must be a finite distance >= 0 mm, got {reach_mm}")
+    return reach_mm
+
+
+def arc_length_mm(points_mm: np.ndarray) -> np.ndarray:
+    """Distance along the polyline from its first point to each vertex, shape (N,)."""
+    arc = np.empty(points_mm.shape[0])
+    arc[0] = 0.0
+    np.cumsum(np.linalg.norm(np.diff(points_mm, axis=0), axis=1), out=arc[1:])
+    return arc

@@ -1,0 +1,182 @@
+"""Closest approach between two polylines, with exact segment-to-segment distances."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numba
+import numpy as np
+
+from pdvaplan.kernels._polyline import arc_length_mm, as_polyline_mm
+from pdvaplan.kernels.segment_distance import closest_on_segments
+from pdvaplan.kernels.segment_tree import (
+    STACK_DEPTH,
+    box_gap2,
+    box_size2,
+    build_segment_tree,
+    leaf_segments,
+)
+
+#: Subtrees of polyline A searched in parallel (each against all of B).
+_N_TASKS = 64
+
+
+class ClosestApproach(NamedTuple):
+    """Where two polylines come closest.
+
+    Attributes
+    ----------
+    distance_mm : float
+        Smallest distance between the polylines.
+    point_a_mm, point_b_mm : numpy.ndarray, shape (3,)
+        The closest point on each polyline.
+    segment_a, segment_b : int
+        Index of the segment holding each closest point (segment ``i`` joins
+        vertices ``i`` and ``i + 1``).
+    arc_a_mm, arc_b_mm : float
+        Distance along each polyline from its first point to its closest point.
+    """
+
+    distance_mm: float
+    point_a_mm: np.ndarray
+    point_b_mm: np.ndarray
+    segment_a: int
+    segment_b: int
+    arc_a_mm: float
+    arc_b_mm: float
+
+
+def closest_approach(a_mm: np.ndarray, b_mm: np.ndarray) -> ClosestApproach:
+    """Closest approach between two polylines, measured segment to segment.
+
+    The distance is exact between the continuous polylines (not their
+    vertices). When several places tie, the one with the smallest segment
+    index on A, then on B, is reported.
+
+    Parameters
+    ----------
+    a_mm, b_mm : array_like, shape (N, 3) and (M, 3)
+        Polyline vertices in mm, at least 2 each.
+
+    Returns
+    -------
+    ClosestApproach
+        Distance, closest points, segment indices and arc-length positions.
+
+    Raises
+    ------
+    ValueError
+        If an input is not (N, 3) with N >= 2, or holds NaN or infinite values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> artery = np.array([[0.0, 0, 0], [0, 0, 10], [0, 0, 20]])
+    >>> vein = np.array([[-5.0, 4, 12], [5, 4, 12]])
+    >>> hit = closest_approach(artery, vein)
+    >>> float(hit.distance_mm), hit.segment_a, float(hit.arc_a_mm), float(hit.arc_b_mm)
+    (4.0, 1, 12.0, 5.0)
+    """
+    a_mm = as_polyline_mm(a_mm, "a_mm")
+    b_mm = as_polyline_mm(b_mm, "b_mm")
+    low_a, high_a, n_leaves_a = build_segment_tree(a_mm)
+    low_b, high_b, n_leaves_b = build_segment_tree(b_mm)
+    distance2, i, j, s, t = _closest_pair(
+        a_mm, low_a, high_a, n_leaves_a, b_mm, low_b, high_b, n_leaves_b
+    )
+    point_a = a_mm[i] + s * (a_mm[i + 1] - a_mm[i])
+    point_b = b_mm[j] + t * (b_mm[j + 1] - b_mm[j])
+    arc_a = arc_length_mm(a_mm)
+    arc_b = arc_length_mm(b_mm)
+    return ClosestApproach(
+        distance_mm=float(np.sqrt(distance2)),
+        point_a_mm=point_a,
+        point_b_mm=point_b,
+        segment_a=int(i),
+        segment_b=int(j),
+        arc_a_mm=float(arc_a[i] + s * (arc_a[i + 1] - arc_a[i])),
+        arc_b_mm=float(arc_b[j] + t * (arc_b[j + 1] - arc_b[j])),
+    )
+
+
+@numba.njit(cache=True, inline="always")
+def _better(d2, i, j, best_d2, best_i, best_j):
+    """Whether pair (i, j) at squared distance d2 beats the best so far (ties: lower i, j)."""
+    if d2 != best_d2:
+        return d2 < best_d2
+    return i < best_i or (i == best_i and j < best_j)
+
+
+@numba.njit(cache=True, parallel=True)
+def _closest_pair(a, low_a, high_a, n_leaves_a, b, low_b, high_b, n_leaves_b):
+    """Branch-and-bound over pairs of tree nodes; each task owns one subtree of A."""
+    n_seg_a = a.shape[0] - 1
+    n_seg_b = b.shape[0] - 1
+    first_task = min(_N_TASKS, n_leaves_a)
+    n_tasks = first_task
+    task_d2 = np.full(n_tasks, np.inf)
+    task_i = np.full(n_tasks, n_seg_a, dtype=np.int64)
+    task_j = np.full(n_tasks, n_seg_b, dtype=np.int64)
+    task_s = np.zeros(n_tasks)
+    task_t = np.zeros(n_tasks)
+    for task in numba.prange(n_tasks):
+        stack_a = np.empty(2 * STACK_DEPTH, dtype=np.int64)
+        stack_b = np.empty(2 * STACK_DEPTH, dtype=np.int64)
+        stack_gap2 = np.empty(2 * STACK_DEPTH)
+        stack_a[0] = first_task + task
+        stack_b[0] = 1
+        stack_gap2[0] = 0.0
+        top = 1
+        best_d2 = np.inf
+        best_i = n_seg_a
+        best_j = n_seg_b
+        best_s = 0.0
+        best_t = 0.0
+        while top > 0:
+            top -= 1
+            node_a = stack_a[top]
+            node_b = stack_b[top]
+            if stack_gap2[top] > best_d2:
+                continue
+            leaf_a = node_a >= n_leaves_a
+            leaf_b = node_b >= n_leaves_b
+            if leaf_a and leaf_b:
+                first_i, end_i = leaf_segments(node_a, n_leaves_a, n_seg_a)
+                first_j, end_j = leaf_segments(node_b, n_leaves_b, n_seg_b)
+                for i in range(first_i, end_i):
+                    for j in range(first_j, end_j):
+                        d2, s, t = closest_on_segments(a, i, i + 1, b, j, j + 1)
+                        if _better(d2, i, j, best_d2, best_i, best_j):
+                            best_d2, best_i, best_j, best_s, best_t = d2, i, j, s, t
+                continue
+            split_a = leaf_b or (
+                not leaf_a and box_size2(low_a, high_a, node_a) >= box_size2(low_b, high_b, node_b)
+            )
+            if split_a:
+                near_a, far_a, near_b, far_b = 2 * node_a, 2 * node_a + 1, node_b, node_b
+            else:
+                near_a, far_a, near_b, far_b = node_a, node_a, 2 * node_b, 2 * node_b + 1
+            near_gap2 = box_gap2(low_a, high_a, near_a, low_b, high_b, near_b)
+            far_gap2 = box_gap2(low_a, high_a, far_a, low_b, high_b, far_b)
+            if far_gap2 < near_gap2:
+                near_a, far_a, near_b, far_b = far_a, near_a, far_b, near_b
+                near_gap2, far_gap2 = far_gap2, near_gap2
+            # Push the farther child first so the nearer one is searched first.
+            if far_gap2 <= best_d2:
+                stack_a[top], stack_b[top], stack_gap2[top] = far_a, far_b, far_gap2
+                top += 1
+            if near_gap2 <= best_d2:
+                stack_a[top], stack_b[top], stack_gap2[top] = near_a, near_b, near_gap2
+                top += 1
+        task_d2[task] = best_d2
+        task_i[task] = best_i
+        task_j[task] = best_j
+        task_s[task] = best_s
+        task_t[task] = best_t
+    best = 0
+    for task in range(1, n_tasks):
+        if _better(
+            task_d2[task], task_i[task], task_j[task], task_d2[best], task_i[best], task_j[best]
+        ):
+            best = task
+    return task_d2[best], task_i[best], task_j[best], task_s[best], task_t[best]
