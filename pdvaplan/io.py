@@ -70,9 +70,7 @@ class Volume:
                 raise PdvaplanInputError(f"{self.source}: {name} must have shape {shape}")
             object.__setattr__(self, name, value)
         if self.array.ndim != 3:
-            raise PdvaplanInputError(
-                f"{self.source}: expected a 3D volume, got {self.array.ndim}D"
-            )
+            raise PdvaplanInputError(f"{self.source}: expected a 3D volume, got {self.array.ndim}D")
         check_frame(self.spacing_mm, self.direction, self.source)
 
     @property
@@ -133,8 +131,13 @@ class Volume:
         """The same frame holding other voxel values (same shape)."""
         if array.shape != self.shape:
             raise ValueError(f"shape {array.shape} differs from the volume's {self.shape}")
-        return Volume(array, self.spacing_mm, self.origin_mm, self.direction,
-                      self.source if source is None else source)
+        return Volume(
+            array,
+            self.spacing_mm,
+            self.origin_mm,
+            self.direction,
+            self.source if source is None else source,
+        )
 
     def to_sitk(self) -> sitk.Image:
         """The volume as a SimpleITK image (values copied)."""

@@ -1,0 +1,126 @@
+"""Synthetic lower legs with a known answer.
+
+A phantom is two co-registered CT-like volumes (arterial and venous phase, HU),
+the true label map and the truth: analytic centrelines sampled densely with
+their flags, and the crossing the contract's default rules choose, found by
+brute force on the analytic curves.
+
+Examples
+--------
+>>> from phantoms import make_phantom
+>>> phantom = make_phantom("basic", seed=0)  # doctest: +SKIP
+>>> phantom.truth["crossing"]["artery"]  # doctest: +SKIP
+'posterior-tibial-artery'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.io import Volume, write_volume
+from phantoms.anatomy import LegSpec
+from phantoms.imaging import GridSpec, image_leg
+from phantoms.presets import DIRECTIONS, PRESETS, preset, random_leg
+from phantoms.truth import truth_document
+
+__all__ = [
+    "DIRECTIONS",
+    "PRESETS",
+    "GridSpec",
+    "LegSpec",
+    "Phantom",
+    "make_phantom",
+    "random_leg",
+    "write_phantom",
+]
+
+#: File names a written phantom consists of.
+FILES = ("arterial.nii.gz", "venous.nii.gz", "labels.nii.gz", "truth.json")
+
+
+@dataclass(frozen=True)
+class Phantom:
+    """A synthetic leg: both phases (HU), the true labels and the truth document."""
+
+    arterial: Volume
+    venous: Volume
+    labels: Volume
+    truth: dict
+
+
+def make_phantom(
+    name: str = "basic",
+    seed: int = 0,
+    spacing_mm: tuple[float, float, float] | None = None,
+    direction: tuple[float, ...] | None = None,
+    spec: LegSpec | None = None,
+) -> Phantom:
+    """Generate a phantom from a preset name, or from `spec` if given.
+
+    Parameters
+    ----------
+    name : str
+        A preset (see `phantoms.presets`), or ``"random"`` for a leg and grid
+        drawn from `seed`.
+    seed : int
+        Seed of the image noise (and, for ``"random"``, of every parameter).
+    spacing_mm, direction : optional
+        Override the preset's grid: voxel spacing along i, j, k and a
+        row-major orthonormal direction matrix (9 numbers).
+    spec : LegSpec, optional
+        An explicit anatomy; `name` then only labels the truth.
+
+    Returns
+    -------
+    Phantom
+    """
+    if name == "random":
+        leg, grid = random_leg(seed)
+    elif name in PRESETS:
+        leg, grid = preset(name)
+    elif spec is None:
+        raise PdvaplanInputError(
+            f"--preset {name}: unknown preset; choose one of {', '.join(PRESETS)} or random"
+        )
+    else:
+        grid = GridSpec()
+    leg = spec or leg
+    grid = GridSpec(
+        tuple(spacing_mm) if spacing_mm is not None else grid.spacing_mm,
+        tuple(direction) if direction is not None else grid.direction,
+    )
+    images = image_leg(leg, grid, seed)
+    truth = truth_document(leg, images.labels, name, seed)
+    return Phantom(images.arterial, images.venous, images.labels, truth)
+
+
+def write_phantom(phantom: Phantom, folder: str | os.PathLike) -> list[Path]:
+    """Write a phantom's volumes (NIfTI) and ``truth.json`` into `folder`.
+
+    The folder is created if needed; every file is written under a temporary
+    name and renamed, so no partial file is left behind.
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of `FILES`.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PdvaplanInputError(f"{folder}: cannot create folder ({error.strerror})") from None
+    paths = [folder / name for name in FILES]
+    volumes = (phantom.arterial, phantom.venous, phantom.labels)
+    for volume, path in zip(volumes, paths[:3], strict=True):
+        write_volume(volume, path)
+    handle, temporary = tempfile.mkstemp(prefix=".truth.", suffix=".json", dir=folder)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(phantom.truth, stream)
+    os.replace(temporary, paths[-1])
+    return paths

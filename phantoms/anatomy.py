@@ -1,0 +1,263 @@
+"""The synthetic lower leg in physical space: what is where, analytically.
+
+Everything here is in millimetres in the LPS frame (+x patient left, +y
+posterior, +z superior) of a right leg: the ankle at ``z = 0``, the knee at
+``z = length_mm``. Vessels run along z; each vessel's centreline is a curve
+``z -> (x(z), y(z), z)`` with a lumen radius ``r(z)``. A vein is its paired
+artery's curve plus an offset in the axial plane whose length (the centre
+distance) dips to a minimum at a chosen level, so the best crossing of each
+pair sits where the spec says.
+
+The specs are plain frozen dataclasses so that a phantom is reproducible from
+its JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Step (mm) of the central differences that give curve derivatives.
+_DERIVATIVE_STEP_MM = 0.01
+
+
+@dataclass(frozen=True)
+class Stenosis:
+    """A smooth local narrowing of an artery lumen."""
+
+    z_mm: float
+    length_mm: float
+    fraction: float  # 0.5 = lumen radius halved at the centre
+
+
+@dataclass(frozen=True)
+class CalcifiedArc:
+    """A heavily calcified arc of an artery's wall, bright in both phases."""
+
+    z_from_mm: float
+    z_to_mm: float
+    angle_from_deg: float  # in the axial plane, from +x towards +y
+    angle_span_deg: float
+    thickness_mm: float = 1.0
+
+
+@dataclass(frozen=True)
+class ArterySpec:
+    """A tibial artery: course, calibre, patency, disease."""
+
+    name: str
+    base_xy_mm: tuple[float, float]
+    radius_proximal_mm: float
+    radius_distal_mm: float
+    meander_amplitude_mm: tuple[float, float] = (2.5, 1.5)
+    meander_wavelength_mm: tuple[float, float] = (110.0, 140.0)
+    meander_phase_rad: tuple[float, float] = (0.0, 1.0)
+    occlusion_z_mm: float = 100.0  # patent above, occluded below (down to the ankle)
+    stenoses: tuple[Stenosis, ...] = ()
+    calcified_arcs: tuple[CalcifiedArc, ...] = ()
+
+
+@dataclass(frozen=True)
+class VeinSpec:
+    """A tibial vein running beside its paired artery.
+
+    The centre distance to the artery is ``offset_mm - dip_mm * g(z) +
+    wobble_mm * sin(...)`` with ``g`` a Gaussian of width ``dip_width_mm``
+    centred on ``dip_z_mm``; the offset points along ``angle_deg`` (axial plane,
+    from +x towards +y), which swings slowly by ``angle_swing_deg``.
+    """
+
+    name: str
+    artery: str
+    offset_mm: float
+    dip_mm: float
+    dip_z_mm: float
+    angle_deg: float
+    radius_proximal_mm: float = 2.0
+    radius_distal_mm: float = 1.8
+    dip_width_mm: float = 30.0
+    angle_swing_deg: float = 20.0
+    angle_wavelength_mm: float = 170.0
+    wobble_mm: float = 0.25
+    wobble_wavelength_mm: float = 45.0
+    phase_rad: float = 0.0
+
+
+@dataclass(frozen=True)
+class Bone:
+    """A straight bone shaft along z: cortex ring around fatty marrow."""
+
+    name: str
+    centre_xy_mm: tuple[float, float]
+    radius_mm: float
+    cortex_mm: float
+
+
+@dataclass(frozen=True)
+class Intensities:
+    """CT numbers (HU) of each tissue in each phase."""
+
+    air: float = -1000.0
+    fat: float = -100.0
+    muscle: float = 50.0
+    cortex: float = 1200.0
+    marrow: float = -20.0
+    calcium: float = 1000.0
+    unenhanced_blood: float = 50.0
+    artery_arterial_proximal: float = 340.0
+    artery_arterial_distal: float = 240.0
+    artery_venous: float = 170.0
+    vein_venous: float = 200.0
+
+
+@dataclass(frozen=True)
+class LegSpec:
+    """A whole synthetic lower leg and how it is imaged."""
+
+    arteries: tuple[ArterySpec, ...]
+    veins: tuple[VeinSpec, ...]
+    bones: tuple[Bone, ...] = (
+        Bone("tibia", (12.0, -22.0), 12.5, 4.0),
+        Bone("fibula", (-28.0, 0.0), 6.5, 3.0),
+    )
+    length_mm: float = 330.0
+    box_half_width_mm: tuple[float, float] = (56.0, 52.0)
+    leg_semi_axes_mm: tuple[float, float] = (50.0, 46.0)
+    fat_thickness_mm: float = 7.0
+    intensities: Intensities = field(default_factory=Intensities)
+    noise_sigma_hu: float = 12.0
+    psf_sigma_mm: float = 0.35
+    contrast_edge_mm: float = 1.0  # length over which contrast stops at an occlusion
+
+    def artery(self, name: str) -> ArterySpec:
+        """The artery called `name`."""
+        for artery in self.arteries:
+            if artery.name == name:
+                return artery
+        raise KeyError(name)
+
+    @property
+    def box_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper physical corners of the box the leg is imaged in."""
+        half_x, half_y = self.box_half_width_mm
+        return np.array([-half_x, -half_y, 0.0]), np.array([half_x, half_y, self.length_mm])
+
+
+class Centreline:
+    """A vessel axis ``z -> (x, y, z)`` with a lumen radius, evaluated analytically.
+
+    Parameters
+    ----------
+    name : str
+        The vessel's name.
+    xy_mm : callable
+        Maps heights z (mm, array) to axial positions, shape ``z.shape + (2,)``.
+    radius_mm : callable
+        Maps heights z (mm, array) to lumen radii (mm).
+    """
+
+    def __init__(self, name, xy_mm, radius_mm) -> None:
+        self.name = name
+        self.xy_mm = xy_mm
+        self.radius_mm = radius_mm
+
+    def points_mm(self, z_mm: np.ndarray) -> np.ndarray:
+        """Centreline points at heights `z_mm`, shape ``z.shape + (3,)``."""
+        z_mm = np.asarray(z_mm, dtype=np.float64)
+        return np.concatenate([self.xy_mm(z_mm), z_mm[..., np.newaxis]], axis=-1)
+
+    def tangent(self, z_mm: np.ndarray) -> np.ndarray:
+        """Unit tangents (pointing up, +z) at heights `z_mm`."""
+        h = _DERIVATIVE_STEP_MM
+        z_mm = np.asarray(z_mm, dtype=np.float64)
+        derivative = (self.points_mm(z_mm + h) - self.points_mm(z_mm - h)) / (2 * h)
+        return derivative / np.linalg.norm(derivative, axis=-1, keepdims=True)
+
+    def closest_z(self, points_mm: np.ndarray, iterations: int = 5) -> np.ndarray:
+        """Height of the closest centreline point to each of `points_mm` (N, 3).
+
+        Newton's method on the squared distance, started at each point's own
+        height; exact for points within a few mm of the slowly curving axis.
+        """
+        h = _DERIVATIVE_STEP_MM
+        points_xy, z = points_mm[:, :2], points_mm[:, 2].copy()
+        target_z = points_mm[:, 2]
+        for _ in range(iterations):
+            here, ahead, behind = self.xy_mm(z), self.xy_mm(z + h), self.xy_mm(z - h)
+            first = (ahead - behind) / (2 * h)
+            second = (ahead - 2 * here + behind) / (h * h)
+            offset = here - points_xy
+            slope = np.einsum("ij,ij->i", offset, first) + (z - target_z)
+            curvature = (
+                np.einsum("ij,ij->i", first, first) + np.einsum("ij,ij->i", offset, second) + 1.0
+            )
+            z -= slope / curvature
+        return z
+
+
+def artery_centreline(spec: ArterySpec, length_mm: float) -> Centreline:
+    """The analytic centreline of an artery, radius including taper and stenoses."""
+    base = np.asarray(spec.base_xy_mm)
+    amplitude = np.asarray(spec.meander_amplitude_mm)
+    wavenumber = 2 * np.pi / np.asarray(spec.meander_wavelength_mm)
+    phase = np.asarray(spec.meander_phase_rad)
+
+    def xy_mm(z):
+        return base + amplitude * np.sin(z[..., np.newaxis] * wavenumber + phase)
+
+    def radius_mm(z):
+        radius = _taper(z, spec.radius_distal_mm, spec.radius_proximal_mm, length_mm)
+        for stenosis in spec.stenoses:
+            radius = radius * (
+                1.0 - stenosis.fraction * _bump(z, stenosis.z_mm, stenosis.length_mm)
+            )
+        return radius
+
+    return Centreline(spec.name, xy_mm, radius_mm)
+
+
+def vein_centreline(spec: VeinSpec, artery: Centreline, length_mm: float) -> Centreline:
+    """The analytic centreline of a vein: its artery plus an axial-plane offset."""
+
+    def offset_mm(z):
+        dip = spec.dip_mm * np.exp(-0.5 * ((z - spec.dip_z_mm) / spec.dip_width_mm) ** 2)
+        wobble = spec.wobble_mm * np.sin(2 * np.pi * z / spec.wobble_wavelength_mm + spec.phase_rad)
+        return spec.offset_mm - dip + wobble
+
+    def xy_mm(z):
+        angle = np.deg2rad(
+            spec.angle_deg
+            + spec.angle_swing_deg
+            * np.sin(2 * np.pi * z / spec.angle_wavelength_mm + spec.phase_rad)
+        )
+        unit = np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+        return artery.xy_mm(z) + offset_mm(z)[..., np.newaxis] * unit
+
+    def radius_mm(z):
+        return _taper(z, spec.radius_distal_mm, spec.radius_proximal_mm, length_mm)
+
+    return Centreline(spec.name, xy_mm, radius_mm)
+
+
+def centrelines(spec: LegSpec) -> dict[str, Centreline]:
+    """Every vessel's analytic centreline, arteries first, by name."""
+    lines = {a.name: artery_centreline(a, spec.length_mm) for a in spec.arteries}
+    for vein in spec.veins:
+        lines[vein.name] = vein_centreline(vein, lines[vein.artery], spec.length_mm)
+    return lines
+
+
+def contrast_fraction(artery: ArterySpec, z_mm: np.ndarray, edge_mm: float) -> np.ndarray:
+    """Share of full arterial contrast in the lumen at heights `z_mm` (0 below the occlusion)."""
+    return np.clip(0.5 + (np.asarray(z_mm) - artery.occlusion_z_mm) / edge_mm, 0.0, 1.0)
+
+
+def _taper(z, distal, proximal, length_mm):
+    return distal + (proximal - distal) * np.clip(np.asarray(z) / length_mm, 0.0, 1.0)
+
+
+def _bump(z, centre, length):
+    """Raised cosine: 1 at `centre`, 0 beyond `length / 2` from it."""
+    t = np.clip(np.abs(np.asarray(z) - centre) / (length / 2), 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * t))
