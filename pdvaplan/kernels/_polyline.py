@@ -7,6 +7,7 @@ message that names the offending argument.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 
@@ -65,3 +66,49 @@ def arc_length_mm(points_mm: np.ndarray) -> np.ndarray:
     arc[0] = 0.0
     np.cumsum(np.linalg.norm(np.diff(points_mm, axis=0), axis=1), out=arc[1:])
     return arc
+
+
+@numba.njit(cache=True, parallel=True)
+def locate_on_polyline(points, arc, segment, fraction):
+    """Positions and arc lengths of points given as (segment index, fraction along it).
+
+    A segment index of -1 (no segment) gives NaN.
+
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (N, 3)
+        Polyline vertices in mm.
+    arc : numpy.ndarray, shape (N,)
+        Arc length of each vertex in mm (see `arc_length_mm`).
+    segment : numpy.ndarray of int, shape (P,)
+        Segment index of each point (segment ``i`` joins vertices ``i`` and ``i + 1``).
+    fraction : numpy.ndarray, shape (P,)
+        Position along that segment, 0 at its start and 1 at its end.
+
+    Returns
+    -------
+    positions_mm : numpy.ndarray, shape (P, 3)
+    arcs_mm : numpy.ndarray, shape (P,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> line = np.array([[0.0, 0, 0], [0, 0, 2], [0, 3, 2]])
+    >>> at, arcs = locate_on_polyline(line, arc_length_mm(line), np.array([1]), np.array([0.5]))
+    >>> at.tolist(), arcs.tolist()
+    ([[0.0, 1.5, 2.0]], [3.5])
+    """
+    n = segment.shape[0]
+    positions = np.empty((n, 3))
+    arcs = np.empty(n)
+    for p in numba.prange(n):
+        i = segment[p]
+        f = fraction[p]
+        if i < 0:
+            positions[p, :] = np.nan
+            arcs[p] = np.nan
+            continue
+        for k in range(3):
+            positions[p, k] = points[i, k] + f * (points[i + 1, k] - points[i, k])
+        arcs[p] = arc[i] + f * (arc[i + 1] - arc[i])
+    return positions, arcs

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from pdvaplan.kernels._polyline import arc_length_mm, as_polyline_mm
+from pdvaplan.kernels._polyline import arc_length_mm, as_polyline_mm, locate_on_polyline
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
@@ -84,18 +84,16 @@ def closest_approach(a_mm: np.ndarray, b_mm: np.ndarray) -> ClosestApproach:
     distance2, i, j, s, t = _closest_pair(
         a_mm, low_a, high_a, n_leaves_a, b_mm, low_b, high_b, n_leaves_b
     )
-    point_a = a_mm[i] + s * (a_mm[i + 1] - a_mm[i])
-    point_b = b_mm[j] + t * (b_mm[j + 1] - b_mm[j])
-    arc_a = arc_length_mm(a_mm)
-    arc_b = arc_length_mm(b_mm)
+    point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), np.array([i]), np.array([s]))
+    point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), np.array([j]), np.array([t]))
     return ClosestApproach(
         distance_mm=float(np.sqrt(distance2)),
-        point_a_mm=point_a,
-        point_b_mm=point_b,
+        point_a_mm=point_a[0],
+        point_b_mm=point_b[0],
         segment_a=int(i),
         segment_b=int(j),
-        arc_a_mm=float(arc_a[i] + s * (arc_a[i + 1] - arc_a[i])),
-        arc_b_mm=float(arc_b[j] + t * (arc_b[j + 1] - arc_b[j])),
+        arc_a_mm=float(arc_a[0]),
+        arc_b_mm=float(arc_b[0]),
     )
 
 
