@@ -79,6 +79,17 @@ class Volume:
         return self.array.shape
 
     @property
+    def orientation(self) -> str:
+        """Three-letter orientation code of the index axes, e.g. ``"LPS"`` or ``"RAI"``.
+
+        Each letter names the patient direction towards which index i, j, k
+        increases (DICOM convention, as SimpleITK reports it).
+        """
+        return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(
+            self.direction.ravel().tolist()
+        )
+
+    @property
     def index_to_physical_matrix(self) -> np.ndarray:
         """3 x 3 matrix M with ``physical = origin_mm + M @ index``."""
         return self.direction * self.spacing_mm[np.newaxis, :]

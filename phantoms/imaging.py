@@ -15,11 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 from phantoms.anatomy import Centreline, LegSpec, centrelines, contrast_fraction
 
 #: Voxels processed at once; bounds memory on large grids.
 _VOXELS_PER_SLAB = 1_500_000
+#: Largest grid a phantom may have (voxels).
+MAX_VOXELS = 4e8
 #: Labels of the contract's label map.
 ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
 
@@ -70,6 +73,11 @@ def grid_volume(spec: LegSpec, grid: GridSpec) -> Volume:
     )
     extent_mm = np.ptp((corners - centre) @ direction, axis=0)  # along i, j, k
     shape = np.maximum(np.round(extent_mm / spacing - 1e-6).astype(int), 2)
+    if np.prod(shape.astype(float)) > MAX_VOXELS:
+        raise PdvaplanInputError(
+            f"phantom grid: {' x '.join(map(str, shape))} voxels exceeds the limit of "
+            f"{MAX_VOXELS:.0e}; use a coarser spacing"
+        )
     origin = centre - direction @ (spacing * (shape - 1) / 2)
     return Volume(np.zeros(tuple(shape), np.uint8), spacing, origin, direction, "phantom grid")
 
@@ -139,7 +147,7 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
     arterial = np.full(len(points), hu.air, np.float32)
 
     def coverage(signed_mm, normal):
-        width = np.abs(normal @ axes).sum(axis=-1)
+        width = np.maximum(np.abs(normal @ axes).sum(axis=-1), 1e-6)
         return np.clip(0.5 - signed_mm / width, 0.0, 1.0)
 
     def paint(image, share, value, where=slice(None)):

@@ -1,0 +1,209 @@
+"""The ``pdvaplan`` command line: argument parsing, progress, exit codes.
+
+Exit status: 0 on success, 2 for bad input (one line on stderr naming the file
+or option and the problem, no traceback), 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from pdvaplan import __version__
+from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.io import read_volume
+from phantoms import DIRECTIONS, PRESETS, make_phantom, write_phantom
+
+DEMO_FOLDER = "pdvaplan-demo"
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit status 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _progress(message: str) -> None:
+    print(f"pdvaplan: {message}", file=sys.stderr, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(
+        prog="pdvaplan",
+        description="Plan a pDVA artery-to-vein crossing in 3D, in millimetres.",
+    )
+    parser.add_argument("--version", action="version", version=f"pdvaplan {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+
+    demo = commands.add_parser(
+        "demo", help="generate the built-in example leg and summarise its known answer"
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path(DEMO_FOLDER), help=f"folder to write into [{DEMO_FOLDER}]"
+    )
+    demo.set_defaults(run=_run_demo)
+
+    phantom = commands.add_parser(
+        "phantom", help="write a synthetic lower leg (two phases, labels, truth.json)"
+    )
+    phantom.add_argument(
+        "--preset",
+        default="basic",
+        choices=[*PRESETS, "random"],
+        help="which leg [basic]; 'random' draws every parameter from --seed",
+    )
+    phantom.add_argument("--out", type=Path, required=True, help="folder to write into")
+    phantom.add_argument("--seed", type=int, default=0, help="seed of the noise [0]")
+    phantom.add_argument(
+        "--spacing",
+        type=float,
+        nargs=3,
+        metavar=("SI", "SJ", "SK"),
+        help="voxel spacing in mm along the index axes [preset's]",
+    )
+    phantom.add_argument(
+        "--direction",
+        nargs="+",
+        metavar="D",
+        help="direction matrix: identity, ras, permuted, oblique, or 9 numbers row-major "
+        "as SimpleITK's GetDirection [preset's]",
+    )
+    phantom.set_defaults(run=_run_phantom)
+
+    info = commands.add_parser("info", help="show the grid and physical frame of volumes")
+    info.add_argument("volumes", nargs="+", type=Path, help="image files or DICOM series folders")
+    info.set_defaults(run=_run_info)
+    return parser
+
+
+def _parse_direction(values: Sequence[str] | None) -> tuple[float, ...] | None:
+    if values is None:
+        return None
+    if len(values) == 1 and values[0] in DIRECTIONS:
+        return tuple(DIRECTIONS[values[0]].ravel())
+    try:
+        numbers = tuple(float(v) for v in values)
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 9:
+        raise PdvaplanInputError(
+            f"--direction {' '.join(values)}: give one of {', '.join(DIRECTIONS)} or 9 numbers"
+        )
+    return numbers
+
+
+def _make_and_write_phantom(
+    preset: str, out: Path, seed: int = 0, spacing_mm=None, direction=None
+) -> dict:
+    start = time.perf_counter()
+    _progress(f"generating phantom '{preset}' (seed {seed}) ...")
+    phantom = make_phantom(preset, seed, spacing_mm, direction)
+    generated = time.perf_counter()
+    paths = write_phantom(phantom, out)
+    _progress(
+        f"generated {' x '.join(map(str, phantom.labels.shape))} voxels in "
+        f"{generated - start:.1f} s, wrote {len(paths)} files to {out}/ in "
+        f"{time.perf_counter() - generated:.1f} s"
+    )
+    return phantom.truth
+
+
+def summarise_truth(truth: dict) -> str:
+    """A few lines a person can read: the grid, the vessels and the known answer."""
+    grid = truth["grid"]
+    lines = [
+        f"phantom '{truth['preset']}' (seed {truth['seed']}): "
+        f"{' x '.join(map(str, grid['shape']))} voxels of "
+        f"{' x '.join(f'{s:.2f}' for s in grid['spacing_mm'])} mm",
+    ]
+    for vessel in truth["vessels"]:
+        if vessel["kind"] != "artery":
+            continue
+        end = vessel["patent_end_mm"]
+        state = f"patent down to z = {end[2]:.0f} mm" if end else "occluded throughout"
+        calcified = sum(vessel["calcified"]) * truth["parameters"]["sample_step_mm"]
+        lines.append(
+            f"  {vessel['name']}: {state}"
+            + (f", {calcified:.0f} mm of calcified wall" if calcified else "")
+        )
+    crossing = truth["crossing"]
+    if crossing is None:
+        lines.append(f"known answer: no feasible crossing ({truth['reason']})")
+    else:
+        point = ", ".join(f"{c:.1f}" for c in crossing["artery_point_mm"])
+        lines.append(
+            f"known answer: cross from the {crossing['artery']} at ({point}) mm into the "
+            f"{crossing['vein']}: {crossing['distance_mm']:.2f} mm centre to centre, "
+            f"{crossing['gap_mm']:.2f} mm wall gap"
+        )
+        lines.append(
+            f"  stent-graft path down the vein to the ankle: "
+            f"{truth['stent_graft']['path_length_mm']:.0f} mm"
+        )
+    return "\n".join(lines)
+
+
+def _run_phantom(args: argparse.Namespace) -> None:
+    truth = _make_and_write_phantom(
+        args.preset, args.out, args.seed, args.spacing, _parse_direction(args.direction)
+    )
+    print(summarise_truth(truth))
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    truth = _make_and_write_phantom("basic", args.out)
+    print(summarise_truth(truth))
+    print(f"files: {', '.join(sorted(p.name for p in args.out.iterdir()))} in {args.out}/")
+
+
+def _run_info(args: argparse.Namespace) -> None:
+    for path in args.volumes:
+        volume = read_volume(path)
+        corners = volume.index_to_physical(
+            np.array(
+                [
+                    [i, j, k]
+                    for i in (0, volume.shape[0] - 1)
+                    for j in (0, volume.shape[1] - 1)
+                    for k in (0, volume.shape[2] - 1)
+                ]
+            )
+        )
+        array = volume.array
+        print(
+            f"{path}: {' x '.join(map(str, volume.shape))} voxels ({array.dtype}), "
+            f"spacing {' x '.join(f'{s:g}' for s in volume.spacing_mm)} mm, "
+            f"orientation {volume.orientation}, values {array.min():g} to {array.max():g}\n"
+            f"  origin {np.round(volume.origin_mm, 3).tolist()} mm, direction "
+            f"{np.round(volume.direction, 4).tolist()}\n"
+            f"  voxel centres span x {corners[:, 0].min():.1f}..{corners[:, 0].max():.1f}, "
+            f"y {corners[:, 1].min():.1f}..{corners[:, 1].max():.1f}, "
+            f"z {corners[:, 2].min():.1f}..{corners[:, 2].max():.1f} mm (LPS)"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except PdvaplanInputError as error:
+        print(f"pdvaplan {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pdvaplan: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

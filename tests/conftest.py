@@ -1,0 +1,30 @@
+"""Shared fixtures: phantoms generated once per test session, and the real data."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+
+from phantoms import make_phantom
+
+#: Real images nobody on the team made (see ../shared/data/README.md).
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+#: A coarse grid: the anatomy and truth do not depend on it, and it images fast.
+COARSE_SPACING_MM = (1.6, 1.6, 2.0)
+
+
+@functools.cache
+def cached_phantom(name: str, seed: int = 0, spacing_mm=COARSE_SPACING_MM, direction=None):
+    """A phantom, generated once per session for each set of arguments."""
+    return make_phantom(name, seed, spacing_mm, direction)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared real-data folder; tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
