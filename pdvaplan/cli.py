@@ -16,7 +16,7 @@ import numpy as np
 
 from pdvaplan import __version__
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import read_volume
+from pdvaplan.io import output_folder, read_volume
 from phantoms import DIRECTIONS, PRESETS, make_phantom, write_phantom
 
 DEMO_FOLDER = "pdvaplan-demo"
@@ -104,9 +104,15 @@ def _parse_direction(values: Sequence[str] | None) -> tuple[float, ...] | None:
 def _make_and_write_phantom(
     preset: str, out: Path, seed: int = 0, spacing_mm=None, direction=None
 ) -> dict:
+    output_folder(out)
     start = time.perf_counter()
-    _progress(f"generating phantom '{preset}' (seed {seed}) ...")
-    phantom = make_phantom(preset, seed, spacing_mm, direction)
+    phantom = make_phantom(
+        preset,
+        seed,
+        spacing_mm,
+        direction,
+        progress=lambda step: _progress(f"phantom '{preset}' (seed {seed}): {step}"),
+    )
     generated = time.perf_counter()
     paths = write_phantom(phantom, out)
     _progress(

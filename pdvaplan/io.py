@@ -288,6 +288,24 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     return reader.Execute()
 
 
+def output_folder(path: str | os.PathLike) -> Path:
+    """Create the folder results go into (with its parents) and return it.
+
+    Raises
+    ------
+    PdvaplanInputError
+        If the folder cannot be created or is not writable.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PdvaplanInputError(f"{path}: cannot create folder ({error.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise PdvaplanInputError(f"{path}: folder is not writable")
+    return path
+
+
 def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True) -> None:
     """Write a volume to any format SimpleITK writes, chosen by the file extension.
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import Volume, write_volume
+from pdvaplan.io import Volume, output_folder, write_volume
 from phantoms.anatomy import LegSpec
 from phantoms.imaging import GridSpec, image_leg
 from phantoms.presets import DIRECTIONS, PRESETS, preset, random_leg
@@ -59,6 +60,7 @@ def make_phantom(
     spacing_mm: tuple[float, float, float] | None = None,
     direction: tuple[float, ...] | None = None,
     spec: LegSpec | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Phantom:
     """Generate a phantom from a preset name, or from `spec` if given.
 
@@ -74,6 +76,8 @@ def make_phantom(
         row-major orthonormal direction matrix (9 numbers).
     spec : LegSpec, optional
         An explicit anatomy; `name` then only labels the truth.
+    progress : callable, optional
+        Called with a line of text before each long step.
 
     Returns
     -------
@@ -94,7 +98,9 @@ def make_phantom(
         tuple(spacing_mm) if spacing_mm is not None else grid.spacing_mm,
         tuple(direction) if direction is not None else grid.direction,
     )
-    images = image_leg(leg, grid, seed)
+    images = image_leg(leg, grid, seed, progress)
+    if progress is not None:
+        progress("computing the known answer ...")
     truth = truth_document(leg, images.labels, name, seed)
     return Phantom(images.arterial, images.venous, images.labels, truth)
 
@@ -110,11 +116,7 @@ def write_phantom(phantom: Phantom, folder: str | os.PathLike) -> list[Path]:
     list of Path
         The files written, in the order of `FILES`.
     """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise PdvaplanInputError(f"{folder}: cannot create folder ({error.strerror})") from None
+    folder = output_folder(folder)
     paths = [folder / name for name in FILES]
     volumes = (phantom.arterial, phantom.venous, phantom.labels)
     for volume, path in zip(volumes, paths[:3], strict=True):

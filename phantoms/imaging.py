@@ -10,17 +10,20 @@ blurred by a Gaussian point-spread function and get Gaussian noise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import Volume
+from pdvaplan.io import Volume, check_frame
 from phantoms.anatomy import Centreline, LegSpec, centrelines, contrast_fraction
 
 #: Voxels processed at once; bounds memory on large grids.
 _VOXELS_PER_SLAB = 1_500_000
+#: How the grid is named in messages.
+GRID_SOURCE = "phantom grid (--spacing, --direction)"
 #: Largest grid a phantom may have (voxels).
 MAX_VOXELS = 4e8
 #: Labels of the contract's label map.
@@ -61,6 +64,7 @@ def grid_volume(spec: LegSpec, grid: GridSpec) -> Volume:
     """
     spacing = np.asarray(grid.spacing_mm, dtype=np.float64)
     direction = np.asarray(grid.direction, dtype=np.float64).reshape(3, 3)
+    check_frame(spacing, direction, GRID_SOURCE)
     lower, upper = spec.box_mm
     centre = (lower + upper) / 2
     corners = np.array(
@@ -75,14 +79,16 @@ def grid_volume(spec: LegSpec, grid: GridSpec) -> Volume:
     shape = np.maximum(np.round(extent_mm / spacing - 1e-6).astype(int), 2)
     if np.prod(shape.astype(float)) > MAX_VOXELS:
         raise PdvaplanInputError(
-            f"phantom grid: {' x '.join(map(str, shape))} voxels exceeds the limit of "
+            f"{GRID_SOURCE}: {' x '.join(map(str, shape))} voxels exceeds the limit of "
             f"{MAX_VOXELS:.0e}; use a coarser spacing"
         )
     origin = centre - direction @ (spacing * (shape - 1) / 2)
-    return Volume(np.zeros(tuple(shape), np.uint8), spacing, origin, direction, "phantom grid")
+    return Volume(np.zeros(tuple(shape), np.uint8), spacing, origin, direction, GRID_SOURCE)
 
 
-def image_leg(spec: LegSpec, grid: GridSpec, seed: int) -> LegImages:
+def image_leg(
+    spec: LegSpec, grid: GridSpec, seed: int, progress: Callable[[str], None] | None = None
+) -> LegImages:
     """Sample the leg into arterial and venous CT volumes and a label map.
 
     Parameters
@@ -93,6 +99,8 @@ def image_leg(spec: LegSpec, grid: GridSpec, seed: int) -> LegImages:
         Spacing and direction of the voxel grid.
     seed : int
         Seed of the image noise; equal seeds give identical images.
+    progress : callable, optional
+        Called with a line of text once the grid is known.
 
     Returns
     -------
@@ -102,6 +110,8 @@ def image_leg(spec: LegSpec, grid: GridSpec, seed: int) -> LegImages:
         4 bone, 0 anything else).
     """
     frame = grid_volume(spec, grid)
+    if progress is not None:
+        progress(f"imaging {' x '.join(map(str, frame.shape))} voxels ...")
     lines = centrelines(spec)
     arterial = np.empty(frame.shape, np.float32)
     venous = np.empty(frame.shape, np.float32)
