@@ -163,23 +163,31 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
     def paint(image, share, value, where=slice(None)):
         image[where] += share * (value - image[where])
 
-    # Leg outline and the muscle inside its fat ring (ellipses along z).
+    # No voxel is wider than the sum of its edges: beyond half that from a
+    # surface a voxel is wholly in or out, and needs no normal.
+    half_width_mm = 0.5 * frame.spacing_mm.sum()
+
+    def paint_shape(image, signed_mm, normal_of, value):
+        share = (signed_mm < 0).astype(np.float32)
+        band = np.flatnonzero(np.abs(signed_mm) < half_width_mm)
+        share[band] = coverage(signed_mm[band], normal_of(points[band]))
+        paint(image, share, value)
+
+    # Leg outline and the muscle inside its fat ring (elliptic cylinders along z).
     for semi_axes, tissue in (
         (np.asarray(spec.leg_semi_axes_mm), hu.fat),
         (np.asarray(spec.leg_semi_axes_mm) - spec.fat_thickness_mm, hu.muscle),
     ):
-        signed, normal = _ellipse_distance(points, semi_axes)
-        paint(arterial, coverage(signed, normal), tissue)
+        signed = _ellipse_distance(points, semi_axes)
+        paint_shape(arterial, signed, lambda band, a=semi_axes: _ellipse_normal(band, a), tissue)
 
     labels = np.zeros(len(points), np.uint8)
     for bone in spec.bones:
-        radial = points[:, :2] - bone.centre_xy_mm
-        rho = np.hypot(radial[:, 0], radial[:, 1])
-        normal = np.concatenate(
-            [radial / np.maximum(rho, 1e-9)[:, None], np.zeros((len(points), 1))], axis=1
-        )
-        paint(arterial, coverage(rho - bone.radius_mm, normal), hu.cortex)
-        paint(arterial, coverage(rho - bone.radius_mm + bone.cortex_mm, normal), hu.marrow)
+        centre = np.asarray(bone.centre_xy_mm)
+        rho = np.hypot(points[:, 0] - centre[0], points[:, 1] - centre[1])
+        normal_of = lambda band, c=centre: _radial_normal(band, c)  # noqa: E731
+        paint_shape(arterial, rho - bone.radius_mm, normal_of, hu.cortex)
+        paint_shape(arterial, rho - bone.radius_mm + bone.cortex_mm, normal_of, hu.marrow)
         labels[rho < bone.radius_mm] = BONE
     venous = arterial.copy()
 
@@ -215,14 +223,23 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
     return arterial, venous, labels
 
 
-def _ellipse_distance(points: np.ndarray, semi_axes: np.ndarray):
-    """First-order signed distance (mm) to an elliptic cylinder along z, and its normal."""
-    scaled = points[:, :2] / semi_axes
-    q = np.hypot(scaled[:, 0], scaled[:, 1])
-    gradient = points[:, :2] / semi_axes**2 / np.maximum(q, 1e-9)[:, None]
-    norm = np.maximum(np.linalg.norm(gradient, axis=1), 1e-9)
-    normal = np.concatenate([gradient / norm[:, None], np.zeros((len(points), 1))], axis=1)
-    return (q - 1.0) / norm, normal
+def _ellipse_distance(points: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
+    """First-order signed distance (mm) to an elliptic cylinder along z."""
+    q = np.hypot(points[:, 0] / semi_axes[0], points[:, 1] / semi_axes[1])
+    gradient = np.hypot(points[:, 0] / semi_axes[0] ** 2, points[:, 1] / semi_axes[1] ** 2)
+    return (q - 1.0) * np.maximum(q, 1e-9) / np.maximum(gradient, 1e-9)
+
+
+def _ellipse_normal(points: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
+    """Outward unit normal of the elliptic cylinder's level sets at `points`."""
+    return _radial_normal(points[:, :2] / semi_axes**2, np.zeros(2))
+
+
+def _radial_normal(points: np.ndarray, centre_xy: np.ndarray) -> np.ndarray:
+    """Unit vectors in the axial plane pointing away from an axis along z."""
+    radial = points[:, :2] - centre_xy
+    length = np.maximum(np.hypot(radial[:, 0], radial[:, 1]), 1e-9)
+    return np.concatenate([radial / length[:, None], np.zeros((len(points), 1))], axis=1)
 
 
 def _tube_distance(points: np.ndarray, line: Centreline, wall_mm: float):
