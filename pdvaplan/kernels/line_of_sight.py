@@ -239,6 +239,8 @@ def _walk(start, end, labels, to_index, origin, piece_label, piece_t0, piece_t1)
         for m in range(3):
             u0[k] += to_index[k, m] * (start[m] - origin[m])
             du[k] += to_index[k, m] * (end[m] - start[m])
+    if du[0] == 0.0 and du[1] == 0.0 and du[2] == 0.0:
+        return 0, 1.0, 1.0  # a zero-length needle crosses nothing
     # In u = index + 0.5, voxel v covers [v, v + 1) and the volume [0, n).
     t_enter = 0.0
     t_exit = 1.0

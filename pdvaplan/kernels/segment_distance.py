@@ -82,6 +82,15 @@ def closest_on_segments(a, ia0, ia1, b, ib0, ib1):
     if denominator > 0.0:
         s = (ab * br - ar * bb) / denominator
         t = (aa * br - ab * ar) / denominator
+        # One Newton step from the residual (exact for a quadratic) removes
+        # most of the rounding of the closed form, which grows with |a|, |b|.
+        gx = rx + s * dax - t * dbx
+        gy = ry + s * day - t * dby
+        gz = rz + s * daz - t * dbz
+        ag = dax * gx + day * gy + daz * gz
+        bg = dbx * gx + dby * gy + dbz * gz
+        s += (ab * bg - bb * ag) / denominator
+        t += (aa * bg - ab * ag) / denominator
         if 0.0 <= s <= 1.0 and 0.0 <= t <= 1.0:
             best = _squared_gap(rx, ry, rz, dax, day, daz, dbx, dby, dbz, s, t)
             best_s = s
