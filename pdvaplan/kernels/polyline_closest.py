@@ -15,6 +15,7 @@ from pdvaplan.kernels.segment_tree import (
     box_size2,
     build_segment_tree,
     leaf_segments,
+    worth_visiting,
 )
 
 #: Subtrees of polyline A searched in parallel (each against all of B).
@@ -160,10 +161,10 @@ def _closest_pair(a, low_a, high_a, n_leaves_a, b, low_b, high_b, n_leaves_b):
                 near_a, far_a, near_b, far_b = far_a, near_a, far_b, near_b
                 near_gap2, far_gap2 = far_gap2, near_gap2
             # Push the farther child first so the nearer one is searched first.
-            if far_gap2 <= best_d2:
+            if worth_visiting(far_gap2, best_d2):
                 stack_a[top], stack_b[top], stack_gap2[top] = far_a, far_b, far_gap2
                 top += 1
-            if near_gap2 <= best_d2:
+            if worth_visiting(near_gap2, best_d2):
                 stack_a[top], stack_b[top], stack_gap2[top] = near_a, near_b, near_gap2
                 top += 1
         task_d2[task] = best_d2

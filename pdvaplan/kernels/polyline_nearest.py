@@ -19,6 +19,7 @@ from pdvaplan.kernels.segment_tree import (
     box_gap2,
     build_segment_tree,
     leaf_segments,
+    worth_visiting,
 )
 
 #: Consecutive queries handled by one parallel task; each query starts its
@@ -184,10 +185,10 @@ def nearest_in_tree(queries, step, b, low_b, high_b, n_leaves_b, reach_mm):
                 if far_gap2 < near_gap2:
                     near, far = far, near
                     near_gap2, far_gap2 = far_gap2, near_gap2
-                if far_gap2 <= bound2:
+                if worth_visiting(far_gap2, bound2):
                     stack[top], stack_gap2[top] = far, far_gap2
                     top += 1
-                if near_gap2 <= bound2:
+                if worth_visiting(near_gap2, bound2):
                     stack[top], stack_gap2[top] = near, near_gap2
                     top += 1
             segment_b[q] = best_j

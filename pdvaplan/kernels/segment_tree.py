@@ -75,6 +75,16 @@ def box_gap2(low_a, high_a, node_a, low_b, high_b, node_b):
 
 
 @numba.njit(cache=True, inline="always")
+def worth_visiting(gap2, bound2):
+    """Whether a node at squared gap `gap2` may hold something within `bound2`.
+
+    Empty padding nodes have an infinite gap and are never worth visiting,
+    even while the bound is still infinite.
+    """
+    return gap2 <= bound2 and gap2 < np.inf
+
+
+@numba.njit(cache=True, inline="always")
 def box_size2(low, high, node):
     """Squared diagonal of a node box in mm^2."""
     size2 = 0.0
