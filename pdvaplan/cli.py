@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pdvaplan import __version__
+from pdvaplan.centerlines import CenterlineSettings, extract_centerlines, write_centerlines
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import output_folder, read_volume
 from phantoms import DIRECTIONS, PRESETS, make_phantom, write_phantom
@@ -78,6 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
         "as SimpleITK's GetDirection [preset's]",
     )
     phantom.set_defaults(run=_run_phantom)
+
+    centerlines = commands.add_parser(
+        "centerlines", help="centrelines with radii of a binary vessel mask (json and vtp)"
+    )
+    centerlines.add_argument(
+        "--mask", type=Path, required=True, help="image whose nonzero voxels are vessel lumen"
+    )
+    centerlines.add_argument("--out", type=Path, required=True, help="folder to write into")
+    centerlines.add_argument(
+        "--step-mm",
+        type=float,
+        default=CenterlineSettings.step_mm,
+        help=f"spacing of the points [{CenterlineSettings.step_mm}]",
+    )
+    centerlines.set_defaults(run=_run_centerlines)
 
     info = commands.add_parser("info", help="show the grid and physical frame of volumes")
     info.add_argument("volumes", nargs="+", type=Path, help="image files or DICOM series folders")
@@ -169,6 +185,23 @@ def _run_demo(args: argparse.Namespace) -> None:
     truth = _make_and_write_phantom("basic", args.out)
     print(summarise_truth(truth))
     print(f"files: {', '.join(sorted(p.name for p in args.out.iterdir()))} in {args.out}/")
+
+
+def _run_centerlines(args: argparse.Namespace) -> None:
+    if not 0.05 <= args.step_mm <= 10.0:
+        raise PdvaplanInputError(f"--step-mm {args.step_mm:g}: expected 0.05 to 10 mm")
+    mask = read_volume(args.mask)
+    folder = output_folder(args.out)
+    start = time.perf_counter()
+    lines = extract_centerlines(mask, settings=CenterlineSettings(step_mm=args.step_mm))
+    paths = write_centerlines(lines, folder, str(args.mask))
+    _progress(f"{len(lines)} centrelines in {time.perf_counter() - start:.1f} s")
+    for line in lines:
+        print(
+            f"{line.id}: {line.length_mm:.1f} mm, radius {np.median(line.radii_mm):.2f} mm "
+            f"(median), ends: {line.proximal_end} / {line.distal_end}"
+        )
+    print(f"files: {', '.join(p.name for p in paths)} in {folder}/")
 
 
 def _run_info(args: argparse.Namespace) -> None:

@@ -138,6 +138,19 @@ class Volume:
         upper = np.asarray(self.shape, dtype=np.float64) - 0.5
         return np.all((index >= -0.5) & (index <= upper), axis=-1)
 
+    def crop(self, lower: np.ndarray, upper: np.ndarray) -> Volume:
+        """The sub-volume of voxels ``lower <= index < upper`` (clipped to the volume).
+
+        The crop keeps its place in physical space: its origin is the physical
+        position of voxel `lower`. The array is a view, not a copy.
+        """
+        lower = np.clip(np.asarray(lower, dtype=int), 0, self.shape)
+        upper = np.clip(np.asarray(upper, dtype=int), lower, self.shape)
+        array = self.array[lower[0] : upper[0], lower[1] : upper[1], lower[2] : upper[2]]
+        return Volume(
+            array, self.spacing_mm, self.index_to_physical(lower), self.direction, self.source
+        )
+
     def with_array(self, array: np.ndarray, source: str | None = None) -> Volume:
         """The same frame holding other voxel values (same shape)."""
         if array.shape != self.shape:

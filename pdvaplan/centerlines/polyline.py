@@ -1,0 +1,77 @@
+"""Polylines in mm: arc length, resampling at a fixed step, smoothing along the arc."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def arc_length_mm(points_mm: np.ndarray) -> np.ndarray:
+    """Cumulative length along a polyline from its first point, shape (n,).
+
+    Examples
+    --------
+    >>> arc_length_mm(np.array([[0.0, 0, 0], [3, 4, 0], [3, 4, 2]])).tolist()
+    [0.0, 5.0, 7.0]
+    """
+    steps = np.linalg.norm(np.diff(points_mm, axis=0), axis=1)
+    return np.concatenate([[0.0], np.cumsum(steps)])
+
+
+def resample(points_mm: np.ndarray, step_mm: float, *values: np.ndarray):
+    """Points every `step_mm` along a polyline (both ends kept), and values carried along.
+
+    The step is shortened so that it divides the length evenly.
+
+    Parameters
+    ----------
+    points_mm : numpy.ndarray, shape (n, 3)
+    step_mm : float
+    *values : numpy.ndarray, shape (n,)
+        Per-point values (e.g. radii) to interpolate linearly at the new points.
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        The new points, followed by each resampled value array if any were given.
+
+    Examples
+    --------
+    >>> resample(np.array([[0.0, 0, 0], [0, 0, 2]]), 0.5)[:, 2].tolist()
+    [0.0, 0.5, 1.0, 1.5, 2.0]
+    """
+    arc = arc_length_mm(points_mm)
+    count = max(2, int(np.ceil(arc[-1] / step_mm - 1e-9)) + 1)
+    target = np.linspace(0.0, arc[-1], count)
+    keep = np.concatenate([[True], np.diff(arc) > 0])  # np.interp needs increasing x
+    new_points = np.stack([np.interp(target, arc[keep], points_mm[keep, d]) for d in range(3)], 1)
+    if not values:
+        return new_points
+    return (new_points, *(np.interp(target, arc[keep], np.asarray(v)[keep]) for v in values))
+
+
+def smooth(
+    points_mm: np.ndarray,
+    sigma_mm: float,
+    step_mm: float,
+    pin_start: bool = False,
+    pin_end: bool = False,
+) -> np.ndarray:
+    """Gaussian smoothing along a polyline sampled every `step_mm`.
+
+    The ends are extended by reflection through the end point (so a straight
+    end stays straight); a pinned end keeps its position exactly.
+    """
+    if sigma_mm <= 0 or len(points_mm) < 3:
+        return points_mm.copy()
+    pad = min(len(points_mm) - 1, int(np.ceil(4 * sigma_mm / step_mm)))
+    head = 2 * points_mm[0] - points_mm[pad:0:-1]
+    tail = 2 * points_mm[-1] - points_mm[-2 : -pad - 2 : -1]
+    padded = np.vstack([head, points_mm, tail])
+    smoothed = ndimage.gaussian_filter1d(padded, sigma_mm / step_mm, axis=0, mode="nearest")
+    smoothed = smoothed[pad : pad + len(points_mm)]
+    if pin_start:
+        smoothed[0] = points_mm[0]
+    if pin_end:
+        smoothed[-1] = points_mm[-1]
+    return smoothed

@@ -1,0 +1,171 @@
+"""Centrelines from masks follow the true axes to sub-voxel accuracy, on any grid."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from pdvaplan.centerlines import (
+    END_BORDER,
+    END_JUNCTION,
+    END_LUMEN,
+    extract_centerlines,
+    write_centerlines,
+)
+from pdvaplan.cli import main
+from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.io import Volume, read_volume, write_volume
+from phantoms import DIRECTIONS, make_phantom
+from phantoms.presets import POSTERIOR_TIBIAL, basic_leg
+from phantoms.scoring import TruthCurves, centerline_accuracy
+
+#: 90 mm of the basic leg; the posterior tibial artery's contrast stops at z = 40 mm.
+LEG = replace(basic_leg(), length_mm=90.0)
+LEG = replace(
+    LEG,
+    arteries=tuple(
+        replace(a, occlusion_z_mm=40.0 if a.name == POSTERIOR_TIBIAL else -10.0)
+        for a in LEG.arteries
+    ),
+)
+ARTERY, VEIN = 1, 2
+
+
+def leg_centerlines(spacing_mm, direction, label):
+    phantom = make_phantom("short-basic", 0, spacing_mm, tuple(np.ravel(direction)), LEG)
+    mask = phantom.labels.with_array(phantom.labels.array == label)
+    kind = "artery" if label == ARTERY else "vein"
+    return phantom, extract_centerlines(mask, prefix=kind)
+
+
+@pytest.mark.parametrize(
+    ("spacing_mm", "direction"),
+    [((0.8, 0.8, 1.0), DIRECTIONS["identity"]), ((0.6, 1.4, 0.7), DIRECTIONS["permuted"])],
+    ids=["identity", "permuted-anisotropic"],
+)
+@pytest.mark.parametrize("label", [ARTERY, VEIN], ids=["artery", "vein"])
+def test_centerlines_of_true_masks_are_sub_voxel_accurate(spacing_mm, direction, label):
+    phantom, lines = leg_centerlines(spacing_mm, direction, label)
+    kind = "artery" if label == ARTERY else "vein"
+    accuracy = centerline_accuracy([(c.points_mm, c.radii_mm) for c in lines], phantom.truth, kind)
+    assert len(lines) == (3 if kind == "artery" else 6)
+    assert accuracy["mean_mm"] <= 0.15
+    assert accuracy["p95_mm"] <= 0.35
+    assert accuracy["radius_median_error_mm"] <= 0.15
+    assert accuracy["coverage"] >= 0.98
+    assert accuracy["swaps"] == 0
+    for line in lines:
+        assert line.points_mm[0, 2] > line.points_mm[-1, 2]  # proximal first
+        assert line.proximal_end == END_BORDER
+        step = np.linalg.norm(np.diff(line.points_mm, axis=0), axis=1)
+        assert np.all(step <= 0.5 + 1e-6)
+
+
+def test_artery_centerline_ends_where_its_contrast_stops():
+    phantom, lines = leg_centerlines((0.8, 0.8, 1.0), DIRECTIONS["identity"], ARTERY)
+    curves = TruthCurves(phantom.truth, "artery")
+    for line in lines:
+        vessel = curves.vessels[np.bincount(curves.project(line.points_mm)["vessel"]).argmax()]
+        if vessel["name"] == POSTERIOR_TIBIAL:
+            assert line.distal_end == END_LUMEN
+            assert abs(line.points_mm[-1, 2] - vessel["patent_end_mm"][2]) <= 1.0
+        else:
+            assert line.distal_end == END_BORDER
+
+
+def test_ids_and_points_do_not_depend_on_the_grid():
+    _, on_identity = leg_centerlines((0.8, 0.8, 1.0), DIRECTIONS["identity"], VEIN)
+    _, on_ras = leg_centerlines((0.7, 0.9, 1.2), DIRECTIONS["ras"], VEIN)
+    assert [c.id for c in on_identity] == [c.id for c in on_ras]
+    for a, b in zip(on_identity, on_ras, strict=True):
+        distance, _ = cKDTree(b.points_mm).query(a.points_mm)
+        assert np.median(distance) < 0.15
+
+
+def y_shaped_mask(spacing_mm=0.5):
+    """A trunk along z that splits into two branches; returns the mask and the axes."""
+    shape = (60, 40, 80)
+    volume = Volume(np.zeros(shape, bool), np.full(3, spacing_mm), np.zeros(3), np.eye(3))
+    positions = volume.voxel_positions_mm()
+    fork = np.array([15.0, 10.0, 20.0])  # mm
+    axes = [np.array([0.0, 0.0, 1.0]), np.array([0.6, 0.0, -0.8]), np.array([-0.6, 0.0, -0.8])]
+    radii = [2.5, 1.8, 1.8]
+    mask = np.zeros(shape, bool)
+    for axis, radius in zip(axes, radii, strict=True):
+        offset = positions - fork
+        along = offset @ axis
+        across = np.linalg.norm(offset - along[..., None] * axis, axis=-1)
+        mask |= (along >= -radius) & (across <= radius)
+    return volume.with_array(mask), fork, axes, radii
+
+
+def test_a_bifurcation_gives_three_branches_meeting_at_a_junction():
+    mask, fork, axes, radii = y_shaped_mask()
+    lines = extract_centerlines(mask)
+    assert len(lines) == 3
+    for line in lines:
+        ends = {line.proximal_end, line.distal_end}
+        assert END_JUNCTION in ends
+        # Away from the fork (beyond 2 radii), each branch lies on one analytic axis.
+        offset = line.points_mm - fork
+        distances = [np.linalg.norm(offset - (offset @ a)[:, None] * a, axis=1) for a in axes]
+        far = np.linalg.norm(offset, axis=1) > 6.0
+        best = np.argmin([np.median(d[far]) for d in distances])
+        assert np.mean(distances[best][far]) < 0.15
+        assert np.median(np.abs(line.radii_mm[far] - radii[best])) < 0.15
+
+
+def test_real_vmtk_lumen_gives_centerlines_near_the_vmtk_reference(shared_data):
+    pv = pytest.importorskip("pyvista")
+    folder = shared_data / "vmtk-test-data" / "input"
+    level_set = read_volume(folder / "aorta-final-levelset.mha")
+    lines = extract_centerlines(level_set.with_array(level_set.array < 0))
+    assert len(lines) == 3  # aorta and both iliac arteries
+    reference = np.asarray(pv.read(folder / "aorta-centerline.vtp").points) * [-1.0, -1.0, 1.0]
+    distance, _ = cKDTree(np.concatenate([c.points_mm for c in lines])).query(reference)
+    assert np.mean(distance) < 0.6
+    assert np.percentile(distance, 95) < 1.5
+
+
+def test_empty_mask_is_refused():
+    empty = Volume(np.zeros((5, 5, 5), bool), np.ones(3), np.zeros(3), np.eye(3), "empty.nii")
+    with pytest.raises(PdvaplanInputError, match=r"empty\.nii: mask is empty"):
+        extract_centerlines(empty)
+
+
+def test_files_and_command_line(tmp_path, capsys):
+    mask, _, _, _ = y_shaped_mask(spacing_mm=0.6)
+    write_volume(mask.with_array(mask.array.astype(np.uint8)), tmp_path / "mask.nrrd")
+    assert (
+        main(["centerlines", "--mask", str(tmp_path / "mask.nrrd"), "--out", str(tmp_path / "out")])
+        == 0
+    )
+    document = json.loads((tmp_path / "out" / "centerlines.json").read_text())
+    assert document["schema"] == "pdvaplan.centerlines/1"
+    assert [c["id"] for c in document["centerlines"]] == ["vessel-1", "vessel-2", "vessel-3"]
+    for entry in document["centerlines"]:
+        assert len(entry["points_mm"]) == len(entry["radii_mm"])
+    pv = pytest.importorskip("pyvista")
+    polydata = pv.read(tmp_path / "out" / "centerlines.vtp")
+    assert polydata.n_cells == 3
+    assert np.allclose(
+        polydata.points,
+        np.concatenate([c["points_mm"] for c in document["centerlines"]]),
+        atol=1e-3,
+    )
+    assert "radius_mm" in polydata.point_data
+    assert "vessel-1" in capsys.readouterr().out
+
+
+def test_write_centerlines_round_trips(tmp_path):
+    mask, _, _, _ = y_shaped_mask(spacing_mm=0.6)
+    lines = extract_centerlines(mask)
+    write_centerlines(lines, tmp_path)
+    document = json.loads((tmp_path / "centerlines.json").read_text())
+    for line, entry in zip(lines, document["centerlines"], strict=True):
+        assert np.allclose(entry["points_mm"], line.points_mm, atol=1e-4)
+        assert entry["proximal_end"] == line.proximal_end
