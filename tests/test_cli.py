@@ -35,7 +35,7 @@ def test_help_lists_only_commands_that_exist():
     assert result.returncode == 0
     listed = result.stdout.split("positional arguments:")[1].split("options:")[0]
     commands = {line.split()[0] for line in listed.splitlines()[2:] if line.strip()}
-    assert commands == {"demo", "phantom", "info"}
+    assert commands == {"demo", "phantom", "centerlines", "info"}
 
 
 def test_phantom_writes_volumes_and_truth_on_the_requested_grid(tmp_path, capsys):
