@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def test_help_lists_only_commands_that_exist():
     result = run("--help")
     assert result.returncode == 0
     listed = result.stdout.split("positional arguments:")[1].split("options:")[0]
-    commands = {line.split()[0] for line in listed.splitlines()[2:] if line.strip()}
+    commands = set(re.findall(r"^    (\w+)", listed, flags=re.MULTILINE))
     assert commands == {"demo", "phantom", "centerlines", "info"}
 
 
