@@ -1,0 +1,22 @@
+"""Segmentation: two co-registered contrast phases -> one label map.
+
+``segment(arterial, venous)`` labels, on the arterial grid, 1 patent artery
+lumen, 2 vein lumen, 3 calcification and 4 bone (the contract's values), and
+keeps the intensity levels it measured so that the centreline stage can turn
+intensities into lumen fractions. See `pdvaplan.segmentation.segment` for the
+methods and why they were chosen.
+
+Examples
+--------
+>>> from pdvaplan.segmentation import segment
+>>> from phantoms import make_phantom  # doctest: +SKIP
+>>> phantom = make_phantom("basic")  # doctest: +SKIP
+>>> seg = segment(phantom.arterial, phantom.venous)  # doctest: +SKIP
+>>> seg.labels.array.dtype.name  # doctest: +SKIP
+'uint8'
+"""
+
+from pdvaplan.segmentation.levels import LevelProfile
+from pdvaplan.segmentation.segment import Segmentation, segment
+
+__all__ = ["LevelProfile", "Segmentation", "segment"]
