@@ -3,7 +3,7 @@
 ``segment(arterial, venous)`` labels, on the arterial grid, 1 patent artery
 lumen, 2 vein lumen, 3 calcification and 4 bone (the contract's values), and
 keeps the intensity levels it measured so that the centreline stage can turn
-intensities into lumen fractions. See `pdvaplan.segmentation.segment` for the
+intensities into lumen fractions. See `pdvaplan.segmentation.pipeline` for the
 methods and why they were chosen.
 
 Examples
@@ -17,6 +17,6 @@ Examples
 """
 
 from pdvaplan.segmentation.levels import LevelProfile
-from pdvaplan.segmentation.segment import Segmentation, segment
+from pdvaplan.segmentation.pipeline import Segmentation, segment
 
 __all__ = ["LevelProfile", "Segmentation", "segment"]

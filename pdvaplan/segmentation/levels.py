@@ -52,8 +52,8 @@ def background_hu(image: np.ndarray, low_hu: float = -20.0, high_hu: float = 140
     --------
     >>> rng = np.random.default_rng(0)
     >>> tissue = np.concatenate([rng.normal(55, 10, 5000), rng.normal(-100, 10, 3000)])
-    >>> round(background_hu(tissue))
-    55
+    >>> abs(background_hu(tissue) - 55.0) < 5.0
+    True
     """
     values = image[(image >= low_hu) & (image <= high_hu)]
     if values.size == 0:

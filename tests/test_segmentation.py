@@ -1,0 +1,253 @@
+"""Segmentation of two contrast phases against the phantoms' true label maps.
+
+Short legs (70-80 mm) keep the file fast while keeping what matters: patent
+and occluded arteries, paired veins beside them, calcified arcs, bone, noise
+and anisotropic or rotated grids. The full presets and a 20-leg random sweep
+are in ``benchmarks/segmentation.py``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import functools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import pdvaplan.segmentation.bone
+import pdvaplan.segmentation.calcium
+import pdvaplan.segmentation.filters
+import pdvaplan.segmentation.grid
+import pdvaplan.segmentation.levels
+import pdvaplan.segmentation.lumen
+import pdvaplan.segmentation.pipeline
+from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.io import Volume, resample_to
+from pdvaplan.segmentation import segment
+from phantoms import DIRECTIONS, make_phantom
+from phantoms.anatomy import CalcifiedArc, Stenosis
+from phantoms.presets import basic_leg, noisy_stenosis_leg, random_leg
+
+ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
+SPACING_MM = (0.8, 0.8, 1.0)
+
+
+def short_leg(length_mm: float = 70.0, leg=None):
+    """A short leg with one artery patent throughout, one occluded low, one occluded throughout."""
+    leg = leg or basic_leg()
+    occlusions = {"anterior-tibial-artery": 1e3, "posterior-tibial-artery": 25.0}
+    arteries = tuple(
+        replace(a, occlusion_z_mm=occlusions.get(a.name, -1.0), stenoses=(), calcified_arcs=())
+        for a in leg.arteries
+    )
+    return replace(leg, arteries=arteries, length_mm=length_mm)
+
+
+def calcified_leg():
+    """The short leg with calcified arcs on the patent posterior tibial and peroneal arteries."""
+    leg = short_leg()
+    arcs = {
+        "posterior-tibial-artery": (CalcifiedArc(35.0, 55.0, -40.0, 120.0),),
+        "peroneal-artery": (CalcifiedArc(10.0, 30.0, 150.0, 90.0, 0.8),),
+    }
+    arteries = tuple(replace(a, calcified_arcs=arcs.get(a.name, ())) for a in leg.arteries)
+    return replace(leg, arteries=arteries)
+
+
+def stenosis_leg():
+    """The noisy-stenosis imaging (35 HU noise, weak contrast) on a short leg with stenoses."""
+    leg = short_leg(leg=noisy_stenosis_leg())
+    stenoses = {
+        "posterior-tibial-artery": (Stenosis(50.0, 16.0, 0.5),),
+        "peroneal-artery": (Stenosis(35.0, 20.0, 0.45),),
+    }
+    arteries = tuple(replace(a, stenoses=stenoses.get(a.name, ())) for a in leg.arteries)
+    return replace(leg, arteries=arteries)
+
+
+def shortened(leg, length_mm: float):
+    """A random leg squeezed along z: every level (occlusion, stenosis, arc, dip) scaled."""
+    scale = length_mm / leg.length_mm
+    arteries = tuple(
+        replace(
+            a,
+            occlusion_z_mm=a.occlusion_z_mm * scale,
+            stenoses=tuple(
+                replace(s, z_mm=s.z_mm * scale, length_mm=max(s.length_mm * scale, 6.0))
+                for s in a.stenoses
+            ),
+            calcified_arcs=tuple(
+                replace(
+                    c,
+                    z_from_mm=c.z_from_mm * scale,
+                    z_to_mm=max(c.z_to_mm * scale, c.z_from_mm * scale + 6.0),
+                )
+                for c in a.calcified_arcs
+            ),
+        )
+        for a in leg.arteries
+    )
+    veins = tuple(replace(v, dip_z_mm=v.dip_z_mm * scale) for v in leg.veins)
+    return replace(leg, arteries=arteries, veins=veins, length_mm=length_mm)
+
+
+@functools.cache
+def phantom(name: str, seed: int = 0, spacing_mm=SPACING_MM, direction: str = "identity"):
+    """A short phantom leg by name, generated once per session."""
+    if name.startswith("random"):
+        leg, grid = random_leg(int(name.removeprefix("random")))
+        leg = shortened(leg, 80.0)
+        return make_phantom("random", seed, grid.spacing_mm, grid.direction, spec=leg)
+    spec = {"basic": short_leg, "calcified": calcified_leg, "stenosis": stenosis_leg}[name]()
+    return make_phantom(name, seed, spacing_mm, tuple(DIRECTIONS[direction].ravel()), spec=spec)
+
+
+@functools.cache
+def segmented(*key):
+    ph = phantom(*key)
+    return segment(ph.arterial, ph.venous)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
+
+
+@pytest.mark.parametrize(
+    ("key", "least_dice"),
+    [
+        (("basic",), 0.9),
+        (("calcified",), 0.9),
+        (("basic", 0, (0.6, 0.75, 1.4), "oblique"), 0.9),
+        (("random4",), 0.9),
+        # Below the 0.90 target (artery 0.885 here; see benchmarks/results/segmentation.md):
+        # calcified arcs on small arteries, and 35 HU noise with weak contrast.
+        (("random1",), 0.85),
+        (("stenosis",), 0.8),
+    ],
+)
+def test_lumen_dice_against_truth(key, least_dice):
+    truth = phantom(*key).labels.array
+    labels = segmented(*key).labels.array
+    for value in (ARTERY, VEIN):
+        assert dice(labels == value, truth == value) >= least_dice, value
+
+
+@pytest.mark.parametrize("key", [("basic",), ("calcified",), ("random1",)])
+def test_bone_found_and_never_calcium(key):
+    truth = phantom(*key).labels.array
+    labels = segmented(*key).labels.array
+    assert dice(labels == BONE, truth == BONE) >= 0.95
+    assert not np.any((labels == CALCIUM) & (truth == BONE))
+
+
+@pytest.mark.parametrize("key", [("calcified",), ("random1",)])
+def test_every_calcified_arc_found(key):
+    truth = phantom(*key).labels.array
+    labels = segmented(*key).labels.array
+    components, count = ndimage.label(truth == CALCIUM, np.ones((3, 3, 3)))
+    assert count > 0
+    found = np.unique(components[(labels == CALCIUM) & (components > 0)])
+    assert found.size == count
+    # Calcium lies on the artery wall: none of it far from a true artery or calcium voxel.
+    near = ndimage.binary_dilation(np.isin(truth, (ARTERY, CALCIUM)), iterations=2)
+    assert not np.any((labels == CALCIUM) & ~near)
+
+
+def test_no_calcium_where_there_is_none():
+    assert not np.any(segmented("basic").labels.array == CALCIUM)
+
+
+def test_occluded_stretches_and_veins_are_not_artery():
+    """Artery labels only on patent lumen: none on occluded stretches, veins or tissue."""
+    truth = phantom("basic").labels.array
+    labels = segmented("basic").labels.array
+    near_patent = ndimage.binary_dilation(truth == ARTERY, iterations=2)
+    assert np.count_nonzero((labels == ARTERY) & ~near_patent) == 0
+    assert np.count_nonzero((labels == ARTERY) & (truth == VEIN)) < 0.01 * np.count_nonzero(
+        truth == VEIN
+    )
+
+
+def test_segmentation_keeps_levels_and_the_venous_phase():
+    ph = phantom("basic")
+    seg = segmented("basic")
+    hu = ph.truth["spec"]["intensities"]
+    assert seg.labels.array.dtype == np.uint8
+    assert seg.labels.shape == ph.arterial.shape
+    assert np.array_equal(seg.venous_on_grid.array, ph.venous.array)
+    assert abs(seg.background_hu - hu["muscle"]) < 10
+    level = seg.artery_level.at(50.0)
+    expected = hu["artery_arterial_distal"] + (
+        hu["artery_arterial_proximal"] - hu["artery_arterial_distal"]
+    ) * (50.0 / ph.truth["spec"]["length_mm"])
+    assert abs(level - expected) < 0.15 * expected
+    assert abs(np.median(seg.vein_level.hu) - hu["vein_venous"]) < 0.15 * hu["vein_venous"]
+    assert seg.artery_fraction([seg.background_hu], [50.0])[0] == 0.0
+
+
+def _on_grid(labels: Volume, reference: Volume) -> np.ndarray:
+    return resample_to(labels, reference, "nearest").array
+
+
+@pytest.mark.parametrize(
+    "grid", [((0.8, 0.8, 1.0), "ras"), ((0.7, 1.2, 0.6), "permuted"), ((0.6, 0.75, 1.4), "oblique")]
+)
+def test_same_leg_on_another_grid_gives_the_same_segmentation(grid):
+    reference = segmented("basic")
+    other = segmented("basic", 0, *grid)
+    moved = _on_grid(other.labels, reference.labels)
+    for value in (ARTERY, VEIN, BONE):
+        assert dice(moved == value, reference.labels.array == value) >= 0.85, value
+
+
+def test_venous_phase_on_another_grid():
+    """Arterial phase on one grid, venous phase on another (different spacing and direction)."""
+    ph = phantom("basic")
+    other = phantom("basic", 1, (0.7, 1.2, 0.6), "permuted")
+    seg = segment(ph.arterial, other.venous)
+    assert seg.venous_on_grid.shape == ph.arterial.shape
+    truth = ph.labels.array
+    for value in (ARTERY, VEIN):
+        assert dice(seg.labels.array == value, truth == value) >= 0.9, value
+
+
+def test_phases_that_do_not_overlap_are_rejected():
+    ph = phantom("basic")
+    far = Volume(
+        ph.venous.array, ph.venous.spacing_mm, ph.venous.origin_mm + 1000.0, ph.venous.direction
+    )
+    with pytest.raises(PdvaplanInputError, match="does not overlap"):
+        segment(ph.arterial, far)
+
+
+def test_no_artery_is_rejected():
+    ph = phantom("basic")
+    flat = ph.arterial.with_array(np.where(ph.labels.array == ARTERY, 50, ph.arterial.array))
+    with pytest.raises(PdvaplanInputError, match="no contrast-filled artery"):
+        segment(flat.with_array(flat.array.astype(np.int16)), ph.venous)
+
+
+def test_air_only_is_rejected():
+    ph = phantom("basic")
+    air = ph.arterial.with_array(np.full(ph.arterial.shape, -1000, np.int16))
+    with pytest.raises(PdvaplanInputError, match="no body"):
+        segment(air, ph.venous)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        pdvaplan.segmentation.bone,
+        pdvaplan.segmentation.calcium,
+        pdvaplan.segmentation.filters,
+        pdvaplan.segmentation.grid,
+        pdvaplan.segmentation.levels,
+        pdvaplan.segmentation.lumen,
+        pdvaplan.segmentation.pipeline,
+    ],
+)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
