@@ -18,7 +18,19 @@ from pdvaplan import __version__
 from pdvaplan.centerlines import CenterlineSettings, extract_centerlines, write_centerlines
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import output_folder, read_volume
+from pdvaplan.planning import (
+    Plan,
+    PlanParameters,
+    file_sha256,
+    load_catalog,
+    plan_from_labels,
+    plan_from_phases,
+    write_plan,
+)
+from pdvaplan.planning.parameters import EXAMPLE_CATALOG
+from pdvaplan.planning.plan import STAGES
 from phantoms import DIRECTIONS, PRESETS, make_phantom, write_phantom
+from phantoms.scoring import score_crossing
 
 DEMO_FOLDER = "pdvaplan-demo"
 
@@ -46,12 +58,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     demo = commands.add_parser(
-        "demo", help="generate the built-in example leg and summarise its known answer"
+        "demo",
+        help="generate the built-in example leg, plan it, and check the plan "
+        "against the known answer",
     )
     demo.add_argument(
         "--out", type=Path, default=Path(DEMO_FOLDER), help=f"folder to write into [{DEMO_FOLDER}]"
     )
     demo.set_defaults(run=_run_demo)
+
+    plan = commands.add_parser(
+        "plan",
+        help="plan the crossing and stent-graft path (plan.json)",
+        description="Plan a pDVA crossing from two contrast phases or from a label map.",
+    )
+    inputs = plan.add_argument_group("input (two phases, or a label map)")
+    inputs.add_argument("--arterial", type=Path, help="arterial-phase volume or DICOM folder")
+    inputs.add_argument("--venous", type=Path, help="venous-phase volume or DICOM folder")
+    inputs.add_argument(
+        "--labels", type=Path, help="label map: 1 artery, 2 vein, 3 calcium, 4 bone, 0 else"
+    )
+    plan.add_argument("--out", type=Path, required=True, help="folder to write into")
+    rules = plan.add_argument_group("rules")
+    defaults = PlanParameters.__dataclass_fields__
+    for name, help_text in (
+        ("reach_mm", "longest needle, centreline to centreline"),
+        ("min_artery_mm", "smallest artery lumen diameter at the crossing (0: no limit)"),
+        ("min_vein_mm", "smallest vein lumen diameter at the crossing (0: no limit)"),
+        ("calcium_hu", "voxels this bright touching the artery lumen are calcified wall"),
+        ("calcium_margin_mm", "keep the crossing this far (along the artery) from calcium"),
+    ):
+        default = defaults[name].default
+        rules.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=default,
+            help=f"{help_text} [{default:g}]",
+        )
+    rules.add_argument(
+        "--ankle-z-mm",
+        type=float,
+        help="height the stent-graft path runs down to [distal end of the vein]",
+    )
+    rules.add_argument(
+        "--catalog",
+        type=Path,
+        default=EXAMPLE_CATALOG,
+        help="stent-graft sizes (JSON) [an example catalogue, not device data]",
+    )
+    plan.add_argument("--no-render", action="store_true", help="write no pictures")
+    plan.set_defaults(run=_run_plan)
 
     phantom = commands.add_parser(
         "phantom", help="write a synthetic lower leg (two phases, labels, truth.json)"
@@ -182,9 +238,115 @@ def _run_phantom(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    truth = _make_and_write_phantom("basic", args.out)
+    leg = args.out / "phantom"
+    truth = _make_and_write_phantom("basic", leg)
     print(summarise_truth(truth))
-    print(f"files: {', '.join(sorted(p.name for p in args.out.iterdir()))} in {args.out}/")
+    plan = _plan_and_write(
+        arterial=leg / "arterial.nii.gz",
+        venous=leg / "venous.nii.gz",
+        labels=None,
+        out=args.out,
+        parameters=PlanParameters(),
+    )
+    print(summarise_plan(plan))
+    crossing = plan.crossing
+    if crossing is not None and truth["crossing"] is not None:
+        score = score_crossing(
+            truth, crossing.artery_point_mm, crossing.vein_point_mm, crossing.distance_mm
+        )
+        print(
+            f"against the known answer: {'right' if score['right'] else 'WRONG'} site "
+            f"(true distance there {score['true_distance_mm']:.2f} mm, "
+            f"{score['regret_mm']:+.2f} mm from the best; reported distance off by "
+            f"{score['distance_error_mm']:+.2f} mm)"
+        )
+    print(f"plan: {args.out / 'plan.json'}")
+
+
+def _run_plan(args: argparse.Namespace) -> None:
+    phases = args.arterial is not None or args.venous is not None
+    if phases == (args.labels is not None) or (phases and None in (args.arterial, args.venous)):
+        raise PdvaplanInputError(
+            "give --arterial and --venous, or --labels (not both, not neither)"
+        )
+    parameters = PlanParameters(
+        reach_mm=args.reach_mm,
+        min_artery_mm=args.min_artery_mm,
+        min_vein_mm=args.min_vein_mm,
+        calcium_hu=args.calcium_hu,
+        calcium_margin_mm=args.calcium_margin_mm,
+        ankle_z_mm=args.ankle_z_mm,
+        catalog=load_catalog(args.catalog),
+    )
+    plan = _plan_and_write(args.arterial, args.venous, args.labels, args.out, parameters)
+    print(summarise_plan(plan))
+    print(f"plan: {args.out / 'plan.json'}")
+
+
+def _plan_and_write(
+    arterial: Path | None,
+    venous: Path | None,
+    labels: Path | None,
+    out: Path,
+    parameters: PlanParameters,
+) -> Plan:
+    """Read the inputs, plan, and write plan.json and the centrelines into `out`."""
+    folder = output_folder(out)
+    timings = dict.fromkeys(STAGES)
+    start = time.perf_counter()
+    given = {"arterial": arterial, "venous": venous, "labels": labels}
+    given = {name: path for name, path in given.items() if path is not None}
+    _progress(f"reading {', '.join(str(p) for p in given.values())} ...")
+    volumes = {name: read_volume(path) for name, path in given.items()}
+    timings["load"] = round(time.perf_counter() - start, 3)
+    if labels is not None:
+        _progress("finding centrelines and the crossing ...")
+        plan = plan_from_labels(volumes["labels"], parameters, timings)
+    else:
+        _progress("segmenting, finding centrelines and the crossing ...")
+        plan = plan_from_phases(volumes["arterial"], volumes["venous"], parameters, timings)
+    plan.inputs = {name: str(path) for name, path in given.items()} | {
+        "sha256": {name: file_sha256(path) for name, path in given.items()}
+    }
+    write_centerlines([*plan.vessels.arteries, *plan.vessels.veins], folder, "plan vessels")
+    write_plan(plan, folder)
+    spent = {stage: t for stage, t in plan.timings_s.items() if t}
+    _progress(
+        f"planned in {sum(spent.values()):.1f} s ("
+        + ", ".join(f"{stage} {t:.1f} s" for stage, t in spent.items())
+        + ")"
+    )
+    return plan
+
+
+def summarise_plan(plan: Plan) -> str:
+    """The plan in a few sentences."""
+    if not plan.feasible:
+        nearest = "" if plan.nearest_mm is None else f" (nearest {plan.nearest_mm:.2f} mm)"
+        return f"no feasible crossing: {plan.reason}{nearest}"
+    crossing = plan.crossing
+    stent = plan.stent_graft
+    point = ", ".join(f"{c:.1f}" for c in crossing.artery_point_mm)
+    chain = ", ".join(
+        f"{s['kind']} {s['proximal_diameter_mm']:g}"
+        + (
+            f"-{s['distal_diameter_mm']:g}"
+            if s["distal_diameter_mm"] != s["proximal_diameter_mm"]
+            else ""
+        )
+        + f" x {s['length_mm']:g} mm"
+        for s in stent["segments"]
+    )
+    lines = [
+        f"crossing: from {crossing.artery} at ({point}) mm into {crossing.vein}, "
+        f"{crossing.distance_mm:.2f} mm centre to centre, {crossing.gap_mm:.2f} mm wall gap, "
+        f"needle at {crossing.needle_angle_deg:.0f} deg to the artery; "
+        f"{crossing.artery_point_mm[2] - stent['ankle_mm'][2]:.0f} mm above the ankle",
+        f"stent-graft path: {stent['length_mm']:.0f} mm down {crossing.vein}: {chain}",
+        f"{len(plan.candidates) - 1} other candidate sites ranked in plan.json",
+    ]
+    lines += [f"warning: {w}" for w in stent["warnings"]]
+    return "\n".join(lines)
 
 
 def _run_centerlines(args: argparse.Namespace) -> None:

@@ -142,3 +142,53 @@ def centerline_accuracy(
         "coverage_by_vessel": coverage,
         "swaps": swaps,
     }
+
+
+def score_crossing(truth: dict, artery_point_mm, vein_point_mm, distance_mm: float) -> dict:
+    """Judge a chosen crossing site the way a clinician would, against the truth.
+
+    Distances along paired vessels change slowly, so a site is judged by how
+    much longer its true distance is than the best one ("regret"), not by how
+    far it lies from the truth's site.
+
+    Returns
+    -------
+    dict
+        ``artery``, ``vein`` (true vessels the points lie nearest to),
+        ``artery_offset_mm``, ``vein_offset_mm`` (distance to those axes),
+        ``eligible`` (the artery point's true sample is eligible),
+        ``true_distance_mm`` (from the artery point's projection on its true
+        axis to that vein's true axis), ``regret_mm`` (``true_distance_mm``
+        minus the truth's crossing distance), ``distance_error_mm`` (reported
+        minus true distance) and ``right`` (same vessels as the truth's
+        crossing, offsets <= 1 and 1.25 mm, eligible, regret <= 0.3 mm).
+    """
+    arteries, veins = TruthCurves(truth, "artery"), TruthCurves(truth, "vein")
+    on_artery = arteries.project(np.asarray([artery_point_mm], dtype=np.float64))
+    on_vein = veins.project(np.asarray([vein_point_mm], dtype=np.float64))
+    artery = arteries.vessels[on_artery["vessel"][0]]
+    vein_index = on_vein["vessel"][0]
+    foot = on_artery["point_mm"][0]
+    the_vein = TruthCurves({"vessels": [veins.vessels[vein_index]]})
+    true_distance = float(the_vein.project(foot[None])["distance_mm"][0])
+    crossing = truth.get("crossing")
+    regret = None if crossing is None else true_distance - crossing["distance_mm"]
+    result = {
+        "artery": artery["name"],
+        "vein": veins.names[vein_index],
+        "artery_offset_mm": float(on_artery["distance_mm"][0]),
+        "vein_offset_mm": float(on_vein["distance_mm"][0]),
+        "eligible": bool(artery["eligible"][on_artery["sample"][0]]),
+        "true_distance_mm": true_distance,
+        "regret_mm": regret,
+        "distance_error_mm": float(distance_mm) - true_distance,
+    }
+    result["right"] = bool(
+        crossing is not None
+        and (result["artery"], result["vein"]) == (crossing["artery"], crossing["vein"])
+        and result["artery_offset_mm"] <= 1.0
+        and result["vein_offset_mm"] <= 1.25
+        and result["eligible"]
+        and regret <= 0.3
+    )
+    return result

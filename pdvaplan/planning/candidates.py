@@ -1,0 +1,208 @@
+"""Eligible artery-to-vein crossings under the contract's rules, ranked.
+
+For every patent artery and every vein, the kernels give each artery segment
+its nearest vein segment within reach (exact segment-to-segment distance).
+A site is eligible when its artery point is farther than the calcium margin
+(along the artery) from calcified wall, both lumens are wide enough, and the
+straight needle from the artery centreline to the vein centreline crosses no
+bone and no other artery's lumen (voxel-exact line of sight through the
+label map). The crossing is the eligible site with the smallest centreline
+distance (rule 4); the others are ranked by distance, keeping one site per
+stretch of `site_separation_mm` of each artery-vein pair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pdvaplan.centerlines import Centerline
+from pdvaplan.kernels import distance_profile, line_of_sight_lengths, nearest_segments_within
+from pdvaplan.planning.parameters import PlanParameters
+from pdvaplan.planning.vessels import BONE, VesselMap
+
+#: Needles may graze bone or another artery by less than this (mm): rounding at voxel corners.
+_GRAZE_MM = 1e-6
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One crossing site: where the needle starts and ends, and what it meets."""
+
+    artery: str
+    vein: str
+    artery_point_mm: np.ndarray
+    vein_point_mm: np.ndarray
+    artery_arc_mm: float
+    vein_arc_mm: float
+    distance_mm: float
+    artery_radius_mm: float
+    vein_radius_mm: float
+    needle_angle_deg: float
+    calcium_distance_mm: float | None  # along the artery to the nearest calcified wall
+
+    @property
+    def gap_mm(self) -> float:
+        """Lumen wall to lumen wall, along the needle."""
+        return self.distance_mm - self.artery_radius_mm - self.vein_radius_mm
+
+
+@dataclass(frozen=True)
+class Search:
+    """What the search found: ranked eligible sites, or why there are none."""
+
+    candidates: tuple[Candidate, ...]  # best first; empty when infeasible
+    nearest_mm: float | None  # smallest eligible centreline distance, reach or not
+    reason: str | None  # why nothing is feasible
+
+
+def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
+    """All eligible crossings, best first, under `parameters`' rules.
+
+    Parameters
+    ----------
+    vessels : VesselMap
+        Arteries (patent lumen), veins, calcified wall, label map.
+    parameters : PlanParameters
+        Reach, calcium margin, minimum diameters, site separation.
+
+    Returns
+    -------
+    Search
+    """
+    if not vessels.arteries:
+        return Search((), None, "no patent (contrast-filled) artery was found")
+    if not vessels.veins:
+        return Search((), None, "no vein was found")
+    nearest = _nearest_eligible_mm(vessels, parameters)
+    within, eligible = [], []
+    for artery in vessels.arteries:
+        for vein in vessels.veins:
+            found = nearest_segments_within(artery.points_mm, vein.points_mm, parameters.reach_mm)
+            hit = np.flatnonzero(found.segment_b >= 0)
+            for i in hit:
+                site = _candidate(artery, vein, found, i, vessels)
+                within.append(site)
+                if _eligible(site, vessels, parameters):
+                    eligible.append(site)
+    if nearest is None and not within:
+        return Search(
+            (), None, "no patent artery point is eligible (calcium margin or minimum diameter)"
+        )
+    if not within:
+        return Search(
+            (),
+            nearest,
+            f"no vein within reach: the nearest eligible vein is {nearest:.1f} mm from a patent "
+            f"artery (reach {parameters.reach_mm:g} mm)",
+        )
+    if not eligible:
+        return Search(
+            (),
+            nearest,
+            "every site within reach is too close to calcified wall "
+            f"(margin {parameters.calcium_margin_mm:g} mm) or too narrow",
+        )
+    clear = _needle_is_clear(eligible, vessels)
+    if not clear.any():
+        return Search(
+            (),
+            nearest,
+            "the needle path crosses bone or another artery at every eligible site within reach",
+        )
+    sites = [site for site, ok in zip(eligible, clear, strict=True) if ok]
+    ranked = _distinct_sites(sorted(sites, key=lambda s: s.distance_mm), parameters)
+    return Search(tuple(ranked), min(nearest, ranked[0].distance_mm), None)
+
+
+def _candidate(artery: Centerline, vein: Centerline, found, i: int, vessels) -> Candidate:
+    arc_a, arc_v = float(found.arc_a_mm[i]), float(found.arc_b_mm[i])
+    point_a, point_v = found.point_a_mm[i], found.point_b_mm[i]
+    needle = point_v - point_a
+    length = float(found.distance_mm[i])
+    tangent = artery.points_mm[i + 1] - artery.points_mm[i]
+    cosine = abs(needle @ tangent) / max(length * np.linalg.norm(tangent), 1e-12)
+    calcium = vessels.calcium_arc_mm.get(artery.id, np.zeros(0))
+    return Candidate(
+        artery=artery.id,
+        vein=vein.id,
+        artery_point_mm=point_a,
+        vein_point_mm=point_v,
+        artery_arc_mm=arc_a,
+        vein_arc_mm=arc_v,
+        distance_mm=length,
+        artery_radius_mm=float(np.interp(arc_a, artery.arc_mm, artery.radii_mm)),
+        vein_radius_mm=float(np.interp(arc_v, vein.arc_mm, vein.radii_mm)),
+        needle_angle_deg=float(np.degrees(np.arccos(min(1.0, cosine)))),
+        calcium_distance_mm=float(np.min(np.abs(calcium - arc_a))) if calcium.size else None,
+    )
+
+
+def _eligible(site: Candidate, vessels: VesselMap, parameters: PlanParameters) -> bool:
+    away_from_calcium = (
+        site.calcium_distance_mm is None or site.calcium_distance_mm > parameters.calcium_margin_mm
+    )
+    return (
+        away_from_calcium
+        and 2 * site.artery_radius_mm >= parameters.min_artery_mm
+        and 2 * site.vein_radius_mm >= parameters.min_vein_mm
+    )
+
+
+def _nearest_eligible_mm(vessels: VesselMap, parameters: PlanParameters) -> float | None:
+    """Smallest distance from an eligible artery point to any vein, whatever the reach."""
+    best = None
+    for artery in vessels.arteries:
+        calcium = vessels.calcium_arc_mm.get(artery.id, np.zeros(0))
+        ok = 2 * artery.radii_mm >= parameters.min_artery_mm
+        if calcium.size:
+            gap = np.min(np.abs(artery.arc_mm[:, None] - calcium[None, :]), axis=1)
+            ok &= gap > parameters.calcium_margin_mm
+        if not ok.any():
+            continue
+        for vein in vessels.veins:
+            profile = distance_profile(artery.points_mm, vein.points_mm)
+            distance = float(profile.distance_mm[ok].min())
+            best = distance if best is None else min(best, distance)
+    return best
+
+
+def _needle_is_clear(sites: list[Candidate], vessels: VesselMap) -> np.ndarray:
+    """Whether each needle avoids bone and the lumens of arteries other than its own."""
+    labels = vessels.labels
+    components = vessels.artery_components.array
+    offset = BONE + 1  # artery components get their own label values above the contract's
+    needle_labels = np.where(
+        components > 0, components + offset, np.where(labels.array == BONE, BONE, 0)
+    ).astype(np.int32)
+    lengths = line_of_sight_lengths(
+        np.array([s.artery_point_mm for s in sites]),
+        np.array([s.vein_point_mm for s in sites]),
+        needle_labels,
+        labels.origin_mm,
+        labels.spacing_mm,
+        labels.direction,
+        n_labels=int(components.max()) + offset + 1,
+    ).length_mm
+    own = np.array([vessels.component_of[s.artery] + offset for s in sites])
+    other_artery = lengths[:, offset + 1 :].sum(axis=1) - np.where(
+        own > offset, lengths[np.arange(len(sites)), own], 0.0
+    )
+    return (lengths[:, BONE] <= _GRAZE_MM) & (other_artery <= _GRAZE_MM)
+
+
+def _distinct_sites(sites: list[Candidate], parameters: PlanParameters) -> list[Candidate]:
+    """The best site of each stretch of each artery-vein pair, best first, at most
+    `max_candidates` of them."""
+    kept: list[Candidate] = []
+    for site in sites:
+        if all(
+            (other.artery, other.vein) != (site.artery, site.vein)
+            or abs(other.artery_arc_mm - site.artery_arc_mm) >= parameters.site_separation_mm
+            for other in kept
+        ):
+            kept.append(site)
+            if len(kept) == parameters.max_candidates:
+                break
+    return kept

@@ -1,0 +1,253 @@
+"""The Plan: crossing, ranked candidates, stent-graft chain, and its plan.json.
+
+`plan_from_labels` and `plan_from_phases` run the pipeline (vessels ->
+crossing search -> stent-graft plan) and time each stage; `write_plan`
+writes ``plan.json`` through a temporary file and a rename, so a reader never
+sees a partial plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from pdvaplan import __version__
+from pdvaplan.centerlines.files import write_text_atomically
+from pdvaplan.io import Volume
+from pdvaplan.planning.candidates import Candidate, search_crossings
+from pdvaplan.planning.parameters import PlanParameters
+from pdvaplan.planning.stent_graft import plan_stent_grafts
+from pdvaplan.planning.vessels import ARTERY, CALCIUM, VesselMap, map_vessels
+from pdvaplan.segmentation import Segmentation, segment
+
+PLAN_SCHEMA = "pdvaplan.plan/1"
+#: Stages timed in ``timings_s``, in pipeline order.
+STAGES = ("load", "segment", "centerlines", "search", "plan", "render")
+
+
+@dataclass
+class Plan:
+    """A plan for one leg; `as_dict` is the plan contract's plan.json."""
+
+    feasible: bool
+    reason: str | None
+    nearest_mm: float | None
+    candidates: tuple[Candidate, ...]
+    stent_graft: dict | None
+    vessels: VesselMap
+    parameters: PlanParameters
+    inputs: dict = field(default_factory=dict)
+    timings_s: dict = field(default_factory=lambda: dict.fromkeys(STAGES))
+
+    @property
+    def crossing(self) -> Candidate | None:
+        """The chosen crossing: the best candidate (None when infeasible)."""
+        return self.candidates[0] if self.feasible else None
+
+    def as_dict(self) -> dict:
+        """plan.json as a dict (schema `PLAN_SCHEMA`)."""
+        ankle_z = self.stent_graft["ankle_mm"][2] if self.stent_graft else None
+        crossing = self.crossing
+        return {
+            "schema": PLAN_SCHEMA,
+            "feasible": self.feasible,
+            "reason": self.reason,
+            "nearest_mm": self.nearest_mm,
+            "crossing": _site(crossing, self.vessels, ankle_z) if crossing else None,
+            "candidates": [
+                _site(c, self.vessels, ankle_z) | {"rank": n}
+                for n, c in enumerate(self.candidates, start=1)
+            ],
+            "stent_graft": self.stent_graft,
+            "vessels": _vessel_summaries(self.vessels),
+            "inputs": self.inputs,
+            "parameters": self.parameters.as_dict(),
+            "timings_s": self.timings_s,
+            "version": __version__,
+        }
+
+
+def _site(site: Candidate, vessels: VesselMap, ankle_z_mm: float | None) -> dict:
+    return {
+        "artery": site.artery,
+        "vein": site.vein,
+        "artery_point_mm": site.artery_point_mm.tolist(),
+        "vein_point_mm": site.vein_point_mm.tolist(),
+        "distance_mm": site.distance_mm,
+        "gap_mm": site.gap_mm,
+        "artery_radius_mm": site.artery_radius_mm,
+        "vein_radius_mm": site.vein_radius_mm,
+        "artery_diameter_mm": 2 * site.artery_radius_mm,
+        "vein_diameter_mm": 2 * site.vein_radius_mm,
+        "needle_angle_deg": site.needle_angle_deg,
+        "artery_arc_mm": site.artery_arc_mm,
+        "calcium_distance_mm": site.calcium_distance_mm,
+        "height_above_ankle_mm": (
+            None if ankle_z_mm is None else float(site.artery_point_mm[2] - ankle_z_mm)
+        ),
+    }
+
+
+def _vessel_summaries(vessels: VesselMap) -> list[dict]:
+    summaries = []
+    for kind, lines in (("artery", vessels.arteries), ("vein", vessels.veins)):
+        for line in lines:
+            summary = {
+                "id": line.id,
+                "kind": kind,
+                "length_mm": line.length_mm,
+                "median_diameter_mm": float(2 * np.median(line.radii_mm)),
+                "proximal_mm": line.points_mm[0].tolist(),
+                "distal_mm": line.points_mm[-1].tolist(),
+                "proximal_end": line.proximal_end,
+                "distal_end": line.distal_end,
+            }
+            if kind == "artery":
+                calcium = vessels.calcium_arc_mm.get(line.id, np.zeros(0))
+                summary["calcified_wall_voxels"] = int(calcium.size)
+            summaries.append(summary)
+    return summaries
+
+
+@contextmanager
+def _timed(timings: dict, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timings[stage] = round((timings.get(stage) or 0.0) + time.perf_counter() - start, 3)
+
+
+def plan_vessels(vessels: VesselMap, parameters: PlanParameters, timings: dict) -> Plan:
+    """Search the crossing and plan the stent-grafts for mapped vessels."""
+    with _timed(timings, "search"):
+        search = search_crossings(vessels, parameters)
+    with _timed(timings, "plan"):
+        stent = None
+        if search.candidates:
+            best = search.candidates[0]
+            vein = next(v for v in vessels.veins if v.id == best.vein)
+            stent = plan_stent_grafts(vein, best, parameters.catalog, parameters.ankle_z_mm)
+    return Plan(
+        feasible=bool(search.candidates),
+        reason=search.reason,
+        nearest_mm=search.nearest_mm,
+        candidates=search.candidates,
+        stent_graft=stent,
+        vessels=vessels,
+        parameters=parameters,
+        timings_s=timings,
+    )
+
+
+def plan_from_labels(
+    labels: Volume, parameters: PlanParameters | None = None, timings: dict | None = None
+) -> Plan:
+    """Plan a crossing from a pre-segmented label map (contract values).
+
+    Parameters
+    ----------
+    labels : Volume
+        1 patent artery lumen, 2 vein lumen, 3 calcification, 4 bone, 0 else.
+    parameters : PlanParameters, optional
+        Rules (contract defaults when not given).
+    timings : dict, optional
+        Stage timings gathered so far (e.g. ``load``); completed here.
+
+    Examples
+    --------
+    >>> from phantoms import make_phantom
+    >>> phantom = make_phantom("basic", spacing_mm=(0.8, 0.8, 1.0))  # doctest: +SKIP
+    >>> plan = plan_from_labels(phantom.labels)  # doctest: +SKIP
+    >>> plan.crossing.distance_mm  # doctest: +SKIP
+    4.47
+    """
+    parameters = parameters or PlanParameters()
+    timings = dict.fromkeys(STAGES) | (timings or {})
+    with _timed(timings, "centerlines"):
+        vessels = map_vessels(labels)
+    return plan_vessels(vessels, parameters, timings)
+
+
+def plan_from_phases(
+    arterial: Volume,
+    venous: Volume,
+    parameters: PlanParameters | None = None,
+    timings: dict | None = None,
+) -> Plan:
+    """Plan a crossing from arterial- and venous-phase CT of one leg (HU).
+
+    The phases are segmented (`pdvaplan.segmentation.segment`); centrelines
+    are centred on lumen fractions made from the intensities, which carry the
+    partial volume a mask has lost: the arteries' from the arterial minus the
+    venous phase (calcium, bone and tissue cancel, veins fall below zero), the
+    veins' from the venous phase with the artery lumen and calcium cut out.
+
+    Parameters
+    ----------
+    arterial, venous : Volume
+        The two phases; their grids may differ (the plan uses the arterial grid).
+    parameters : PlanParameters, optional
+    timings : dict, optional
+        Stage timings so far (e.g. ``load``); completed here.
+    """
+    parameters = parameters or PlanParameters()
+    timings = dict.fromkeys(STAGES) | (timings or {})
+    with _timed(timings, "segment"):
+        segmentation = segment(arterial, venous, calcium_hu=parameters.calcium_hu)
+    with _timed(timings, "centerlines"):
+        artery_lumen, vein_lumen = lumen_fractions(segmentation, arterial)
+        vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
+    return plan_vessels(vessels, parameters, timings)
+
+
+def lumen_fractions(
+    segmentation: Segmentation, arterial: Volume, smoothing_mm: float = 0.5
+) -> tuple[Volume, Volume]:
+    """Artery and vein lumen fractions (0 tissue, 1 full lumen) on the label grid."""
+    labels = segmentation.labels
+    z = labels.voxel_coordinate_mm(2)
+    sigma = smoothing_mm / labels.spacing_mm
+    early = ndimage.gaussian_filter(arterial.array.astype(np.float32), sigma)
+    late = ndimage.gaussian_filter(segmentation.venous_on_grid.array.astype(np.float32), sigma)
+    contrast = segmentation.artery_level.at(z) - segmentation.artery_venous_level.at(z)
+    artery = np.clip((early - late) / np.maximum(contrast, 1.0), 0.0, 1.0).astype(np.float32)
+    vein = segmentation.vein_fraction(late, z).astype(np.float32)
+    not_vein = ndimage.binary_dilation(
+        np.isin(labels.array, (ARTERY, CALCIUM)), structure=np.ones((3, 3, 3))
+    )
+    vein[not_vein] = 0.0
+    return labels.with_array(artery), labels.with_array(vein)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, or of every file in a folder (sorted by name)."""
+    digest = hashlib.sha256()
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as stream:
+            for block in iter(lambda s=stream: s.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def write_plan(plan: Plan, folder: str | Path) -> Path:
+    """Write ``plan.json`` into `folder` atomically and return its path."""
+    path = Path(folder) / "plan.json"
+    write_text_atomically(path, json.dumps(plan.as_dict(), indent=1, default=_json_default))
+    return path
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -1,0 +1,130 @@
+"""The stent-graft plan: the path down the vein to the ankle, and the chain of grafts.
+
+The path follows the vein centreline from the vein crossing point distally
+(towards the vein's distal end) to the ankle level: by default the distal end
+of that vein in the volume, or the first point at or below ``ankle_z_mm``. A
+tapered crossing graft bridges artery to vein (sized to the artery at one end
+and the vein at the other) and runs down the vein for the rest of its length;
+straight extension grafts then line the vein to the ankle, each overlapping
+the one before by the catalogue's overlap. Diameters are the lumen diameter
+plus the catalogue's oversizing, rounded up to the next size in stock.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pdvaplan.centerlines import Centerline
+from pdvaplan.centerlines.polyline import arc_length_mm
+from pdvaplan.planning.candidates import Candidate
+from pdvaplan.planning.parameters import Catalog, CrossingGraft, ExtensionGraft
+
+
+def stent_graft_path(vein: Centerline, crossing: Candidate, ankle_z_mm: float | None) -> np.ndarray:
+    """Points (mm) along the vein from the crossing point down to the ankle level."""
+    below = vein.arc_mm > crossing.vein_arc_mm
+    path = np.vstack([crossing.vein_point_mm, vein.points_mm[below]])
+    if ankle_z_mm is not None:
+        under = np.flatnonzero(path[:, 2] <= ankle_z_mm)
+        if under.size and under[0] > 0:
+            a, b = path[under[0] - 1], path[under[0]]
+            t = (a[2] - ankle_z_mm) / (a[2] - b[2])
+            path = np.vstack([path[: under[0]], a + t * (b - a)])
+    return path
+
+
+def plan_stent_grafts(
+    vein: Centerline, crossing: Candidate, catalog: Catalog, ankle_z_mm: float | None = None
+) -> dict:
+    """The stent-graft plan of a crossing, as the plan contract's ``stent_graft`` dict.
+
+    Returns
+    -------
+    dict
+        ``path_mm``, ``length_mm``, ``ankle_mm`` (the path's distal end),
+        ``segments`` (kind, diameters, length, start and end points, catalogue
+        name) and ``warnings`` (sizes the catalogue cannot cover).
+    """
+    path = stent_graft_path(vein, crossing, ankle_z_mm)
+    arc = arc_length_mm(path)
+    radii = np.interp(crossing.vein_arc_mm + arc, vein.arc_mm, vein.radii_mm)
+    grow = 1.0 + catalog.oversize_fraction
+    warnings = []
+
+    artery_size = 2 * crossing.artery_radius_mm * grow
+    vein_size = 2 * crossing.vein_radius_mm * grow
+    fits = [
+        g
+        for g in catalog.crossing
+        if g.proximal_diameter_mm >= artery_size and g.distal_diameter_mm >= vein_size
+    ]
+    if not fits:
+        warnings.append(
+            f"no crossing graft of at least {artery_size:.1f} -> {vein_size:.1f} mm in the "
+            "catalogue; the largest is shown"
+        )
+    graft = min(fits, key=_crossing_key) if fits else max(catalog.crossing, key=_crossing_key)
+    in_vein = max(0.0, graft.length_mm - crossing.distance_mm)
+    segments = [_segment("crossing", graft, crossing.artery_point_mm, path, arc, 0.0, in_vein)]
+    covered = min(in_vein, arc[-1])
+    while covered < arc[-1] - 1e-6:
+        start = max(0.0, covered - catalog.overlap_mm)
+        remaining = arc[-1] - start
+        needed = float(np.max(radii[arc >= start])) * 2 * grow
+        sized = [g for g in catalog.extension if g.diameter_mm >= needed]
+        if not sized:
+            warnings.append(
+                f"no extension graft of at least {needed:.1f} mm in the catalogue; "
+                "the widest is shown"
+            )
+            widest = max(g.diameter_mm for g in catalog.extension)
+            sized = [g for g in catalog.extension if g.diameter_mm == widest]
+        diameter = min(g.diameter_mm for g in sized)
+        lengths = sorted((g for g in sized if g.diameter_mm == diameter), key=_length)
+        covering = [g for g in lengths if g.length_mm >= remaining]
+        graft = covering[0] if covering else lengths[-1]
+        end = start + graft.length_mm
+        segments.append(_segment("extension", graft, None, path, arc, start, end))
+        covered = end
+    return {
+        "path_mm": np.round(path, 3).tolist(),
+        "length_mm": float(arc[-1]),
+        "ankle_mm": path[-1].tolist(),
+        "segments": segments,
+        "catalog": catalog.source,
+        "catalog_note": catalog.note,
+        "warnings": warnings,
+    }
+
+
+def _crossing_key(graft: CrossingGraft) -> tuple[float, float, float]:
+    return (graft.proximal_diameter_mm, graft.distal_diameter_mm, graft.length_mm)
+
+
+def _point_at(path: np.ndarray, arc: np.ndarray, s: float) -> np.ndarray:
+    """The point `s` mm along the path (clamped to its ends)."""
+    return np.array([np.interp(s, arc, path[:, d]) for d in range(3)])
+
+
+def _segment(
+    kind: str, graft: CrossingGraft | ExtensionGraft, start_mm, path, arc, start: float, end: float
+) -> dict:
+    if isinstance(graft, CrossingGraft):
+        proximal, distal = graft.proximal_diameter_mm, graft.distal_diameter_mm
+    else:
+        proximal = distal = graft.diameter_mm
+    begin = _point_at(path, arc, start) if start_mm is None else np.asarray(start_mm)
+    return {
+        "kind": kind,
+        "name": graft.name,
+        "proximal_diameter_mm": proximal,
+        "distal_diameter_mm": distal,
+        "length_mm": graft.length_mm,
+        "start_mm": begin.tolist(),
+        "end_mm": _point_at(path, arc, end).tolist(),
+        "beyond_ankle_mm": max(0.0, end - arc[-1]),
+    }
+
+
+def _length(graft: ExtensionGraft) -> float:
+    return graft.length_mm

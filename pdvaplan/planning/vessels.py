@@ -1,0 +1,129 @@
+"""A label map -> the arteries and veins a plan works on, with their calcified wall.
+
+Arteries are the centrelines of the patent artery lumen (label 1), so every
+point on them is patent and each one's distal ``lumen-end`` is where its
+contrast, and so its patency, stops. Veins are the centrelines of label 2.
+Calcified wall is label 3 where it touches the artery lumen; each such voxel
+is projected onto the nearest artery centreline to give the arc positions
+(mm along the artery) where its wall is calcified, so that the calcium margin
+can be measured along the vessel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+from pdvaplan.centerlines import Centerline, CenterlineSettings, extract_centerlines
+from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.io import Volume
+
+ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
+#: Calcium farther than this beyond an artery's lumen radius belongs to no artery.
+_CALCIUM_REACH_MM = 2.0
+
+
+@dataclass(frozen=True)
+class VesselMap:
+    """The vessels of one leg, ready for the crossing search.
+
+    Attributes
+    ----------
+    labels : Volume
+        The label map (contract values).
+    arteries, veins : tuple of Centerline
+        Ids ``artery-n`` and ``vein-n``.
+    calcium_arc_mm : dict
+        Per artery id, arc positions (mm from its proximal end) of calcified wall.
+    artery_components : Volume
+        Connected components of the artery lumen (0 outside), so a needle can
+        tell its own artery from another one.
+    component_of : dict
+        Per artery id, its component number in `artery_components`.
+    """
+
+    labels: Volume
+    arteries: tuple[Centerline, ...]
+    veins: tuple[Centerline, ...]
+    calcium_arc_mm: dict[str, np.ndarray]
+    artery_components: Volume
+    component_of: dict[str, int]
+
+
+def map_vessels(
+    labels: Volume,
+    artery_lumen: Volume | None = None,
+    vein_lumen: Volume | None = None,
+    settings: CenterlineSettings | None = None,
+) -> VesselMap:
+    """Centrelines of arteries and veins and the calcified stretches of each artery.
+
+    Parameters
+    ----------
+    labels : Volume
+        Integer label map: 1 patent artery lumen, 2 vein lumen, 3 calcium, 4 bone.
+    artery_lumen, vein_lumen : Volume, optional
+        Lumen fractions in [0, 1] on the label grid (from the intensities);
+        when not given, the masks are used.
+    settings : CenterlineSettings, optional
+
+    Raises
+    ------
+    PdvaplanInputError
+        If the label map holds values outside 0-4.
+    """
+    values = np.unique(labels.array)
+    if values.min() < 0 or values.max() > BONE or not np.all(values == np.round(values)):
+        shown = ", ".join(f"{v:g}" for v in values[:8])
+        raise PdvaplanInputError(
+            f"{labels.source}: label map holds values {shown}; expected 0-4 "
+            "(1 artery, 2 vein, 3 calcium, 4 bone)"
+        )
+    label_array = labels.array.astype(np.uint8)
+    arteries = _centerlines(labels, label_array == ARTERY, artery_lumen, settings, "artery")
+    veins = _centerlines(labels, label_array == VEIN, vein_lumen, settings, "vein")
+    components, _ = ndimage.label(label_array == ARTERY, structure=np.ones((3, 3, 3)))
+    component_of = {line.id: _component_at(components, labels, line) for line in arteries}
+    calcium = _calcified_arcs(labels, label_array, arteries)
+    return VesselMap(labels, arteries, veins, calcium, labels.with_array(components), component_of)
+
+
+def _centerlines(labels, mask, lumen, settings, prefix) -> tuple[Centerline, ...]:
+    if not mask.any():
+        return ()
+    return tuple(extract_centerlines(labels.with_array(mask), lumen, settings, prefix))
+
+
+def _component_at(components: np.ndarray, labels: Volume, line: Centerline) -> int:
+    """The artery-lumen component most of a centreline's points lie in."""
+    index = np.rint(labels.physical_to_index(line.points_mm)).astype(int)
+    index = np.clip(index, 0, np.array(labels.shape) - 1)
+    found = components[tuple(index.T)]
+    found = found[found > 0]
+    return int(np.bincount(found).argmax()) if found.size else 0
+
+
+def _calcified_arcs(labels: Volume, label_array: np.ndarray, arteries) -> dict[str, np.ndarray]:
+    """Arc positions along each artery of calcium voxels that touch its lumen."""
+    arcs = {line.id: np.zeros(0) for line in arteries}
+    if not arteries:
+        return arcs
+    touching = (label_array == CALCIUM) & ndimage.binary_dilation(
+        label_array == ARTERY, structure=np.ones((3, 3, 3))
+    )
+    if not touching.any():
+        return arcs
+    calcium_mm = labels.index_to_physical(np.argwhere(touching))
+    points = np.concatenate([line.points_mm for line in arteries])
+    radii = np.concatenate([line.radii_mm for line in arteries])
+    arc = np.concatenate([line.arc_mm for line in arteries])
+    owner = np.repeat(np.arange(len(arteries)), [len(line.points_mm) for line in arteries])
+    distance, nearest = cKDTree(points).query(calcium_mm)
+    close = distance <= radii[nearest] + _CALCIUM_REACH_MM + labels.spacing_mm.max()
+    for n, line in enumerate(arteries):
+        mine = close & (owner[nearest] == n)
+        arcs[line.id] = np.sort(arc[nearest[mine]])
+    return arcs
