@@ -64,8 +64,12 @@ def _arc_at(polyline, segment, point):
 
 
 def _tol(a, b):
-    """Distances and points agree to 1e-9 mm even at 1e6 mm coordinates."""
-    return TOLERANCE_MM
+    """1e-9 mm, or 4 float64 ulps of the largest coordinate where that is more.
+
+    Rounding the input coordinates alone moves a distance by about an ulp, so
+    beyond about 2e6 mm (ulp 4.7e-10 mm) no float64 kernel holds 1e-9 mm.
+    """
+    return max(TOLERANCE_MM, 4 * np.spacing(max(np.abs(a).max(), np.abs(b).max())))
 
 
 def _arc_tol(polyline):

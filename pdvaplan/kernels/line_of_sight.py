@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from pdvaplan.kernels._polyline import as_point_mm, as_points_mm
+from pdvaplan.kernels._threads import threads_for
 
 
 class LineOfSight(NamedTuple):
@@ -189,9 +190,10 @@ def line_of_sight_lengths(
         n_labels = int(labels.max()) + 1 if labels.size else 1
     if int(n_labels) < 1:
         raise ValueError(f"n_labels must be at least 1, got {n_labels}")
-    lengths, outside, n_bad = _lengths_many(
-        starts_mm, ends_mm, labels, to_index, origin_mm, int(n_labels)
-    )
+    with threads_for(starts_mm.shape[0]):
+        lengths, outside, n_bad = _lengths_many(
+            starts_mm, ends_mm, labels, to_index, origin_mm, int(n_labels)
+        )
     if n_bad:
         raise ValueError(
             f"labels: {n_bad} needles cross voxels whose label is outside [0, {int(n_labels)})"

@@ -8,13 +8,14 @@ import numba
 import numpy as np
 
 from pdvaplan.kernels._polyline import arc_length_mm, as_polyline_mm, locate_on_polyline
+from pdvaplan.kernels._threads import threads_for
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
-    box_gap2,
-    box_size2,
     build_segment_tree,
     leaf_segments,
+    node_pair_gap2,
+    node_size2,
     worth_visiting,
 )
 
@@ -80,11 +81,10 @@ def closest_approach(a_mm: np.ndarray, b_mm: np.ndarray) -> ClosestApproach:
     """
     a_mm = as_polyline_mm(a_mm, "a_mm")
     b_mm = as_polyline_mm(b_mm, "b_mm")
-    low_a, high_a, n_leaves_a = build_segment_tree(a_mm)
-    low_b, high_b, n_leaves_b = build_segment_tree(b_mm)
-    distance2, i, j, s, t = _closest_pair(
-        a_mm, low_a, high_a, n_leaves_a, b_mm, low_b, high_b, n_leaves_b
-    )
+    with threads_for(a_mm.shape[0] + b_mm.shape[0]):
+        tree_a = build_segment_tree(a_mm)
+        tree_b = build_segment_tree(b_mm)
+        distance2, i, j, s, t = _closest_pair(a_mm, tree_a, b_mm, tree_b)
     point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), np.array([i]), np.array([s]))
     point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), np.array([j]), np.array([t]))
     return ClosestApproach(
@@ -107,10 +107,12 @@ def _better(d2, i, j, best_d2, best_i, best_j):
 
 
 @numba.njit(cache=True, parallel=True)
-def _closest_pair(a, low_a, high_a, n_leaves_a, b, low_b, high_b, n_leaves_b):
+def _closest_pair(a, tree_a, b, tree_b):
     """Branch-and-bound over pairs of tree nodes; each task owns one subtree of A."""
     n_seg_a = a.shape[0] - 1
     n_seg_b = b.shape[0] - 1
+    n_leaves_a = tree_a[4]
+    n_leaves_b = tree_b[4]
     first_task = min(_N_TASKS, n_leaves_a)
     n_tasks = first_task
     task_d2 = np.full(n_tasks, np.inf)
@@ -149,14 +151,14 @@ def _closest_pair(a, low_a, high_a, n_leaves_a, b, low_b, high_b, n_leaves_b):
                             best_d2, best_i, best_j, best_s, best_t = d2, i, j, s, t
                 continue
             split_a = leaf_b or (
-                not leaf_a and box_size2(low_a, high_a, node_a) >= box_size2(low_b, high_b, node_b)
+                not leaf_a and node_size2(tree_a, node_a) >= node_size2(tree_b, node_b)
             )
             if split_a:
                 near_a, far_a, near_b, far_b = 2 * node_a, 2 * node_a + 1, node_b, node_b
             else:
                 near_a, far_a, near_b, far_b = node_a, node_a, 2 * node_b, 2 * node_b + 1
-            near_gap2 = box_gap2(low_a, high_a, near_a, low_b, high_b, near_b)
-            far_gap2 = box_gap2(low_a, high_a, far_a, low_b, high_b, far_b)
+            near_gap2 = node_pair_gap2(a, tree_a, near_a, b, tree_b, near_b, best_d2)
+            far_gap2 = node_pair_gap2(a, tree_a, far_a, b, tree_b, far_b, best_d2)
             if far_gap2 < near_gap2:
                 near_a, far_a, near_b, far_b = far_a, near_a, far_b, near_b
                 near_gap2, far_gap2 = far_gap2, near_gap2

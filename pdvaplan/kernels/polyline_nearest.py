@@ -13,12 +13,13 @@ from pdvaplan.kernels._polyline import (
     as_reach_mm,
     locate_on_polyline,
 )
+from pdvaplan.kernels._threads import threads_for
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
-    box_gap2,
     build_segment_tree,
     leaf_segments,
+    query_node_gap2,
     worth_visiting,
 )
 
@@ -96,16 +97,18 @@ def nearest_segments_within(
     a_mm = as_polyline_mm(a_mm, "a_mm")
     b_mm = as_polyline_mm(b_mm, "b_mm")
     reach_mm = as_reach_mm(reach_mm)
-    segment_b, distance2, s, t = nearest_in_tree(a_mm, 1, b_mm, *build_segment_tree(b_mm), reach_mm)
-    segment_a = np.where(segment_b >= 0, np.arange(segment_b.shape[0]), -1)
-    point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), segment_a, s)
-    point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
+    with threads_for(a_mm.shape[0] + b_mm.shape[0]):
+        tree_b = build_segment_tree(b_mm)
+        segment_b, distance2, s, t = nearest_in_tree(a_mm, 1, b_mm, tree_b, reach_mm)
+        segment_a = np.where(segment_b >= 0, np.arange(segment_b.shape[0]), -1)
+        point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), segment_a, s)
+        point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
     distance = np.where(segment_b >= 0, np.sqrt(distance2), np.nan)
     return NearestSegments(segment_b, distance, point_a, point_b, arc_a, arc_b)
 
 
 @numba.njit(cache=True, parallel=True)
-def nearest_in_tree(queries, step, b, low_b, high_b, n_leaves_b, reach_mm):
+def nearest_in_tree(queries, step, b, tree_b, reach_mm):
     """Nearest B segment within reach of each query segment ``queries[q] -> queries[q + step]``.
 
     With ``step = 1`` the queries are the segments of a polyline; with
@@ -126,12 +129,13 @@ def nearest_in_tree(queries, step, b, low_b, high_b, n_leaves_b, reach_mm):
     >>> from pdvaplan.kernels.segment_tree import build_segment_tree
     >>> b = np.array([[0.0, 0, 0], [10, 0, 0]])
     >>> points = np.array([[2.0, 3, 0], [20, 0, 0]])
-    >>> j, d2, s, t = nearest_in_tree(points, 0, b, *build_segment_tree(b), 5.0)
+    >>> j, d2, s, t = nearest_in_tree(points, 0, b, build_segment_tree(b), 5.0)
     >>> j.tolist(), d2.tolist(), t.tolist()
     ([0, -1], [9.0, inf], [0.2, 0.0])
     """
     n_queries = queries.shape[0] - step
     n_seg_b = b.shape[0] - 1
+    n_leaves_b = tree_b[4]
     segment_b = np.full(n_queries, -1, dtype=np.int64)
     distance2 = np.full(n_queries, np.inf)
     frac_q = np.zeros(n_queries)
@@ -143,13 +147,12 @@ def nearest_in_tree(queries, step, b, low_b, high_b, n_leaves_b, reach_mm):
     for chunk in numba.prange(n_chunks):
         stack = np.empty(STACK_DEPTH, dtype=np.int64)
         stack_gap2 = np.empty(STACK_DEPTH)
-        query_low = np.empty((1, 3))
-        query_high = np.empty((1, 3))
+        query_box = np.empty((2, 3))
         previous = -1
         for q in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_queries)):
             for k in range(3):
-                query_low[0, k] = min(queries[q, k], queries[q + step, k])
-                query_high[0, k] = max(queries[q, k], queries[q + step, k])
+                query_box[0, k] = min(queries[q, k], queries[q + step, k])
+                query_box[1, k] = max(queries[q, k], queries[q + step, k])
             best_j = -1
             best_d2 = np.inf
             best_s = 0.0
@@ -180,8 +183,10 @@ def nearest_in_tree(queries, step, b, low_b, high_b, n_leaves_b, reach_mm):
                     continue
                 near = 2 * node
                 far = near + 1
-                near_gap2 = box_gap2(query_low, query_high, 0, low_b, high_b, near)
-                far_gap2 = box_gap2(query_low, query_high, 0, low_b, high_b, far)
+                near_gap2 = query_node_gap2(
+                    queries, q, q + step, query_box, b, tree_b, near, bound2
+                )
+                far_gap2 = query_node_gap2(queries, q, q + step, query_box, b, tree_b, far, bound2)
                 if far_gap2 < near_gap2:
                     near, far = far, near
                     near_gap2, far_gap2 = far_gap2, near_gap2

@@ -13,12 +13,14 @@ from pdvaplan.kernels._polyline import (
     as_reach_mm,
     locate_on_polyline,
 )
+from pdvaplan.kernels._threads import threads_for
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
-    box_gap2,
     build_segment_tree,
     leaf_segments,
+    node_pair_gap2,
+    worth_visiting,
 )
 
 
@@ -93,51 +95,48 @@ def segment_pairs_within(
     a_mm = as_polyline_mm(a_mm, "a_mm")
     b_mm = as_polyline_mm(b_mm, "b_mm")
     reach_mm = as_reach_mm(reach_mm)
-    tree_a = build_segment_tree(a_mm)
-    tree_b = build_segment_tree(b_mm)
-    counts = np.zeros(a_mm.shape[0] - 1, dtype=np.int64)
-    offsets = np.zeros(a_mm.shape[0], dtype=np.int64)
-    empty = np.empty(0, dtype=np.int64)
-    _pairs_pass(
-        a_mm,
-        *tree_a,
-        b_mm,
-        *tree_b,
-        reach_mm,
-        counts,
-        offsets,
-        False,
-        empty,
-        np.empty(0),
-        np.empty(0),
-        np.empty(0),
-    )
-    np.cumsum(counts, out=offsets[1:])
-    n_pairs = int(offsets[-1])
-    segment_b = np.empty(n_pairs, dtype=np.int64)
-    distance = np.empty(n_pairs)
-    s = np.empty(n_pairs)
-    t = np.empty(n_pairs)
-    counts[:] = 0
-    _pairs_pass(
-        a_mm, *tree_a, b_mm, *tree_b, reach_mm, counts, offsets, True, segment_b, distance, s, t
-    )
-    segment_a = np.repeat(np.arange(a_mm.shape[0] - 1), counts)
-    point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), segment_a, s)
-    point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
+    with threads_for(a_mm.shape[0] + b_mm.shape[0]):
+        tree_a = build_segment_tree(a_mm)
+        tree_b = build_segment_tree(b_mm)
+        counts = np.zeros(a_mm.shape[0] - 1, dtype=np.int64)
+        offsets = np.zeros(a_mm.shape[0], dtype=np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        _pairs_pass(
+            a_mm,
+            tree_a,
+            b_mm,
+            tree_b,
+            reach_mm,
+            counts,
+            offsets,
+            False,
+            empty,
+            np.empty(0),
+            np.empty(0),
+            np.empty(0),
+        )
+        np.cumsum(counts, out=offsets[1:])
+        n_pairs = int(offsets[-1])
+        segment_b = np.empty(n_pairs, dtype=np.int64)
+        distance = np.empty(n_pairs)
+        s = np.empty(n_pairs)
+        t = np.empty(n_pairs)
+        counts[:] = 0
+        _pairs_pass(
+            a_mm, tree_a, b_mm, tree_b, reach_mm, counts, offsets, True, segment_b, distance, s, t
+        )
+        segment_a = np.repeat(np.arange(a_mm.shape[0] - 1), counts)
+        point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), segment_a, s)
+        point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
     return SegmentPairs(segment_a, segment_b, distance, point_a, point_b, arc_a, arc_b)
 
 
 @numba.njit(cache=True, parallel=True)
 def _pairs_pass(
     a,
-    low_a,
-    high_a,
-    n_leaves_a,
+    tree_a,
     b,
-    low_b,
-    high_b,
-    n_leaves_b,
+    tree_b,
     reach_mm,
     counts,
     offsets,
@@ -155,6 +154,8 @@ def _pairs_pass(
     """
     n_seg_a = a.shape[0] - 1
     n_seg_b = b.shape[0] - 1
+    n_leaves_a = tree_a[4]
+    n_leaves_b = tree_b[4]
     reach_prune2 = (reach_mm * (1.0 + 1e-12)) ** 2
     for leaf in numba.prange(n_leaves_a):
         node_a = n_leaves_a + leaf
@@ -167,7 +168,9 @@ def _pairs_pass(
         while top > 0:
             top -= 1
             node_b = stack[top]
-            if box_gap2(low_a, high_a, node_a, low_b, high_b, node_b) > reach_prune2:
+            if not worth_visiting(
+                node_pair_gap2(a, tree_a, node_a, b, tree_b, node_b, reach_prune2), reach_prune2
+            ):
                 continue
             if node_b < n_leaves_b:
                 stack[top] = 2 * node_b + 1

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pdvaplan.kernels._polyline import arc_length_mm, as_polyline_mm, locate_on_polyline
+from pdvaplan.kernels._threads import threads_for
 from pdvaplan.kernels.polyline_nearest import nearest_in_tree
 from pdvaplan.kernels.segment_tree import build_segment_tree
 
@@ -71,6 +72,8 @@ def distance_profile(a_mm: np.ndarray, b_mm: np.ndarray) -> DistanceProfile:
     """
     a_mm = as_polyline_mm(a_mm, "a_mm")
     b_mm = as_polyline_mm(b_mm, "b_mm")
-    segment_b, distance2, _, t = nearest_in_tree(a_mm, 0, b_mm, *build_segment_tree(b_mm), np.inf)
-    point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
+    with threads_for(a_mm.shape[0] + b_mm.shape[0]):
+        tree_b = build_segment_tree(b_mm)
+        segment_b, distance2, _, t = nearest_in_tree(a_mm, 0, b_mm, tree_b, np.inf)
+        point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
     return DistanceProfile(arc_length_mm(a_mm), np.sqrt(distance2), point_b, segment_b, arc_b)

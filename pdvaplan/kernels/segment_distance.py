@@ -4,9 +4,11 @@ The squared distance ``|a0 + s (a1 - a0) - b0 - t (b1 - b0)|^2`` is a convex
 quadratic in ``(s, t)`` over the unit square. Its minimum is either the
 interior critical point (when the segments are not parallel and that point
 lies in the square) or lies on one of the four edges ``s = 0``, ``s = 1``,
-``t = 0``, ``t = 1``, each of which is a point-to-segment projection. Parallel,
-collinear and zero-length segments and coincident points all fall through to
-the edge cases, which never divide by a vanishing quantity.
+``t = 0``, ``t = 1``, each of which is a point-to-segment projection, or at a
+corner. Parallel, collinear and zero-length segments and coincident points
+all fall through to the edge and corner cases, which never divide by a
+vanishing quantity. Every candidate is an achieved distance, so rounding can
+only make the result slightly too large, never too small.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import numpy as np
 #: the angle between the segments) the interior solution is ill-conditioned, so
 #: it only competes with the edge solutions instead of being trusted alone.
 _WELL_CONDITIONED_SIN2 = 1e-6
+#: An interior solution closer than this (as a fraction of the segment) to an
+#: edge of the parameter square also competes with the edges and corners,
+#: whose rounding is smaller where segments touch end to end.
+_NEAR_EDGE = 1e-9
 
 
 @numba.njit(cache=True, inline="always")
@@ -95,7 +101,8 @@ def closest_on_segments(a, ia0, ia1, b, ib0, ib1):
             best = _squared_gap(rx, ry, rz, dax, day, daz, dbx, dby, dbz, s, t)
             best_s = s
             best_t = t
-            if denominator > _WELL_CONDITIONED_SIN2 * aa * bb:
+            well_inside = min(s, 1.0 - s, t, 1.0 - t) > _NEAR_EDGE
+            if well_inside and denominator > _WELL_CONDITIONED_SIN2 * aa * bb:
                 return best, best_s, best_t
 
     # Edges s = 0 and s = 1: project a's end points onto segment b.
@@ -110,4 +117,11 @@ def closest_on_segments(a, ia0, ia1, b, ib0, ib1):
         gap = _squared_gap(rx, ry, rz, dax, day, daz, dbx, dby, dbz, s, t)
         if gap < best:
             best, best_s, best_t = gap, s, t
+    # Corners: exact when the segments share an end point, where the
+    # projections above may land a rounding error away from it.
+    for s in (0.0, 1.0):
+        for t in (0.0, 1.0):
+            gap = _squared_gap(rx, ry, rz, dax, day, daz, dbx, dby, dbz, s, t)
+            if gap < best:
+                best, best_s, best_t = gap, s, t
     return best, best_s, best_t
