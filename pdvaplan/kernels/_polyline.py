@@ -68,7 +68,7 @@ def arc_length_mm(points_mm: np.ndarray) -> np.ndarray:
     return arc
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def locate_on_polyline(points, arc, segment, fraction):
     """Positions and arc lengths of points given as (segment index, fraction along it).
 
@@ -101,7 +101,7 @@ def locate_on_polyline(points, arc, segment, fraction):
     n = segment.shape[0]
     positions = np.empty((n, 3))
     arcs = np.empty(n)
-    for p in numba.prange(n):
+    for p in range(n):
         i = segment[p]
         f = fraction[p]
         if i < 0:
