@@ -49,7 +49,7 @@ def normal_frames(tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two unit vectors spanning the plane normal to each tangent."""
     helper = np.eye(3)[np.argmin(np.abs(tangent), axis=1)]
     u = np.cross(tangent, helper)
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
     return u, np.cross(tangent, u)
 
 

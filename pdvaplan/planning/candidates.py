@@ -9,6 +9,13 @@ bone and no other artery's lumen (voxel-exact line of sight through the
 label map). The crossing is the eligible site with the smallest centreline
 distance (rule 4); the others are ranked by distance, keeping one site per
 stretch of `site_separation_mm` of each artery-vein pair.
+
+Distances along paired vessels change slowly (a few mm along the vessel move
+them by a tenth of a mm), so the minimum of raw centreline distances is
+decided by sub-voxel wiggles of the centrelines, and biased low. Sites are
+therefore ranked by the distance profile along the artery smoothed over
+`profile_smoothing_mm`, which keeps the broad minimum and averages the
+wiggles out; the distance reported is the centreline distance at the site.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from pdvaplan.centerlines import Centerline
 from pdvaplan.kernels import distance_profile, line_of_sight_lengths, nearest_segments_within
@@ -37,6 +45,7 @@ class Candidate:
     artery_arc_mm: float
     vein_arc_mm: float
     distance_mm: float
+    smoothed_distance_mm: float  # along the artery: what sites are ranked by
     artery_radius_mm: float
     vein_radius_mm: float
     needle_angle_deg: float
@@ -81,8 +90,9 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
         for vein in vessels.veins:
             found = nearest_segments_within(artery.points_mm, vein.points_mm, parameters.reach_mm)
             hit = np.flatnonzero(found.segment_b >= 0)
+            smoothed = _smoothed_profile(found.distance_mm, artery, parameters.profile_smoothing_mm)
             for i in hit:
-                site = _candidate(artery, vein, found, i, vessels)
+                site = _candidate(artery, vein, found, i, vessels, smoothed[i])
                 within.append(site)
                 if _eligible(site, vessels, parameters):
                     eligible.append(site)
@@ -112,11 +122,24 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
             "the needle path crosses bone or another artery at every eligible site within reach",
         )
     sites = [site for site, ok in zip(eligible, clear, strict=True) if ok]
-    ranked = _distinct_sites(sorted(sites, key=lambda s: s.distance_mm), parameters)
+    ranked = _distinct_sites(sorted(sites, key=lambda s: s.smoothed_distance_mm), parameters)
     return Search(tuple(ranked), min(nearest, ranked[0].distance_mm), None)
 
 
-def _candidate(artery: Centerline, vein: Centerline, found, i: int, vessels) -> Candidate:
+def _smoothed_profile(distance_mm: np.ndarray, artery: Centerline, sigma_mm: float) -> np.ndarray:
+    """Gaussian-smoothed distance along the artery, over the segments within reach only."""
+    within = np.isfinite(distance_mm)
+    if sigma_mm <= 0 or within.sum() < 2:
+        return distance_mm
+    sigma = sigma_mm / float(np.median(np.diff(artery.arc_mm)))
+    total = ndimage.gaussian_filter1d(np.where(within, distance_mm, 0.0), sigma, mode="nearest")
+    weight = ndimage.gaussian_filter1d(within.astype(np.float64), sigma, mode="nearest")
+    return np.where(within, total / np.maximum(weight, 1e-12), np.nan)
+
+
+def _candidate(
+    artery: Centerline, vein: Centerline, found, i: int, vessels, smoothed_distance_mm: float
+) -> Candidate:
     arc_a, arc_v = float(found.arc_a_mm[i]), float(found.arc_b_mm[i])
     point_a, point_v = found.point_a_mm[i], found.point_b_mm[i]
     needle = point_v - point_a
@@ -132,6 +155,7 @@ def _candidate(artery: Centerline, vein: Centerline, found, i: int, vessels) -> 
         artery_arc_mm=arc_a,
         vein_arc_mm=arc_v,
         distance_mm=length,
+        smoothed_distance_mm=float(smoothed_distance_mm),
         artery_radius_mm=float(np.interp(arc_a, artery.arc_mm, artery.radii_mm)),
         vein_radius_mm=float(np.interp(arc_v, vein.arc_mm, vein.radii_mm)),
         needle_angle_deg=float(np.degrees(np.arccos(min(1.0, cosine)))),

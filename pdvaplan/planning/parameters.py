@@ -99,6 +99,9 @@ class PlanParameters:
     site_separation_mm : float
         Candidates of one artery-vein pair closer than this along the artery
         are one site; the best of them is kept.
+    profile_smoothing_mm : float
+        Sites are ranked by the distance profile along the artery smoothed
+        by a Gaussian of this sigma (0: raw distances).
     max_candidates : int
         How many ranked sites to report.
     catalog : Catalog
@@ -112,6 +115,7 @@ class PlanParameters:
     calcium_margin_mm: float = 5.0
     ankle_z_mm: float | None = None
     site_separation_mm: float = 10.0
+    profile_smoothing_mm: float = 5.0
     max_candidates: int = 10
     catalog: Catalog = field(default_factory=load_catalog)
 
@@ -122,6 +126,7 @@ class PlanParameters:
             "min_vein_mm": 0 <= self.min_vein_mm < 50,
             "calcium_margin_mm": 0 <= self.calcium_margin_mm < 1000,
             "site_separation_mm": 0 <= self.site_separation_mm < 1000,
+            "profile_smoothing_mm": 0 <= self.profile_smoothing_mm < 100,
             "max_candidates": self.max_candidates >= 1,
             "calcium_hu": math.isfinite(self.calcium_hu),
             "ankle_z_mm": self.ankle_z_mm is None or math.isfinite(self.ankle_z_mm),

@@ -25,8 +25,9 @@ from pdvaplan.io import Volume
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import plan_stent_grafts
-from pdvaplan.planning.vessels import ARTERY, CALCIUM, VesselMap, map_vessels
+from pdvaplan.planning.vessels import CALCIUM, VesselMap, map_vessels
 from pdvaplan.segmentation import Segmentation, segment
+from pdvaplan.segmentation.lumen import unmix_artery
 
 PLAN_SCHEMA = "pdvaplan.plan/1"
 #: Stages timed in ``timings_s``, in pipeline order.
@@ -210,20 +211,32 @@ def plan_from_phases(
 def lumen_fractions(
     segmentation: Segmentation, arterial: Volume, smoothing_mm: float = 0.5
 ) -> tuple[Volume, Volume]:
-    """Artery and vein lumen fractions (0 tissue, 1 full lumen) on the label grid."""
+    """Artery and vein lumen fractions (0 tissue, 1 full lumen) on the label grid.
+
+    The arteries' is the arterial minus the venous phase over the artery's
+    contrast difference between the phases: calcium, bone and tissue cancel and
+    veins fall below zero. The veins' is the venous phase with the arteries'
+    share unmixed (`unmix_artery`), which keeps the partial volume of a vein's
+    wall next to its artery; only around calcium, which unmixing cannot
+    cancel, is it cut out.
+    """
     labels = segmentation.labels
     z = labels.voxel_coordinate_mm(2)
     sigma = smoothing_mm / labels.spacing_mm
     early = ndimage.gaussian_filter(arterial.array.astype(np.float32), sigma)
     late = ndimage.gaussian_filter(segmentation.venous_on_grid.array.astype(np.float32), sigma)
-    contrast = segmentation.artery_level.at(z) - segmentation.artery_venous_level.at(z)
-    artery = np.clip((early - late) / np.maximum(contrast, 1.0), 0.0, 1.0).astype(np.float32)
-    vein = segmentation.vein_fraction(late, z).astype(np.float32)
-    not_vein = ndimage.binary_dilation(
-        np.isin(labels.array, (ARTERY, CALCIUM)), structure=np.ones((3, 3, 3))
+    background = segmentation.background_hu
+    artery_level = segmentation.artery_level.at(z)
+    artery_late = segmentation.artery_venous_level.at(z)
+    artery = np.clip((early - late) / np.maximum(artery_level - artery_late, 1.0), 0.0, 1.0)
+    ratio = (artery_late - background) / np.maximum(artery_level - background, 1.0)
+    vein = segmentation.vein_fraction(unmix_artery(late, early, background, ratio), z)
+    near_calcium = ndimage.binary_dilation(labels.array == CALCIUM, structure=np.ones((3, 3, 3)))
+    vein[near_calcium] = 0.0
+    return (
+        labels.with_array(artery.astype(np.float32)),
+        labels.with_array(vein.astype(np.float32)),
     )
-    vein[not_vein] = 0.0
-    return labels.with_array(artery), labels.with_array(vein)
 
 
 def file_sha256(path: str | Path) -> str:

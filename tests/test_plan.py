@@ -1,0 +1,222 @@
+"""The planner chooses the right crossing, by the contract's rules, on any grid."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import cached_phantom
+
+from pdvaplan.cli import main
+from pdvaplan.io import Volume, write_volume
+from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
+from phantoms import DIRECTIONS
+from phantoms.scoring import score_crossing
+
+PLAN_FIELDS = {
+    "schema",
+    "feasible",
+    "reason",
+    "nearest_mm",
+    "crossing",
+    "candidates",
+    "stent_graft",
+    "inputs",
+    "parameters",
+    "timings_s",
+    "version",
+}
+SITE_FIELDS = {
+    "artery",
+    "vein",
+    "artery_point_mm",
+    "vein_point_mm",
+    "distance_mm",
+    "gap_mm",
+    "artery_radius_mm",
+    "vein_radius_mm",
+    "needle_angle_deg",
+}
+FINE_MM = (0.8, 0.8, 1.0)
+
+
+def assert_right_site(plan, truth, regret_mm=0.3, distance_mm=0.5):
+    crossing = plan.crossing
+    score = score_crossing(
+        truth, crossing.artery_point_mm, crossing.vein_point_mm, crossing.distance_mm
+    )
+    assert score["right"], score
+    assert score["regret_mm"] <= regret_mm
+    assert abs(score["distance_error_mm"]) <= distance_mm
+    return score
+
+
+@pytest.mark.parametrize("name", ["basic", "two-arteries", "calcified"])
+def test_true_label_map_gives_the_true_site(name):
+    phantom = cached_phantom(name, spacing_mm=FINE_MM)
+    plan = plan_from_labels(phantom.labels)
+    assert plan.feasible
+    assert_right_site(plan, phantom.truth, regret_mm=0.1, distance_mm=0.3)
+    true_path = phantom.truth["stent_graft"]["path_length_mm"]
+    assert plan.stent_graft["length_mm"] == pytest.approx(true_path, rel=0.1)
+
+
+def test_calcified_crossing_keeps_the_margin_from_calcium():
+    phantom = cached_phantom("calcified", spacing_mm=FINE_MM)
+    plan = plan_from_labels(phantom.labels)
+    assert plan.crossing.calcium_distance_mm > 5.0
+    closest_site = min(plan.candidates, key=lambda c: c.distance_mm)
+    assert closest_site is plan.crossing  # rule 4: the smallest eligible distance wins
+
+
+def test_infeasible_says_why_and_how_near():
+    phantom = cached_phantom("infeasible", spacing_mm=FINE_MM)
+    plan = plan_from_labels(phantom.labels)
+    document = plan.as_dict()
+    assert document["feasible"] is False
+    assert document["crossing"] is None and document["stent_graft"] is None
+    assert "reach" in document["reason"]
+    assert document["nearest_mm"] == pytest.approx(phantom.truth["nearest_mm"], abs=0.5)
+
+
+def test_two_phases_give_the_true_site():
+    phantom = cached_phantom("basic", spacing_mm=FINE_MM)
+    plan = plan_from_phases(phantom.arterial, phantom.venous)
+    assert_right_site(plan, phantom.truth)
+    true_path = phantom.truth["stent_graft"]["path_length_mm"]
+    assert plan.stent_graft["length_mm"] == pytest.approx(true_path, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("spacing_mm", "direction"),
+    [((0.7, 0.9, 1.2), "ras"), ((0.6, 1.3, 0.75), "permuted")],
+)
+def test_the_crossing_is_the_same_in_physical_space_on_any_grid(spacing_mm, direction):
+    reference = plan_from_labels(cached_phantom("basic", spacing_mm=FINE_MM).labels).crossing
+    other = cached_phantom(
+        "basic", spacing_mm=spacing_mm, direction=tuple(DIRECTIONS[direction].ravel())
+    )
+    plan = plan_from_labels(other.labels)
+    assert_right_site(plan, other.truth, regret_mm=0.1)
+    # Distance minima along paired vessels are shallow, so equally good sites
+    # may lie a few mm apart; a frame error would put them centimetres apart.
+    assert np.linalg.norm(plan.crossing.artery_point_mm - reference.artery_point_mm) < 5.0
+
+
+def parallel_vessels(obstacle: str | None):
+    """An artery and a vein 6 mm apart along z; optionally an obstacle between them
+    over the upper half and a little below (bone, or another artery)."""
+    spacing = 0.5
+    shape = (60, 40, 120)
+    frame = Volume(np.zeros(shape, np.uint8), np.full(3, spacing), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(shape, np.uint8)
+    labels[np.hypot(x - 12.0, y - 10.0) <= 1.6] = 1
+    # The vein comes closest (5 mm) in the upper half, 7 mm in the lower half.
+    vein_x = 12.0 + np.where(z > 30.0, 5.0, 7.0) + 0.0 * z
+    labels[np.hypot(x - vein_x, y - 10.0) <= 1.8] = 2
+    if obstacle == "bone":
+        labels[(np.abs(x - 14.5) <= 0.6) & (np.abs(y - 10.0) <= 4.0) & (z > 22.0)] = 4
+    if obstacle == "artery":
+        labels[(np.hypot(x - 15.0, y - 10.0) <= 0.7) & (z > 22.0)] = 1
+    return frame.with_array(labels)
+
+
+def test_needle_never_crosses_bone_or_another_artery():
+    free = plan_from_labels(parallel_vessels(None)).crossing
+    assert free.artery_point_mm[2] > 30.0 and free.distance_mm == pytest.approx(5.0, abs=0.1)
+    # The small artery in the way is no crossing site itself (too narrow), but it blocks.
+    rules = PlanParameters(min_artery_mm=2.0)
+    for obstacle in ("bone", "artery"):
+        plan = plan_from_labels(parallel_vessels(obstacle), rules)
+        crossing = plan.crossing
+        assert crossing.artery_point_mm[2] < 22.0, obstacle
+        assert crossing.distance_mm == pytest.approx(7.0, abs=0.1)
+
+
+def test_stent_graft_chain_covers_the_path_with_overlaps():
+    plan = plan_from_labels(cached_phantom("basic", spacing_mm=FINE_MM).labels)
+    stent = plan.stent_graft
+    segments = stent["segments"]
+    assert segments[0]["kind"] == "crossing"
+    assert all(s["kind"] == "extension" for s in segments[1:])
+    catalog = plan.parameters.catalog
+    covered_to = segments[0]["length_mm"] - plan.crossing.distance_mm
+    for segment in segments[1:]:
+        assert segment["distal_diameter_mm"] >= 2 * plan.crossing.vein_radius_mm
+        covered_to += segment["length_mm"] - catalog.overlap_mm
+    assert covered_to >= stent["length_mm"] - 1e-6
+    assert np.allclose(stent["path_mm"][0], plan.crossing.vein_point_mm, atol=1e-3)
+    assert stent["ankle_mm"][2] == pytest.approx(min(p[2] for p in stent["path_mm"]), abs=1e-3)
+
+
+def test_ankle_level_shortens_the_path():
+    labels = cached_phantom("basic", spacing_mm=FINE_MM).labels
+    full = plan_from_labels(labels).stent_graft
+    short = plan_from_labels(labels, PlanParameters(ankle_z_mm=100.0)).stent_graft
+    assert short["ankle_mm"][2] == pytest.approx(100.0, abs=1e-6)
+    assert short["length_mm"] < full["length_mm"] - 90.0
+
+
+def test_plan_command_writes_the_contract(tmp_path, capsys):
+    phantom = cached_phantom("basic", spacing_mm=(1.0, 1.0, 1.25))
+    write_volume(phantom.labels, tmp_path / "labels.nii.gz")
+    assert (
+        main(
+            [
+                "plan",
+                "--labels",
+                str(tmp_path / "labels.nii.gz"),
+                "--out",
+                str(tmp_path / "out"),
+                "--reach-mm",
+                "9",
+                "--no-render",
+            ]
+        )
+        == 0
+    )
+    document = json.loads((tmp_path / "out" / "plan.json").read_text())
+    assert set(document) >= PLAN_FIELDS
+    assert document["schema"] == "pdvaplan.plan/1" and document["feasible"] is True
+    assert set(document["crossing"]) >= SITE_FIELDS
+    assert [c["rank"] for c in document["candidates"]] == list(
+        range(1, len(document["candidates"]) + 1)
+    )
+    assert document["parameters"]["reach_mm"] == 9.0
+    assert len(document["inputs"]["sha256"]["labels"]) == 64
+    assert {"load", "centerlines", "search", "plan"} <= {
+        k for k, v in document["timings_s"].items() if v is not None
+    }
+    assert "crossing: from artery-" in capsys.readouterr().out
+
+
+def test_infeasible_plan_is_an_answer_with_exit_0(tmp_path):
+    write_volume(cached_phantom("infeasible").labels, tmp_path / "labels.nrrd")
+    assert (
+        main(["plan", "--labels", str(tmp_path / "labels.nrrd"), "--out", str(tmp_path / "out")])
+        == 0
+    )
+    document = json.loads((tmp_path / "out" / "plan.json").read_text())
+    assert document["feasible"] is False and "reach" in document["reason"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([], "--arterial and --venous, or --labels"),
+        (["--arterial", "a.nii"], "--arterial and --venous, or --labels"),
+        (["--labels", "missing.nii.gz"], "missing.nii.gz: no such file"),
+        (["--labels", "LABELS", "--reach-mm", "-1"], "--reach-mm -1"),
+        (["--labels", "LABELS", "--catalog", "nope.json"], "nope.json"),
+    ],
+    ids=["no-input", "one-phase", "missing", "bad-reach", "missing-catalog"],
+)
+def test_bad_plan_input_exits_2_and_writes_no_plan(tmp_path, capsys, args, words):
+    write_volume(parallel_vessels(None), tmp_path / "labels.nii.gz")
+    args = [str(tmp_path / "labels.nii.gz") if a == "LABELS" else a for a in args]
+    assert main(["plan", "--out", str(tmp_path / "out"), *args]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert words in error
+    assert not (tmp_path / "out" / "plan.json").exists()
