@@ -147,12 +147,13 @@ def nearest_in_tree(queries, step, b, tree_b, reach_mm):
     for chunk in numba.prange(n_chunks):
         stack = np.empty(STACK_DEPTH, dtype=np.int64)
         stack_gap2 = np.empty(STACK_DEPTH)
-        query_box = np.empty((2, 3))
+        query_low = np.empty((1, 3))
+        query_high = np.empty((1, 3))
         previous = -1
         for q in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_queries)):
             for k in range(3):
-                query_box[0, k] = min(queries[q, k], queries[q + step, k])
-                query_box[1, k] = max(queries[q, k], queries[q + step, k])
+                query_low[0, k] = min(queries[q, k], queries[q + step, k])
+                query_high[0, k] = max(queries[q, k], queries[q + step, k])
             best_j = -1
             best_d2 = np.inf
             best_s = 0.0
@@ -184,9 +185,11 @@ def nearest_in_tree(queries, step, b, tree_b, reach_mm):
                 near = 2 * node
                 far = near + 1
                 near_gap2 = query_node_gap2(
-                    queries, q, q + step, query_box, b, tree_b, near, bound2
+                    queries, q, q + step, query_low, query_high, b, tree_b, near, bound2
                 )
-                far_gap2 = query_node_gap2(queries, q, q + step, query_box, b, tree_b, far, bound2)
+                far_gap2 = query_node_gap2(
+                    queries, q, q + step, query_low, query_high, b, tree_b, far, bound2
+                )
                 if far_gap2 < near_gap2:
                     near, far = far, near
                     near_gap2, far_gap2 = far_gap2, near_gap2

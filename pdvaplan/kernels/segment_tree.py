@@ -166,14 +166,14 @@ def node_pair_gap2(a, tree_a, node_a, b, tree_b, node_b, bound2):
 
 
 @numba.njit(cache=True, inline="always")
-def query_node_gap2(queries, q0, q1, query_box, b, tree_b, node_b, bound2):
+def query_node_gap2(queries, q0, q1, query_low, query_high, b, tree_b, node_b, bound2):
     """Squared lower bound (mm^2) on the distance from segment ``queries[q0] -> queries[q1]``
-    (whose box is ``query_box``, shape (2, 3)) to a node's segments; loose above `bound2`."""
+    to a node's segments; loose above `bound2`.
+
+    ``query_low`` and ``query_high`` (shape (1, 3)) hold the query segment's box.
+    """
     low_b, high_b, chord_b, radius_b, _ = tree_b
-    box_gap2 = 0.0
-    for k in range(3):
-        gap = max(query_box[0, k] - high_b[node_b, k], low_b[node_b, k] - query_box[1, k], 0.0)
-        box_gap2 += gap * gap
+    box_gap2 = _box_gap2(query_low, query_high, 0, low_b, high_b, node_b)
     return _capsule_gap2(
         box_gap2,
         bound2,
