@@ -1,0 +1,185 @@
+"""render_plan, render_folder: every picture, mesh and the report of a plan."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pdvaplan.io import Volume, output_folder, write_volume
+from pdvaplan.render import figures
+from pdvaplan.render._pyvista import offscreen
+from pdvaplan.render.meshes import scene_meshes
+from pdvaplan.render.planview import (
+    SEGMENTATION_FILE,
+    PlanView,
+    load_plan_folder,
+    view_from_plan,
+)
+from pdvaplan.render.report import report_html
+from pdvaplan.render.scene import CAMERAS, build_plotter, screenshot
+
+#: Meshes exported as ``scene-<name>.vtp`` (the names of `scene_meshes`).
+EXPORTED = (
+    "artery",
+    "vein",
+    "calcium",
+    "bone",
+    "centerlines",
+    "candidates",
+    "needle",
+    "stent_graft",
+    "stent_boundaries",
+)
+
+
+def _atomically(path: Path, write: Callable[[str], object]) -> Path:
+    """Call ``write(temporary)`` on a temporary file in `path`'s folder, then rename it."""
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
+    )
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def render_view(view: PlanView, folder: str | os.PathLike) -> list[Path]:
+    """Draw a `PlanView` into `folder`: PNGs, ``scene-*.vtp`` meshes and report.html.
+
+    The shared path of `render_plan` and `render_folder`.
+
+    Returns
+    -------
+    list of Path
+        The files written, report.html last.
+    """
+    folder = output_folder(folder)
+    offscreen()
+    timings: dict[str, float] = {}
+    pictures: list[Path] = []
+    feasible = view.crossing is not None
+
+    start = time.perf_counter()
+    meshes = scene_meshes(view)
+    timings["surfaces"] = time.perf_counter() - start
+    meshes_written = []
+    for name in EXPORTED:
+        mesh = meshes.get(name)
+        if mesh is not None and mesh.n_points:
+            path = folder / f"scene-{name.replace('_', '-')}.vtp"
+            meshes_written.append(_atomically(path, mesh.save))
+    timings["meshes (.vtp)"] = time.perf_counter() - start - timings["surfaces"]
+
+    start = time.perf_counter()
+    scene = build_plotter(view, meshes)
+    try:
+        timings["3D scene set-up"] = time.perf_counter() - start
+        for preset in CAMERAS if feasible else ("anterior", "lateral"):
+            start = time.perf_counter()
+            path = folder / f"scene-{preset}.png"
+            pictures.append(_atomically(path, lambda t, p=preset: screenshot(scene, p, t)))
+            timings[path.name] = time.perf_counter() - start
+    finally:
+        scene.plotter.close()
+
+    drawings = []
+    if feasible:
+        drawings += [
+            ("cpr-vein.png", lambda t: figures.cpr_figure(view, "vein", Path(t))),
+            ("cpr-artery.png", lambda t: figures.cpr_figure(view, "artery", Path(t))),
+        ]
+    drawings.append(("distance-profile.png", lambda t: figures.profile_figure(view, Path(t))))
+    drawings.append(("axial.png", lambda t: figures.axial_figure(view, Path(t))))
+    for name, draw in drawings:
+        start = time.perf_counter()
+        path = folder / name
+        written = []
+
+        def keep(temporary, draw=draw, written=written):
+            written.append(draw(temporary))
+
+        _atomically(path, keep)
+        if written[0] is None:
+            path.unlink(missing_ok=True)
+        else:
+            pictures.append(path)
+        timings[name] = time.perf_counter() - start
+
+    extra = []
+    inputs = view.plan.get("inputs") or {}
+    if not inputs.get("labels"):
+        # the label map the plan was made from, so that `render_folder` can redraw it
+        segmentation = folder / SEGMENTATION_FILE
+        start = time.perf_counter()
+        labels = view.labels
+        write_volume(labels.with_array(labels.array.astype("uint8")), segmentation)
+        extra.append(segmentation)
+        timings[SEGMENTATION_FILE] = time.perf_counter() - start
+    report = folder / "report.html"
+    text = report_html(view, pictures, meshes_written, timings)
+    _atomically(report, lambda t: Path(t).write_text(text, encoding="utf-8"))
+    return [*pictures, *meshes_written, *extra, report]
+
+
+def render_plan(
+    plan,
+    folder: str | os.PathLike,
+    arterial: Volume | None = None,
+    venous: Volume | None = None,
+) -> list[Path]:
+    """Draw a plan: 3D views, CPRs, distance profile, axial slices, meshes and report.html.
+
+    Parameters
+    ----------
+    plan : pdvaplan.planning.Plan
+        A plan made by `plan_from_labels` or `plan_from_phases`.
+    folder : str or path-like
+        Where to write (created if needed).
+    arterial, venous : Volume, optional
+        The phases (HU). Without them (a plan made from a label map) the 2D
+        views show the label map.
+
+    Returns
+    -------
+    list of Path
+        The files written: ``scene-anterior.png``, ``scene-lateral.png``,
+        ``scene-crossing.png``, ``scene-needle.png``, ``cpr-vein.png``,
+        ``cpr-artery.png`` (the last four only for a feasible plan),
+        ``distance-profile.png``, ``axial.png``, ``scene-*.vtp``,
+        ``segmentation.nii.gz`` (unless the plan's input was a label map file)
+        and ``report.html``.
+
+    Examples
+    --------
+    >>> from phantoms import make_phantom
+    >>> from pdvaplan.planning import plan_from_labels
+    >>> phantom = make_phantom("basic", spacing_mm=(1.2, 1.2, 1.5))  # doctest: +SKIP
+    >>> plan = plan_from_labels(phantom.labels)  # doctest: +SKIP
+    >>> files = render_plan(plan, "out", phantom.arterial, phantom.venous)  # doctest: +SKIP
+    >>> files[-1].name  # doctest: +SKIP
+    'report.html'
+    """
+    return render_view(view_from_plan(plan, arterial, venous), folder)
+
+
+def render_folder(folder: str | os.PathLike) -> list[Path]:
+    """Redraw a plan folder (``pdvaplan render DIR``) from plan.json, centerlines.json
+    and the inputs plan.json names; nothing is planned again.
+
+    Raises
+    ------
+    PdvaplanInputError
+        If plan.json, centerlines.json or an input it names is missing or unreadable.
+
+    Examples
+    --------
+    >>> files = render_folder("pdvaplan-demo")  # doctest: +SKIP
+    """
+    return render_view(load_plan_folder(folder), folder)

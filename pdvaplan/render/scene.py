@@ -1,0 +1,358 @@
+"""The 3D scene: layers, colours, legend, orientation cube, camera presets, screenshots.
+
+Everything is in mm (LPS: +x patient left, +y posterior, +z superior).
+Cameras use parallel projection, as planning workstations do, so that sizes
+on screen do not depend on depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
+from vtkmodules.vtkRenderingCore import vtkCoordinate
+
+from pdvaplan.render._pyvista import pv
+from pdvaplan.render.meshes import scene_meshes
+from pdvaplan.render.planview import PlanView
+
+#: Layer colours (RGB 0-255) and opacities; the needle's green is used by no other layer.
+COLORS = {
+    "artery": (215, 40, 40),
+    "vein": (50, 90, 220),
+    "calcium": (255, 245, 170),
+    "bone": (235, 225, 200),
+    "needle": (0, 230, 60),
+    "stent_graft": (190, 190, 200),
+    "stent_boundaries": (20, 20, 20),
+    "outline": (120, 120, 120),
+}
+OPACITY = {"artery": 0.55, "vein": 0.45, "calcium": 1.0, "bone": 0.18, "stent_graft": 0.35}
+#: Colour maps of the scalar layers.
+RADIUS_CMAP, DISTANCE_CMAP = "inferno", "cool"
+BACKGROUND = (255, 255, 255)
+#: Camera presets, in the order the pictures are made.
+CAMERAS = ("anterior", "lateral", "crossing", "needle")
+CAMERA_TITLES = {
+    "anterior": "Anterior view (patient's right on the left)",
+    "lateral": "Lateral view, from the patient's right",
+    "crossing": "Crossing close-up, side-on to the needle (40 mm slab)",
+    "needle": "Looking down the needle, from the artery into the vein (40 mm slab)",
+}
+#: Half the field of view (mm) and half the slab depth (mm) of the close-up cameras.
+CLOSE_UP_MM, SLAB_MM = 20.0, 20.0
+#: Layers a plotter can show; `build_plotter` takes a subset.
+LAYERS = (
+    "outline",
+    "bone",
+    "calcium",
+    "artery",
+    "vein",
+    "centerlines",
+    "candidates",
+    "stent_graft",
+    "stent_boundaries",
+    "needle",
+)
+
+
+@dataclass
+class Scene:
+    """A plotter with the plan's layers; `actors` by layer name (absent layers missing)."""
+
+    plotter: pv.Plotter
+    actors: dict
+    view: PlanView
+    meshes: dict
+
+
+def orientation_cube() -> vtkAnnotatedCubeActor:
+    """A cube whose faces name the anatomical directions (LPS): L/R, P/A, S/I."""
+    cube = vtkAnnotatedCubeActor()
+    for face, text in (
+        ("XPlus", "L"),
+        ("XMinus", "R"),
+        ("YPlus", "P"),
+        ("YMinus", "A"),
+        ("ZPlus", "S"),
+        ("ZMinus", "I"),
+    ):
+        getattr(cube, f"Set{face}FaceText")(text)
+    cube.SetFaceTextScale(0.55)
+    prop = cube.GetCubeProperty()
+    prop.SetColor(0.85, 0.85, 0.9)
+    for getter in ("GetXPlusFaceProperty", "GetXMinusFaceProperty"):
+        getattr(cube, getter)().SetColor(0.8, 0.1, 0.1)
+    for getter in ("GetYPlusFaceProperty", "GetYMinusFaceProperty"):
+        getattr(cube, getter)().SetColor(0.1, 0.5, 0.1)
+    for getter in ("GetZPlusFaceProperty", "GetZMinusFaceProperty"):
+        getattr(cube, getter)().SetColor(0.1, 0.1, 0.8)
+    return cube
+
+
+def _rgb(name: str) -> tuple[float, float, float]:
+    return tuple(c / 255 for c in COLORS[name])
+
+
+def build_plotter(
+    view: PlanView,
+    meshes: dict | None = None,
+    window_size: tuple[int, int] = (900, 1100),
+    layers: tuple[str, ...] = LAYERS,
+    off_screen: bool = True,
+    annotations: bool = True,
+) -> Scene:
+    """A pyvista plotter showing the plan's layers.
+
+    Parameters
+    ----------
+    view : PlanView
+    meshes : dict, optional
+        `scene_meshes(view)`, when already built.
+    window_size : (int, int)
+        Width and height in pixels.
+    layers : tuple of str
+        Which of `LAYERS` to show.
+    off_screen : bool
+        Render offscreen (pictures) or for a window (`view`).
+    annotations : bool
+        Legend, scalar bars, needle label, orientation cube.
+
+    Returns
+    -------
+    Scene
+    """
+    meshes = scene_meshes(view) if meshes is None else meshes
+    plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
+    plotter.set_background(tuple(c / 255 for c in BACKGROUND))
+    actors = {}
+    legend = []
+
+    def add(name, mesh, **kwargs):
+        if name in layers and mesh is not None and mesh.n_points:
+            actors[name] = plotter.add_mesh(mesh, name=name, **kwargs)
+            return True
+        return False
+
+    add("outline", meshes.get("outline"), color=_rgb("outline"), line_width=1)
+    for name in ("bone", "calcium", "artery", "vein"):
+        shown = add(
+            name,
+            meshes.get(name),
+            color=_rgb(name),
+            opacity=OPACITY.get(name, 1.0),
+            smooth_shading=True,
+            specular=0.2,
+        )
+        if shown:
+            legend.append(
+                {
+                    "artery": "artery lumen (patent)",
+                    "vein": "vein lumen",
+                    "calcium": "calcium",
+                    "bone": "bone",
+                }[name]
+            )
+            legend[-1] = (legend[-1], _rgb(name))
+    radius_bar = {
+        "title": "lumen radius (mm)",
+        "vertical": True,
+        "position_x": 0.86,
+        "position_y": 0.55,
+        "height": 0.3,
+        "width": 0.05,
+        "n_labels": 4,
+        "fmt": "%.1f",
+        "color": "black",
+        "title_font_size": 14,
+        "label_font_size": 12,
+    }
+    add(
+        "centerlines",
+        meshes.get("centerlines"),
+        scalars="radius_mm",
+        cmap=RADIUS_CMAP,
+        line_width=3,
+        render_lines_as_tubes=True,
+        scalar_bar_args=radius_bar if annotations else None,
+        show_scalar_bar=annotations,
+    )
+    candidates = meshes.get("candidates")
+    if "candidates" in layers and candidates is not None and candidates.n_points:
+        distance_bar = radius_bar | {"title": "candidate distance (mm)", "position_y": 0.15}
+        actors["candidates"] = plotter.add_mesh(
+            candidates,
+            name="candidates",
+            scalars="distance_mm",
+            cmap=DISTANCE_CMAP,
+            line_width=4,
+            render_lines_as_tubes=True,
+            scalar_bar_args=distance_bar if annotations else None,
+            show_scalar_bar=annotations,
+        )
+        n = candidates.n_points // 2
+        sites = pv.PolyData(np.asarray(candidates.points[:n]))
+        sites.point_data["distance_mm"] = np.asarray(candidates.point_data["distance_mm"][:n])
+        markers = sites.glyph(
+            orient=False,
+            geom=pv.Sphere(radius=1.1, theta_resolution=12, phi_resolution=12),
+            scale=False,
+        )
+        actors["candidate_markers"] = plotter.add_mesh(
+            markers,
+            name="candidate_markers",
+            scalars="distance_mm",
+            cmap=DISTANCE_CMAP,
+            clim=actors["candidates"].mapper.scalar_range,
+            show_scalar_bar=False,
+        )
+        legend.append(("candidate sites (by distance)", (0.6, 0.3, 0.9)))
+    if add(
+        "stent_graft",
+        meshes.get("stent_graft"),
+        color=_rgb("stent_graft"),
+        opacity=OPACITY["stent_graft"],
+        smooth_shading=True,
+    ):
+        legend.append(("stent-grafts (planned diameters)", _rgb("stent_graft")))
+    add("stent_boundaries", meshes.get("stent_boundaries"), color=_rgb("stent_boundaries"))
+    if add(
+        "needle",
+        meshes.get("needle"),
+        color=_rgb("needle"),
+        smooth_shading=True,
+        ambient=0.5,
+        diffuse=0.6,
+        specular=0.0,
+    ):
+        legend.append(("needle (chosen crossing)", _rgb("needle")))
+        crossing = view.crossing
+        if annotations and crossing is not None:
+            a = np.asarray(crossing["artery_point_mm"])
+            b = np.asarray(crossing["vein_point_mm"])
+            actors["needle_label"] = plotter.add_point_labels(
+                [(a + b) / 2 + np.array([0.0, 0.0, 3.0])],
+                [f"needle {crossing['distance_mm']:.1f} mm"],
+                font_size=16,
+                point_size=1,
+                shape_opacity=0.7,
+                text_color="black",
+                shape_color="white",
+                always_visible=True,
+                name="needle_label",
+            )
+    if annotations:
+        if legend:
+            actors["legend"] = plotter.add_legend(
+                legend,
+                bcolor="white",
+                border=True,
+                size=(0.34, 0.2),
+                loc="upper left",
+                face="rectangle",
+            )
+        plotter.add_orientation_widget(orientation_cube(), viewport=(0.0, 0.0, 0.18, 0.18))
+    return Scene(plotter, actors, view, meshes)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def _artery_tangent(view: PlanView) -> np.ndarray:
+    crossing = view.crossing
+    line = view.centerlines.get(crossing["artery"])
+    if line is None:
+        return np.array([0.0, 0.0, 1.0])
+    a = np.asarray(crossing["artery_point_mm"])
+    i = int(np.argmin(np.linalg.norm(line.points_mm - a, axis=1)))
+    lo, hi = max(i - 4, 0), min(i + 4, len(line.points_mm) - 1)
+    tangent = _unit(line.points_mm[lo] - line.points_mm[hi])
+    return tangent if tangent[2] >= 0 else -tangent
+
+
+def set_camera(scene: Scene, preset: str) -> None:
+    """Point the camera: ``anterior``, ``lateral``, ``crossing`` or ``needle``.
+
+    ``anterior`` looks from the front (-y) with superior up; ``lateral`` from
+    the patient's right (-x). ``crossing`` looks side-on at the needle (normal
+    to both the needle and the artery, from the anterior side) and ``needle``
+    down the needle from the artery into the vein; both are close-ups of
+    ``2 * CLOSE_UP_MM`` with only a slab of ``2 * SLAB_MM`` around the crossing
+    drawn, so bone in front does not hide it. Without a crossing the close-ups
+    fall back to the anterior view.
+    """
+    plotter = scene.plotter
+    camera = plotter.camera
+    camera.parallel_projection = True
+    crossing = scene.view.crossing
+    if preset in ("crossing", "needle") and crossing is None:
+        preset = "anterior"
+    if preset in ("anterior", "lateral"):
+        corners = np.asarray(scene.meshes["outline"].points)
+        centre = (corners.min(axis=0) + corners.max(axis=0)) / 2
+        size = corners.max(axis=0) - corners.min(axis=0)
+        direction = np.array([0.0, 1.0, 0.0]) if preset == "anterior" else np.array([1.0, 0, 0])
+        distance = float(np.linalg.norm(size)) * 2
+        camera.focal_point = centre
+        camera.position = centre - distance * direction
+        camera.up = (0.0, 0.0, 1.0)
+        width, height = plotter.window_size
+        across = size[0] if preset == "anterior" else size[1]
+        camera.parallel_scale = 0.53 * max(size[2], across * height / width)
+        plotter.renderer.ResetCameraClippingRange()
+        return
+    a = np.asarray(crossing["artery_point_mm"], dtype=np.float64)
+    b = np.asarray(crossing["vein_point_mm"], dtype=np.float64)
+    centre = (a + b) / 2
+    needle = _unit(b - a)
+    tangent = _artery_tangent(scene.view)
+    if preset == "needle":
+        direction = needle
+        up = tangent - (tangent @ needle) * needle
+        if np.linalg.norm(up) < 1e-6:
+            up = np.array([0.0, 0.0, 1.0])
+    else:
+        direction = np.cross(needle, tangent)
+        if np.linalg.norm(direction) < 1e-6:
+            direction = np.cross(needle, [0.0, 0.0, 1.0])
+        direction = _unit(direction)
+        if direction[1] < 0:  # look from the anterior side (-y) towards posterior
+            direction = -direction
+        up = tangent - (tangent @ direction) * direction
+    distance = 150.0
+    camera.focal_point = centre
+    camera.position = centre - distance * _unit(direction)
+    camera.up = _unit(up)
+    camera.parallel_scale = CLOSE_UP_MM
+    camera.clipping_range = (distance - SLAB_MM, distance + SLAB_MM)
+
+
+def world_to_pixel(scene: Scene, point_mm) -> tuple[float, float]:
+    """Where a point (mm) lands in a screenshot: (column, row) in pixels, row 0 at the top."""
+    coordinate = vtkCoordinate()
+    coordinate.SetCoordinateSystemToWorld()
+    coordinate.SetValue(*np.asarray(point_mm, dtype=np.float64))
+    x, y = coordinate.GetComputedDoubleDisplayValue(scene.plotter.renderer)
+    height = scene.plotter.window_size[1]
+    return float(x), float(height - y)
+
+
+def screenshot(scene: Scene, preset: str, path=None) -> np.ndarray:
+    """Set the camera preset and render; write a PNG to `path` when given.
+
+    Returns
+    -------
+    numpy.ndarray
+        The image, (height, width, 3) uint8.
+    """
+    set_camera(scene, preset)
+    plotter = scene.plotter
+    clipping = plotter.camera.clipping_range
+    plotter.render()
+    if preset in ("crossing", "needle") and scene.view.crossing is not None:
+        plotter.camera.clipping_range = clipping  # keep the slab: render() resets it
+        plotter.render()
+    image = plotter.screenshot(str(path) if path is not None else None, return_img=True)
+    return np.asarray(image)
