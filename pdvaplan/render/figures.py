@@ -32,6 +32,8 @@ NEEDLE_COLOR = "#00e63c"
 STENT_COLORS = ("#ff8c00", "#ffe14d")
 REACH_COLOR = "#d62728"
 SITE_COLOR = "#00b030"
+#: The ring that marks the closest approach of each artery to a vein.
+MINIMUM_COLOR = "#ff00c8"
 #: How far the vein CPR starts above the crossing (mm), and the CPR half width (mm).
 ABOVE_CROSSING_MM, HALF_WIDTH_MM = 20.0, 12.0
 #: PNG text key holding the panels' pixel boxes and data limits.
@@ -353,11 +355,11 @@ def profile_figure(view: PlanView, path: Path) -> Path:
             nearest[lowest],
             "o",
             mfc="none",
-            mec="black",
-            ms=11,
-            mew=1.8,
+            mec=MINIMUM_COLOR,
+            ms=13,
+            mew=2.0,
             label=f"closest approach {nearest[lowest]:.1f} mm",
-            zorder=5,
+            zorder=7,
         )
         for candidate in plan.get("candidates") or []:
             if candidate["artery"] != artery.id or (crossing and candidate.get("rank") == 1):

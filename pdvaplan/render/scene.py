@@ -95,6 +95,13 @@ def _rgb(name: str) -> tuple[float, float, float]:
     return tuple(c / 255 for c in COLORS[name])
 
 
+def _legend_rgb(name: str) -> tuple[float, float, float]:
+    """A layer's colour, darkened when too pale to read as legend text on white."""
+    rgb = np.array(_rgb(name))
+    brightness = float(rgb @ [0.3, 0.59, 0.11])
+    return tuple(rgb * min(1.0, 0.6 / brightness)) if brightness > 0.6 else tuple(rgb)
+
+
 def build_plotter(
     view: PlanView,
     meshes: dict | None = None,
@@ -154,7 +161,7 @@ def build_plotter(
                     "bone": "bone",
                 }[name]
             )
-            legend[-1] = (legend[-1], _rgb(name))
+            legend[-1] = (legend[-1], _legend_rgb(name))
     radius_bar = {
         "title": "lumen radius (mm)",
         "vertical": True,
@@ -215,7 +222,7 @@ def build_plotter(
         opacity=OPACITY["stent_graft"],
         smooth_shading=True,
     ):
-        legend.append(("stent-grafts (planned diameters)", _rgb("stent_graft")))
+        legend.append(("stent-grafts (planned diameters)", _legend_rgb("stent_graft")))
     add("stent_boundaries", meshes.get("stent_boundaries"), color=_rgb("stent_boundaries"))
     if add(
         "needle",
