@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import components_touching, within_mm
+from pdvaplan.segmentation.filters import components_near
 
 
 def calcium_mask(
@@ -52,8 +52,9 @@ def calcium_mask(
     >>> found[:, 1, 1].astype(int).tolist()
     [0, 0, 1, 0, 0, 0, 0, 0]
     """
-    bright = (both_phases_hu >= threshold_hu) & ~not_calcium
+    bright = both_phases_hu >= threshold_hu
+    bright &= ~not_calcium
     if not bright.any() or not artery.any():
         return np.zeros_like(bright)
     contact_mm = float(np.linalg.norm(spacing_mm)) * 1.01
-    return components_touching(bright, within_mm(artery, spacing_mm, contact_mm))
+    return components_near(bright, artery, spacing_mm, contact_mm)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import component_labels
+from pdvaplan.segmentation.filters import Components
 
 
 def lumen_fraction(image_hu: np.ndarray, background_hu: float, level_hu: np.ndarray) -> np.ndarray:
@@ -74,13 +74,9 @@ def hysteresis(
     >>> found.ravel().astype(int).tolist()
     [1, 1, 0, 0, 0, 0, 0]
     """
-    candidate = (fraction >= low) & allowed
-    labels, count = component_labels(candidate)
-    if count == 0:
-        return candidate
-    seeded = np.zeros(count + 1, bool)
-    seeded[np.unique(labels[candidate & seeds])] = True
-    volume_mm3 = np.bincount(labels.ravel(), minlength=count + 1) * float(np.prod(spacing_mm))
-    keep = seeded & (volume_mm3 >= min_volume_mm3)
-    keep[0] = False
-    return keep[labels]
+    candidate = fraction >= low
+    candidate &= allowed
+    parts = Components(candidate)
+    del candidate
+    volume_mm3 = parts.sizes() * float(np.prod(spacing_mm))
+    return parts.mask(parts.hit(seeds) & (volume_mm3 >= min_volume_mm3))

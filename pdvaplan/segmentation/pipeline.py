@@ -217,8 +217,7 @@ def segment(
 
     clock.lap("smooth")
     calcium_threshold = calcium_partial_volume * calcium_hu
-    bone = _bone(both, spacing, background, calcium_hu, axis)
-    bone_rim = within_mm(bone, spacing, bone_rim_mm)
+    bone, bone_rim = _bone(both, spacing, background, calcium_hu, axis, bone_rim_mm)
 
     # Bone, its rim and calcium would spread into their surroundings when smoothed
     # further: they are set to background first.
@@ -320,13 +319,22 @@ def _min_voxels(spacing_mm: np.ndarray, volume_mm3: float = 20.0) -> int:
     return max(8, round(volume_mm3 / float(np.prod(spacing_mm))))
 
 
-def _bone(both, spacing, background, calcium_hu, axis):
-    """Bone from the both-phase image, its boundary midway between tissue and cortex."""
-    dense = both[both >= calcium_hu]
+def _bone(both, spacing, background, calcium_hu, axis, rim_mm):
+    """Bone and its rim from the both-phase image, its boundary midway between tissue and cortex.
+
+    The cortex level is read from every other voxel along each axis (an
+    eighth of the volume is plenty for a percentile of thousands of voxels).
+    """
+    sample = both[::2, ::2, ::2]
+    dense = sample[sample >= calcium_hu]
+    if dense.size < 100:
+        dense = both[both >= calcium_hu]
     if dense.size == 0:
-        return np.zeros(both.shape, bool)
+        return np.zeros(both.shape, bool), np.zeros(both.shape, bool)
     cortex = float(np.percentile(dense, 90.0))
-    return bone_mask(both, spacing, background + 0.5 * (cortex - background), axis)
+    return bone_mask(
+        both, spacing, background + 0.5 * (cortex - background), axis, rim_mm=rim_mm
+    )
 
 
 def _brighter_in_arterial(art, ven, ratio, artery_level, background, axis):
