@@ -50,10 +50,19 @@ def _atomically(path: Path, write: Callable[[str], object]) -> Path:
     return path
 
 
-def render_view(view: PlanView, folder: str | os.PathLike) -> list[Path]:
+def render_view(
+    view: PlanView, folder: str | os.PathLike, timings: dict | None = None
+) -> list[Path]:
     """Draw a `PlanView` into `folder`: PNGs, ``scene-*.vtp`` meshes and report.html.
 
     The shared path of `render_plan` and `render_folder`.
+
+    Parameters
+    ----------
+    view : PlanView
+    folder : str or path-like
+    timings : dict, optional
+        Filled with the seconds each step took (surfaces, each picture, ...).
 
     Returns
     -------
@@ -62,7 +71,7 @@ def render_view(view: PlanView, folder: str | os.PathLike) -> list[Path]:
     """
     folder = output_folder(folder)
     offscreen()
-    timings: dict[str, float] = {}
+    timings = {} if timings is None else timings
     pictures: list[Path] = []
     feasible = view.crossing is not None
 
@@ -123,8 +132,10 @@ def render_view(view: PlanView, folder: str | os.PathLike) -> list[Path]:
         extra.append(segmentation)
         timings[SEGMENTATION_FILE] = time.perf_counter() - start
     report = folder / "report.html"
+    start = time.perf_counter()
     text = report_html(view, pictures, meshes_written, timings)
     _atomically(report, lambda t: Path(t).write_text(text, encoding="utf-8"))
+    timings["report.html"] = time.perf_counter() - start
     return [*pictures, *meshes_written, *extra, report]
 
 
@@ -133,6 +144,7 @@ def render_plan(
     folder: str | os.PathLike,
     arterial: Volume | None = None,
     venous: Volume | None = None,
+    timings: dict | None = None,
 ) -> list[Path]:
     """Draw a plan: 3D views, CPRs, distance profile, axial slices, meshes and report.html.
 
@@ -145,6 +157,8 @@ def render_plan(
     arterial, venous : Volume, optional
         The phases (HU). Without them (a plan made from a label map) the 2D
         views show the label map.
+    timings : dict, optional
+        Filled with the seconds each drawing step took.
 
     Returns
     -------
@@ -166,10 +180,10 @@ def render_plan(
     >>> files[-1].name  # doctest: +SKIP
     'report.html'
     """
-    return render_view(view_from_plan(plan, arterial, venous), folder)
+    return render_view(view_from_plan(plan, arterial, venous), folder, timings)
 
 
-def render_folder(folder: str | os.PathLike) -> list[Path]:
+def render_folder(folder: str | os.PathLike, timings: dict | None = None) -> list[Path]:
     """Redraw a plan folder (``pdvaplan render DIR``) from plan.json, centerlines.json
     and the inputs plan.json names; nothing is planned again.
 
@@ -182,4 +196,4 @@ def render_folder(folder: str | os.PathLike) -> list[Path]:
     --------
     >>> files = render_folder("pdvaplan-demo")  # doctest: +SKIP
     """
-    return render_view(load_plan_folder(folder), folder)
+    return render_view(load_plan_folder(folder), folder, timings)
