@@ -44,7 +44,7 @@ CAPTIONS = {
     "lumen radius; short lines and balls: candidate sites coloured by distance; green: the "
     "needle; grey tubes: stent-grafts at their planned diameters, black rings at their ends. "
     "The cube names the directions (L/R, A/P, S/I).",
-    "scene-lateral.png": "3D, from the patient's right side (anterior on the left).",
+    "scene-lateral.png": "3D, from the patient's right side (anterior on the right).",
     "scene-crossing.png": "Close-up of the crossing, side-on to the needle: only a 40 mm slab "
     "around the crossing is drawn, so bone in front does not hide it.",
     "scene-needle.png": "Looking down the needle from the artery into the vein (40 mm slab).",
