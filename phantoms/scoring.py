@@ -192,3 +192,32 @@ def score_crossing(truth: dict, artery_point_mm, vein_point_mm, distance_mm: flo
         and regret <= 0.3
     )
     return result
+
+
+def patent_end_errors_mm(truth: dict, distal_points_mm: np.ndarray) -> dict[str, float]:
+    """How far, along z, each artery's found patent end lies from the true one.
+
+    Parameters
+    ----------
+    truth : dict
+        The phantom's truth document.
+    distal_points_mm : numpy.ndarray, shape (n, 3)
+        Distal end points of the extracted artery centrelines.
+
+    Returns
+    -------
+    dict
+        Per true artery whose contrast stops inside the volume (not at its
+        border), the height difference (mm) to the nearest extracted distal end
+        (infinite when none lies within 10 mm in the axial plane).
+    """
+    errors = {}
+    distal_points_mm = np.asarray(distal_points_mm, dtype=np.float64).reshape(-1, 3)
+    for vessel in truth["vessels"]:
+        end = vessel.get("patent_end_mm")
+        if end is None or end == vessel["points_mm"][-1]:
+            continue  # occluded throughout, or patent to the volume's border
+        axial = np.linalg.norm(distal_points_mm[:, :2] - np.asarray(end[:2]), axis=1)
+        near = distal_points_mm[axial <= 10.0]
+        errors[vessel["name"]] = float(np.min(np.abs(near[:, 2] - end[2]))) if len(near) else np.inf
+    return errors

@@ -8,8 +8,8 @@ blur skirt) gives the point's new position (its centroid) and its radius (the
 radius of a disk of equal area: the integral of the lumen fraction is
 preserved by partial volume and blur, so it is unbiased where voxel counts are
 not). Where the region reaches the edge of the sampling window (a junction, or
-another structure merging in) or vanishes (the lumen ends), the point is left
-where it was and marked unreliable.
+another structure merging in), the volume's border cuts it, or it vanishes
+(the lumen ends), the point is left where it was and marked unreliable.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def sample_sections(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lumen fraction on square grids normal to `tangent` at each point.
 
-    Returns the samples (n, m, m), the in-plane offsets (m,) in mm, and the
-    in-plane unit vectors (u, v) stacked as (n, 2, 3).
+    Samples outside the volume are NaN. Returns the samples (n, m, m), the
+    in-plane offsets (m,) in mm, and the in-plane unit vectors (u, v) stacked
+    as (n, 2, 3).
     """
     u, v = normal_frames(tangent)
     offsets = np.arange(-half_width_mm, half_width_mm + pixel_mm / 2, pixel_mm)
@@ -76,9 +77,8 @@ def sample_sections(
         + offsets[None, :, None, None] * u_index[:, None, None, :]
         + offsets[None, None, :, None] * v_index[:, None, None, :]
     )
-    values = ndimage.map_coordinates(
-        lumen.array, index.reshape(-1, 3).T, order=1, mode="constant", cval=0.0
-    )
+    flat = index.reshape(-1, 3)
+    values = ndimage.map_coordinates(lumen.array, flat.T, order=1, mode="constant", cval=np.nan)
     m = len(offsets)
     return values.reshape(len(points_mm), m, m), offsets, np.stack([u, v], axis=1)
 
@@ -132,6 +132,8 @@ def measure_sections(
 def _measure(lumen, points_mm, tangent, half_width_mm, pixel_mm, skirt_mm) -> Sections:
     samples, offsets, frames = sample_sections(lumen, points_mm, tangent, half_width_mm, pixel_mm)
     m = len(offsets)
+    outside = np.isnan(samples)
+    samples = np.where(outside, 0.0, samples)
     labels, _ = ndimage.label(samples >= 0.5, structure=_IN_PLANE)
     centre = m // 2
     # The region holding the centre pixel, or the label most common near the centre.
@@ -150,7 +152,9 @@ def _measure(lumen, points_mm, tangent, half_width_mm, pixel_mm, skirt_mm) -> Se
     )
     weights = np.where(widened, np.clip(samples, 0.0, 1.0), 0.0)
     total = weights.sum(axis=(1, 2))
-    reliable = (own > 0) & ~touches_edge & (total > 0)
+    # A section the volume's border cuts through is lopsided: leave that point be.
+    cut = (widened & outside).any(axis=(1, 2))
+    reliable = (own > 0) & ~touches_edge & ~cut & (total > 0)
     safe_total = np.where(total > 0, total, 1.0)
     a = (weights.sum(axis=2) @ offsets) / safe_total
     b = (weights.sum(axis=1) @ offsets) / safe_total

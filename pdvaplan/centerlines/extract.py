@@ -19,6 +19,7 @@ or made from the mask by a slight blur.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -161,27 +162,46 @@ def extract_centerlines(
                 free and arc_length_mm(line[0])[-1] < settings.min_length_mm
             ):
                 found.append(line)
-    order = stable_order(np.array([f[0][0] for f in found]).reshape(-1, 3))
+    if not found:
+        return []
+    # Each line's point 5 mm from its proximal end: steadier than the end itself.
+    order = stable_order(np.array([_point_along(f[0], 5.0) for f in found]))
     return [Centerline(f"{prefix}-{n}", *found[i]) for n, i in enumerate(order, start=1)]
 
 
-def stable_order(proximal_mm: np.ndarray, tie_mm: float = 2.0) -> np.ndarray:
-    """Order of polylines by their proximal points: highest first, then by x, then by y.
+def stable_order(reference_mm: np.ndarray, tie_mm: tuple[float, float] = (2.0, 1.0)) -> np.ndarray:
+    """Order of polylines by a reference point each: highest first, then by x, then by y.
 
-    Heights within `tie_mm` of the next one down count as equal (vessels that
-    all leave the volume at its top border do so at heights that depend on
-    the grid), so that the order is the same on any grid.
+    Coordinates that differ by less than a tie (`tie_mm`: height, then x),
+    chained, count as equal, so the order does not depend on sub-millimetre
+    differences between grids (vessels that all leave the volume at its top
+    border do so at heights that depend on the grid).
 
     Examples
     --------
     >>> stable_order(np.array([[5.0, 0, 99.6], [-3.0, 0, 100.0], [0.0, 0, 50.0]])).tolist()
     [1, 0, 2]
+    >>> stable_order(np.array([[-21.2, 10.8, 90.0], [-20.9, -12.4, 90.0]])).tolist()
+    [1, 0]
     """
-    by_height = np.argsort(-proximal_mm[:, 2], kind="stable")
-    gaps = -np.diff(proximal_mm[by_height, 2])
-    group = np.concatenate([[0], np.cumsum(gaps > tie_mm)])
-    keys = (np.round(proximal_mm[by_height, 1], 1), np.round(proximal_mm[by_height, 0], 1), group)
-    return by_height[np.lexsort(keys)]
+    height = _tie_groups(-reference_mm[:, 2], tie_mm[0])
+    across = _tie_groups(reference_mm[:, 0], tie_mm[1])
+    return np.lexsort((reference_mm[:, 1], across, height))
+
+
+def _point_along(points_mm: np.ndarray, arc_mm: float) -> np.ndarray:
+    """The point `arc_mm` along a polyline (its last point if shorter)."""
+    arc = arc_length_mm(points_mm)
+    return np.array([np.interp(arc_mm, arc, points_mm[:, d]) for d in range(3)])
+
+
+def _tie_groups(values: np.ndarray, tie: float) -> np.ndarray:
+    """Rank of each value's group, where sorted neighbours closer than `tie` share a group."""
+    order = np.argsort(values, kind="stable")
+    group = np.concatenate([[0], np.cumsum(np.diff(values[order]) > tie)])
+    ranks = np.empty(len(values), dtype=np.int64)
+    ranks[order] = group
+    return ranks
 
 
 def _fit_branch(
@@ -217,8 +237,11 @@ def _fit_branch(
     if len(points) < 2:
         return None
     points = resample(points, step)
-    final = measure_sections(lumen, points, half_width, settings.pixel_mm, skirt_mm)
+    for _ in range(2):  # centre the stretches the ends were followed along, too
+        final = measure_sections(lumen, points, half_width, settings.pixel_mm, skirt_mm)
+        points = smooth(final.points_mm, settings.smoothing_mm, step, start_pinned, end_pinned)
     radii = _fill_and_filter(final.radii_mm, points, own, depth_mm, settings, step)
+    points, radii = resample(points, step, radii)
     if points[0, 2] < points[-1, 2]:
         return points[::-1], radii[::-1], ends[1], ends[0]
     return points, radii, ends[0], ends[1]
@@ -248,14 +271,23 @@ def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float):
     else:  # the end point already lies beyond the lumen: step back to its edge
         behind = np.flatnonzero(~outside[:at_end])
         stop = s[behind[-1]] if behind.size else 0.0
-    beyond = points[-1] + (stop + whole.spacing_mm.max()) * direction
-    end_kind = END_LUMEN if whole.contains(beyond) else END_BORDER
+    end_point = points[-1] + stop * direction
+    end_kind = END_BORDER if _at_border(end_point, direction, whole) else END_LUMEN
     arc_along = (points - points[-1]) @ direction
     kept = points[arc_along <= stop]
     extension = points[-1] + np.arange(step, stop + 1e-9, step)[:, None] * direction
-    end_point = points[-1] + stop * direction
     new_points = np.vstack([kept, extension, end_point[None]])
     return new_points, end_kind
+
+
+def _at_border(end_mm: np.ndarray, direction: np.ndarray, whole: Volume) -> bool:
+    """Whether a vessel end touches the volume's border: some point just ahead of
+    it, or around it within two voxels, lies outside the volume."""
+    reach = 2.0 * whole.spacing_mm.max()
+    around = np.array([d for d in itertools.product((-1.0, 0.0, 1.0), repeat=3) if any(d)])
+    around /= np.linalg.norm(around, axis=1, keepdims=True)
+    probes = np.vstack([end_mm + reach * direction, end_mm + reach * around])
+    return not bool(np.all(whole.contains(probes)))
 
 
 def _fill_and_filter(radii, points, own: Volume, depth_mm, settings, step) -> np.ndarray:

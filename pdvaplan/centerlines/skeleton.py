@@ -68,19 +68,21 @@ def skeleton_branches(
     [True]
     """
     spacing_mm = np.asarray(spacing_mm, dtype=np.float64)
-    voxels = np.argwhere(skeletonize(mask))
+    voxels = _skeleton_voxels(mask, spacing_mm)
     if len(voxels) == 0:
         return []
     depth_mm = ndimage.distance_transform_edt(mask, sampling=spacing_mm)
     while True:
         graph = _voxel_graph(voxels, spacing_mm)
         branches = _branches(voxels, graph)
+        lengths = [_length_mm(b.index, spacing_mm) for b in branches]
+        longest = int(np.argmax(lengths))
         spurs = [
             b
-            for b in branches
-            if (b.start_junction < 0) != (b.end_junction < 0)
-            and _length_mm(b.index, spacing_mm)
-            < max(min_spur_mm, spur_radii * _junction_radius(b, depth_mm))
+            for n, b in enumerate(branches)
+            if n != longest  # a short wide vessel keeps its longest arm
+            and (b.start_junction < 0) != (b.end_junction < 0)
+            and lengths[n] < max(min_spur_mm, spur_radii * _junction_radius(b, depth_mm))
         ]
         if not spurs:
             return branches
@@ -89,6 +91,20 @@ def skeleton_branches(
         if keep.all():
             return branches
         voxels = voxels[keep]
+
+
+def _skeleton_voxels(mask: np.ndarray, spacing_mm: np.ndarray, pad_mm: float = 25.0) -> np.ndarray:
+    """Indices of the skeleton voxels of `mask`.
+
+    Thinning treats the array's edge as background, so a vessel that leaves
+    the array would get a rounded end and a skeleton that stops short of the
+    edge (by up to several radii). The mask is therefore extended beyond its
+    edges by repeating the edge slices, thinned, and cut back.
+    """
+    pad = np.ceil(pad_mm / spacing_mm).astype(int)
+    padded = np.pad(mask, [(p, p) for p in pad], mode="edge")
+    inner = tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))
+    return np.argwhere(skeletonize(padded)[inner])
 
 
 def _voxel_graph(voxels: np.ndarray, spacing_mm: np.ndarray) -> sparse.csr_matrix:

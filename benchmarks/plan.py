@@ -1,0 +1,173 @@
+"""The planner against the phantoms' known answers, and its speed end to end.
+
+Run from the repository root: ``python -m benchmarks.plan [--random N] [--sizes]``;
+prints markdown tables and writes them to ``benchmarks/results/plan.md``.
+
+A plan is judged the way a clinician judges a site (`phantoms.scoring.score_crossing`):
+right vessels, artery point <= 1 mm and vein point <= 1.25 mm off the true axes, on an
+eligible stretch, and a true distance at most 0.3 mm longer than the best ("regret");
+the reported distance should be within 0.5 mm of the true distance there and the
+stent-graft path length within 10 %. Feasibility must match the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.machine import machine_note
+from benchmarks.phantoms import markdown_table
+from pdvaplan.planning import plan_from_labels, plan_from_phases
+from phantoms import PRESETS, make_phantom
+from phantoms.scoring import centerline_accuracy, patent_end_errors_mm, score_crossing
+
+RESULTS = Path(__file__).parent / "results" / "plan.md"
+
+
+def judge(plan, truth: dict) -> dict:
+    """One row: what the plan said, what the truth says, and whether they agree."""
+    row = {"feasible": f"{plan.feasible} / {truth['feasible']}"}
+    if plan.feasible != truth["feasible"]:
+        return row | {"right": False, "why": "feasibility differs"}
+    if not plan.feasible:
+        nearest = plan.nearest_mm
+        error = (
+            None
+            if nearest is None or truth["nearest_mm"] is None
+            else (nearest - truth["nearest_mm"])
+        )
+        return row | {
+            "right": True,
+            "why": "",
+            "nearest error mm": "" if error is None else f"{error:+.2f}",
+        }
+    crossing = plan.crossing
+    score = score_crossing(
+        truth, crossing.artery_point_mm, crossing.vein_point_mm, crossing.distance_mm
+    )
+    stent_error = plan.stent_graft["length_mm"] / truth["stent_graft"]["path_length_mm"] - 1
+    right = score["right"] and abs(score["distance_error_mm"]) <= 0.5 and abs(stent_error) <= 0.1
+    why = []
+    if not score["right"]:
+        why.append(
+            f"site ({score['artery']}/{score['vein']}, offsets "
+            f"{score['artery_offset_mm']:.2f}/{score['vein_offset_mm']:.2f} mm, "
+            f"eligible {score['eligible']})"
+        )
+    if abs(score["distance_error_mm"]) > 0.5:
+        why.append("distance")
+    if abs(stent_error) > 0.1:
+        why.append("stent length")
+    return row | {
+        "right": right,
+        "regret mm": f"{score['regret_mm']:.3f}",
+        "distance error mm": f"{score['distance_error_mm']:+.2f}",
+        "stent error %": f"{100 * stent_error:+.1f}",
+        "why": "; ".join(why),
+    }
+
+
+def run_case(name: str, seed: int, use_labels: bool = False) -> dict:
+    phantom = make_phantom(name, seed)
+    start = time.perf_counter()
+    if use_labels:
+        plan = plan_from_labels(phantom.labels)
+    else:
+        plan = plan_from_phases(phantom.arterial, phantom.venous)
+    seconds = time.perf_counter() - start
+    label = name if name != "random" else f"random {seed}"
+    return (
+        {"phantom": label, "voxels": " x ".join(map(str, phantom.labels.shape))}
+        | judge(plan, phantom.truth)
+        | vessel_accuracy(plan, phantom.truth)
+        | {"plan s": f"{seconds:.1f}"}
+    )
+
+
+def vessel_accuracy(plan, truth: dict) -> dict:
+    """Centreline accuracy of the plan's vessels against the truth (issue 3's measures)."""
+    row = {}
+    for kind, lines in (("artery", plan.vessels.arteries), ("vein", plan.vessels.veins)):
+        if not lines:
+            continue
+        found = centerline_accuracy([(c.points_mm, c.radii_mm) for c in lines], truth, kind)
+        row[f"{kind} mean/p95 mm"] = f"{found['mean_mm']:.2f}/{found['p95_mm']:.2f}"
+        row[f"{kind} radius err mm"] = f"{found['radius_median_error_mm']:.2f}"
+        row[f"{kind} coverage"] = f"{found['coverage']:.2f}"
+        row[f"{kind} swaps"] = found["swaps"]
+    ends = patent_end_errors_mm(truth, np.array([c.points_mm[-1] for c in plan.vessels.arteries]))
+    row["patent end err mm"] = f"{max(ends.values()):.1f}" if ends else ""
+    return row
+
+
+def size_rows(scales: tuple[float, ...]) -> list[dict]:
+    """End-to-end plan time from the two phases at growing grid sizes."""
+    rows = []
+    for scale in scales:
+        spacing = (0.8 / scale, 0.8 / scale, 1.0 / scale)
+        phantom = make_phantom("basic", 0, spacing)
+        start = time.perf_counter()
+        plan = plan_from_phases(phantom.arterial, phantom.venous)
+        seconds = time.perf_counter() - start
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in plan.timings_s.items() if v)
+        rows.append(
+            {
+                "voxels": " x ".join(map(str, phantom.labels.shape)),
+                "Mvoxels": f"{phantom.labels.array.size / 1e6:.0f}",
+                "plan s": f"{seconds:.1f}",
+                "stages s": stages,
+                "peak RSS GiB": f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f}",
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Sweep the presets and random phantoms; optionally time growing sizes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--random", type=int, default=30, help="random phantoms [30]")
+    parser.add_argument(
+        "--sizes", action="store_true", help="also time 3 grid sizes up to about 512 x 512 x 600"
+    )
+    args = parser.parse_args(argv)
+    label_rows = [run_case(name, 0, use_labels=True) for name in PRESETS]
+    rows = [run_case(name, 0) for name in PRESETS]
+    rows += [run_case("random", seed) for seed in range(1, args.random + 1)]
+    right = np.mean([row["right"] for row in rows])
+    report = [
+        "# Planner against the phantoms' known answers\n",
+        f"Machine: {machine_note()}.\n",
+        "Default rules (reach 10 mm, calcium margin 5 mm). A case is right when feasibility "
+        "matches and, if feasible, the site is right (vessels, offsets <= 1 / 1.25 mm, "
+        "eligible, regret <= 0.3 mm), the distance is within 0.5 mm and the stent path within "
+        "10 %. Target: >= 95 % right.\n",
+        f"**From the two phases: {right:.0%} right ({sum(r['right'] for r in rows)} of "
+        f"{len(rows)}).**\n",
+        markdown_table([{k: r.get(k, "") for k in _columns(rows)} for r in rows]),
+        "\n## From the true label maps (`--labels`), target regret <= 0.1 mm\n",
+        markdown_table([{k: r.get(k, "") for k in _columns(label_rows)} for r in label_rows]),
+    ]
+    if args.sizes:
+        report += [
+            "\n## End-to-end time from the two phases by grid size\n",
+            markdown_table(size_rows((1.0, 1.6, 2.3))),
+        ]
+    text = "\n".join(report) + "\n"
+    print(text)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(text)
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    columns: list[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    return columns
+
+
+if __name__ == "__main__":
+    main()
