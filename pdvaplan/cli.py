@@ -29,6 +29,7 @@ from pdvaplan.planning import (
 )
 from pdvaplan.planning.parameters import EXAMPLE_CATALOG
 from pdvaplan.planning.plan import STAGES
+from pdvaplan.render import render_folder, render_plan, view
 from phantoms import DIRECTIONS, PRESETS, make_phantom, write_phantom
 from phantoms.scoring import score_crossing
 
@@ -108,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--no-render", action="store_true", help="write no pictures")
     plan.set_defaults(run=_run_plan)
+
+    render = commands.add_parser(
+        "render", help="redraw the pictures and report.html of a plan folder"
+    )
+    render.add_argument("folder", type=Path, help="a folder written by 'pdvaplan plan'")
+    render.set_defaults(run=_run_render)
+
+    view_command = commands.add_parser(
+        "view", help="turn a plan's 3D scene in a window (n/p: next/previous candidate)"
+    )
+    view_command.add_argument("folder", type=Path, help="a folder written by 'pdvaplan plan'")
+    view_command.set_defaults(run=_run_view)
 
     phantom = commands.add_parser(
         "phantom", help="write a synthetic lower leg (two phases, labels, truth.json)"
@@ -260,7 +273,7 @@ def _run_demo(args: argparse.Namespace) -> None:
             f"{score['regret_mm']:+.2f} mm from the best; reported distance off by "
             f"{score['distance_error_mm']:+.2f} mm)"
         )
-    print(f"plan: {args.out / 'plan.json'}")
+    _print_outputs(args.out, rendered=True)
 
 
 def _run_plan(args: argparse.Namespace) -> None:
@@ -278,9 +291,31 @@ def _run_plan(args: argparse.Namespace) -> None:
         ankle_z_mm=args.ankle_z_mm,
         catalog=load_catalog(args.catalog),
     )
-    plan = _plan_and_write(args.arterial, args.venous, args.labels, args.out, parameters)
+    plan = _plan_and_write(
+        args.arterial, args.venous, args.labels, args.out, parameters, render=not args.no_render
+    )
     print(summarise_plan(plan))
-    print(f"plan: {args.out / 'plan.json'}")
+    _print_outputs(args.out, rendered=not args.no_render)
+
+
+def _print_outputs(folder: Path, rendered: bool) -> None:
+    print(f"plan: {folder / 'plan.json'}")
+    if rendered:
+        print(
+            f"report: {folder / 'report.html'} (open it in a browser; "
+            f"'pdvaplan view {folder}' turns the scene on a workstation)"
+        )
+
+
+def _run_render(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    paths = render_folder(args.folder)
+    _progress(f"drew {len(paths)} files in {time.perf_counter() - start:.1f} s")
+    print(f"report: {args.folder / 'report.html'}")
+
+
+def _run_view(args: argparse.Namespace) -> None:
+    view(args.folder)
 
 
 def _plan_and_write(
@@ -289,8 +324,10 @@ def _plan_and_write(
     labels: Path | None,
     out: Path,
     parameters: PlanParameters,
+    render: bool = True,
 ) -> Plan:
-    """Read the inputs, plan, and write plan.json and the centrelines into `out`."""
+    """Read the inputs, plan, and write plan.json, the centrelines and (unless not
+    `render`) the pictures and report.html into `out`."""
     folder = output_folder(out)
     timings = dict.fromkeys(STAGES)
     start = time.perf_counter()
@@ -309,6 +346,11 @@ def _plan_and_write(
         "sha256": {name: file_sha256(path) for name, path in given.items()}
     }
     write_centerlines([*plan.vessels.arteries, *plan.vessels.veins], folder, "plan vessels")
+    if render:
+        _progress("drawing the pictures and report.html ...")
+        start = time.perf_counter()
+        render_plan(plan, folder, volumes.get("arterial"), volumes.get("venous"))
+        plan.timings_s["render"] = round(time.perf_counter() - start, 3)
     write_plan(plan, folder)
     spent = {stage: t for stage, t in plan.timings_s.items() if t}
     _progress(
