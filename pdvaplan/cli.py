@@ -29,7 +29,6 @@ from pdvaplan.planning import (
 )
 from pdvaplan.planning.parameters import EXAMPLE_CATALOG
 from pdvaplan.planning.plan import STAGES
-from pdvaplan.render import render_folder, render_plan, view
 from phantoms import DIRECTIONS, PRESETS, make_phantom, write_phantom
 from phantoms.scoring import score_crossing
 
@@ -308,6 +307,8 @@ def _print_outputs(folder: Path, rendered: bool) -> None:
 
 
 def _run_render(args: argparse.Namespace) -> None:
+    from pdvaplan.render import render_folder
+
     start = time.perf_counter()
     paths = render_folder(args.folder)
     _progress(f"drew {len(paths)} files in {time.perf_counter() - start:.1f} s")
@@ -315,6 +316,8 @@ def _run_render(args: argparse.Namespace) -> None:
 
 
 def _run_view(args: argparse.Namespace) -> None:
+    from pdvaplan.render import view
+
     view(args.folder)
 
 
@@ -347,6 +350,8 @@ def _plan_and_write(
     }
     write_centerlines([*plan.vessels.arteries, *plan.vessels.veins], folder, "plan vessels")
     if render:
+        from pdvaplan.render import render_plan  # pyvista and matplotlib load in seconds
+
         _progress("drawing the pictures and report.html ...")
         start = time.perf_counter()
         render_plan(plan, folder, volumes.get("arterial"), volumes.get("venous"))
