@@ -25,8 +25,8 @@ def bone_mask(
     slice_axis: int,
     min_volume_mm3: float = 2000.0,
     min_thickness_mm: float = 2.5,
-    rim_mm: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
+    rim_mm: float | tuple[float, ...] = 0.0,
+) -> tuple[np.ndarray, ...]:
     """Bone (cortex and marrow) as a boolean mask, and the voxels within `rim_mm` of it.
 
     Parameters
@@ -45,13 +45,14 @@ def bone_mask(
     min_thickness_mm : float
         A bone component must be at least this thick somewhere (twice the
         largest distance from its voxels to its boundary).
-    rim_mm : float
-        Width of the rim returned with the bone (bone included).
+    rim_mm : float or tuple of float
+        Width of the rim returned with the bone (bone included); one rim per
+        width when a tuple is given.
 
     Returns
     -------
-    bone, rim : numpy.ndarray
-        Boolean masks of bone and of the voxels within `rim_mm` of bone.
+    bone, rim... : numpy.ndarray
+        Boolean masks of bone and of the voxels within each `rim_mm` of bone.
 
     Examples
     --------
@@ -63,16 +64,15 @@ def bone_mask(
     >>> bool(bone[20, 20, 5]), bool(bone[2, 2, 5]), bool(rim[20, 5, 5]), bool(bone[20, 5, 5])
     (True, False, True, False)
     """
+    widths = tuple(np.atleast_1d(rim_mm).astype(float))
     bone = np.zeros(both_phases_hu.shape, bool)
-    rim = np.zeros(both_phases_hu.shape, bool)
+    rims = [np.zeros(both_phases_hu.shape, bool) for _ in widths]
     parts = Components(both_phases_hu >= threshold_hu)
-    if parts.count == 0:
-        return bone, rim
     large = np.flatnonzero(parts.sizes() * float(np.prod(spacing_mm)) >= min_volume_mm3)
     if large.size == 0:
-        return bone, rim
+        return (bone, *rims)
     shape = np.asarray(bone.shape)
-    pad = np.ceil(rim_mm / np.asarray(spacing_mm, float)).astype(int) + 1
+    pad = np.ceil(max(widths) / np.asarray(spacing_mm, float)).astype(int) + 1
     low, high = parts.boxes()
     members = parts.members()
     for c in large:
@@ -83,7 +83,10 @@ def bone_mask(
             continue
         own = fill_holes_in_slices(own, slice_axis)
         bone[box] |= own
-        if rim_mm > 0:
-            rim[box] |= inside_distance_mm(~own, spacing_mm) <= rim_mm
-    rim |= bone
-    return bone, rim
+        if max(widths) > 0:
+            distance = inside_distance_mm(~own, spacing_mm)
+            for rim, width in zip(rims, widths, strict=True):
+                rim[box] |= distance <= width
+    for rim in rims:
+        rim |= bone
+    return (bone, *rims)

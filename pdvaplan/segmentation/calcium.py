@@ -1,60 +1,77 @@
-"""Calcified plaque: bright in both phases, touching the artery lumen, not bone.
+"""Calcified plaque: bright in both phases, not bone.
 
 Contrast makes the lumen bright in one phase only (the arterial phase for an
 artery, mostly), while calcium is equally bright in both; the smaller of the
 two phases at a voxel is therefore high only for calcium and bone. Bone is
-removed first (`pdvaplan.segmentation.bone`); the remaining bright components
-that touch the artery lumen are calcium, each taken whole.
+removed first (`pdvaplan.segmentation.bone`). Calcium is grown by hysteresis
+from dense seeds over its blurred edges, but not into voxels the phase
+difference shows to be lumen. It is not required to touch the patent lumen:
+arcs on occluded stretches (no contrast) are calcium too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import components_near
+from pdvaplan.segmentation.filters import Components
 
 
 def calcium_mask(
     both_phases_hu: np.ndarray,
-    artery: np.ndarray,
     not_calcium: np.ndarray,
     spacing_mm: np.ndarray,
-    threshold_hu: float,
+    seed_hu: float,
+    grow_hu: float | None = None,
+    not_grown: np.ndarray | None = None,
+    max_volume_mm3: float = np.inf,
 ) -> np.ndarray:
-    """Calcium touching the artery lumen, as a boolean mask.
+    """Calcium: both-phase bright components away from bone, grown from dense seeds.
 
     Parameters
     ----------
     both_phases_hu : numpy.ndarray
         The smaller of the two phases at each voxel (HU).
-    artery : numpy.ndarray
-        Boolean artery-lumen mask.
     not_calcium : numpy.ndarray
         Voxels that cannot be calcium (bone and its blurred rim).
     spacing_mm : array_like, shape (3,)
         Voxel size along each axis.
-    threshold_hu : float
-        Voxels at or above this value in both phases are calcium candidates.
+    seed_hu : float
+        Voxels at or above this value in both phases seed calcium.
+    grow_hu : float, optional
+        Calcium grows from its seeds over voxels down to this value: the
+        edges of thin arcs are imaged well below their density. Default: no
+        growth.
+    not_grown : numpy.ndarray, optional
+        Voxels calcium does not grow into (lumen told by the phase difference).
+    max_volume_mm3 : float
+        Larger both-phase bright components are not calcium.
 
     Returns
     -------
     numpy.ndarray
-        Boolean mask: candidate components (face-connected) that touch a
-        voxel of `artery` or lie within one voxel diagonal of it.
+        Boolean mask of calcium.
 
     Examples
     --------
-    >>> both = np.zeros((8, 3, 3), np.float32)
-    >>> both[2, 1, 1] = both[6, 1, 1] = 900.0
-    >>> artery = np.zeros(both.shape, bool)
-    >>> artery[3:5, 1, 1] = True
-    >>> found = calcium_mask(both, artery, np.zeros_like(artery), np.ones(3), 700.0)
+    >>> both = np.full((9, 3, 3), 50.0, np.float32)
+    >>> both[2, 1, 1], both[3, 1, 1], both[6, 1, 1] = 900.0, 400.0, 400.0
+    >>> nothing = np.zeros(both.shape, bool)
+    >>> found = calcium_mask(both, nothing, np.ones(3), 700.0, 350.0)
     >>> found[:, 1, 1].astype(int).tolist()
-    [0, 0, 1, 0, 0, 0, 0, 0]
+    [0, 0, 1, 1, 0, 0, 0, 0, 0]
     """
-    bright = both_phases_hu >= threshold_hu
-    bright &= ~not_calcium
-    if not bright.any() or not artery.any():
-        return np.zeros_like(bright)
-    contact_mm = float(np.linalg.norm(spacing_mm)) * 1.01
-    return components_near(bright, artery, spacing_mm, contact_mm)
+    seeds = both_phases_hu >= seed_hu
+    seeds &= ~not_calcium
+    if not seeds.any():
+        return seeds
+    if grow_hu is None:
+        grown = seeds
+    else:
+        grown = both_phases_hu >= grow_hu
+        grown &= ~not_calcium
+        if not_grown is not None:
+            grown &= ~not_grown
+        grown |= seeds
+    parts = Components(grown)
+    keep = parts.hit(seeds) & (parts.sizes() * float(np.prod(spacing_mm)) <= max_volume_mm3)
+    return parts.mask(keep)

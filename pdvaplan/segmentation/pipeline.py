@@ -49,7 +49,12 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 from pdvaplan.segmentation.bone import bone_mask
 from pdvaplan.segmentation.calcium import calcium_mask
-from pdvaplan.segmentation.filters import remove_small, smooth_mm, within_mm
+from pdvaplan.segmentation.filters import (
+    components_touching,
+    remove_small,
+    smooth_mm,
+    within_mm,
+)
 from pdvaplan.segmentation.grid import (
     axis_nearest_z,
     bounding_box,
@@ -134,12 +139,17 @@ def segment(
     seed_fraction: float = 0.8,
     min_contrast_hu: float = 60.0,
     level_slab_mm: float = 30.0,
-    level_percentile: float = 98.0,
+    level_percentile: float = 95.0,
+    vein_level_percentile: float = 90.0,
     min_artery_mm3: float = 15.0,
     min_vein_mm3: float = 30.0,
     min_bone_mm3: float = 2000.0,
     bone_rim_mm: float = 1.5,
     calcium_rim_mm: float = 1.5,
+    calcium_grow_fraction: float = 0.5,
+    venous_tolerance: float = 1.3,
+    bone_near_mm: float = 3.0,
+    suspect_margin: float = 0.3,
     body_floor_hu: float = -300.0,
     timings_s: dict[str, float] | None = None,
 ) -> Segmentation:
@@ -163,8 +173,9 @@ def segment(
         Smallest lumen contrast over the background a level is measured from.
     level_slab_mm : float
         Thickness (mm along the leg) of the slabs in which levels are measured.
-    level_percentile : float
-        Percentile of candidate voxels taken as a slab's contrast level.
+    level_percentile, vein_level_percentile : float
+        Percentile of candidate voxels taken as a slab's artery and vein
+        contrast level.
     min_artery_mm3, min_vein_mm3, min_bone_mm3 : float
         Smallest connected artery, vein and bone pieces kept (mm³).
     bone_rim_mm : float
@@ -206,80 +217,132 @@ def segment(
         )
     axis = axis_nearest_z(arterial)
     heights_mm = slice_heights_mm(arterial, axis, box[axis].start, box[axis].stop - box[axis].start)
-    slab = max(1, round(level_slab_mm / spacing[axis]))
 
     clock.lap("resample")
     art = smooth_mm(arterial.array[box], spacing, smoothing_mm)
     ven = smooth_mm(venous_grid.array[box], spacing, smoothing_mm)
     covered = covered[box]
-    background = background_hu(art[::2, ::2, ::2])
+    coarse = _Coarse(art.shape, spacing, axis, level_slab_mm)
+    background = background_hu(coarse(art))
     both = np.minimum(art, ven)
 
     clock.lap("smooth")
-    calcium_threshold = calcium_partial_volume * calcium_hu
-    bone, bone_rim = _bone(both, spacing, background, calcium_hu, axis, bone_rim_mm)
-
-    # Bone, its rim and calcium would spread into their surroundings when smoothed
-    # further: they are set to background first.
-    hidden = within_mm(both >= calcium_threshold, spacing, calcium_rim_mm)
+    bone, bone_rim, bone_near = _bone(
+        both, spacing, background, calcium_hu, axis, (bone_rim_mm, bone_near_mm)
+    )
+    calcium_seed_hu = calcium_partial_volume * calcium_hu
+    calcium_low_hu = min(calcium_grow_fraction * calcium_hu, calcium_seed_hu)
+    # Calcium and its blur (both-phase bright down to the growth level, grown from
+    # seeds) would spread into their surroundings when smoothed further and would
+    # raise the measured lumen levels: they are hidden (set to background) there.
+    dense = both >= calcium_low_hu
+    hidden = within_mm(components_touching(dense, both >= calcium_seed_hu), spacing, calcium_rim_mm)
+    del dense
 
     def smooth_hidden(image, sigma_mm):
         return smooth_mm(np.where(hidden, np.float32(background), image), spacing, sigma_mm)
 
-    def _detect(image, background, allowed):
-        smooth = smooth_hidden(image, detection_mm)
-        return remove_small(
-            (smooth >= background + 0.5 * min_contrast_hu) & allowed, spacing, min_artery_mm3
-        )
-
-    def levels(image, candidates, percentile, min_level=background + min_contrast_hu):
-        return slab_levels(
-            image, candidates, axis, slab, percentile, _min_voxels(spacing), min_level
-        )
+    def detect(image_sigma_mm, image, allowed):
+        """Lumen candidates on the coarse grid: smoothed to `detection_mm`, hidden parts removed."""
+        small = np.where(coarse(hidden), np.float32(background), coarse(image))
+        extra = np.sqrt(max(detection_mm**2 - image_sigma_mm**2, 0.0))
+        small = smooth_mm(small, coarse.spacing, extra)
+        found = small >= background + 0.5 * min_contrast_hu
+        found &= coarse(allowed)
+        return remove_small(found, coarse.spacing, min_artery_mm3)
 
     def _lumen(fraction, allowed, min_volume_mm3):
         seeds = fraction >= seed_fraction
         return hysteresis(fraction, seeds, allowed, spacing, boundary_fraction, min_volume_mm3)
 
     clock.lap("bone")
-    detected = _detect(art, background, ~hidden)
-    artery_level = levels(art, detected, level_percentile)
+    # Levels are read away from calcium and bone, whose blur brightens both phases.
+    detected = detect(smoothing_mm, art, ~(hidden | bone_near))
+    artery_level = coarse.levels(
+        art, detected, level_percentile, background + min_contrast_hu, background
+    )
     if artery_level is None:
         raise PdvaplanInputError(f"{arterial.source}: no contrast-filled artery found")
     artery_fraction = lumen_fraction(art, background, along_axis(artery_level, axis))
     artery = _lumen(artery_fraction, ~bone_rim, min_artery_mm3)
     clock.lap("artery")
-    calcium = calcium_mask(both, artery, bone_rim, spacing, calcium_threshold)
-    calcium_rim = within_mm(calcium, spacing, calcium_rim_mm)
 
-    core = artery & (artery_fraction >= seed_fraction) & ~calcium_rim
-    core_arterial = levels(art, core, 50.0, -np.inf)
+    core = coarse(artery) & (coarse(artery_fraction) >= seed_fraction) & ~coarse(hidden)
+    del artery_fraction
+    core_arterial = coarse.levels(art, core, 50.0)
     if core_arterial is None:
         raise PdvaplanInputError(f"{arterial.source}: no contrast-filled artery found")
-    core_venous = levels(ven, core, 50.0, -np.inf)
-    ratio = (core_venous - background) / np.maximum(core_arterial - background, 1.0)
-    artery &= ~calcium & (
-        ~calcium_rim | _brighter_in_arterial(art, ven, ratio, artery_level, background, axis)
+    core_venous = coarse.levels(ven, core, 50.0)
+    # Calcium blur left in the core would pull a slab's venous level up towards its
+    # arterial one; the venous level of a lumen varies little along the leg.
+    typical_venous = float(np.median(coarse(ven)[core]))
+    core_venous = np.minimum(
+        core_venous, background + venous_tolerance * (typical_venous - background)
     )
+    ratio = (core_venous - background) / np.maximum(core_arterial - background, 1.0)
+    noise = _noise_hu(coarse(art), background)
+    half_difference = _half_difference(ratio, artery_level, background, 4.0 * noise)
+    calcium = calcium_mask(
+        both,
+        bone_rim,
+        spacing,
+        calcium_seed_hu,
+        calcium_low_hu,
+        not_grown=_brighter_in_arterial(art, ven, np.nan_to_num(half_difference, nan=np.inf), axis),
+        max_volume_mm3=min_bone_mm3,
+    )
+    del both
+    calcium_rim = within_mm(calcium, spacing, calcium_rim_mm)
+    # Near calcium and bone, their blur (equal in both phases) brightens the
+    # arterial phase too: a voxel there stays lumen only if the phase difference
+    # says so (or cannot tell). Where the venous phase is brighter than a lumen
+    # can be, something bright in both phases adds to it: the voxel must pass
+    # the phase-difference test, and fails where the test cannot tell.
+    artery_venous = background + ratio * (artery_level - background)
+    too_bright = artery_venous + suspect_margin * (artery_venous - background) + 3.0 * noise
+    suspect = ven > along_axis(too_bright.astype(np.float32), axis)
+    suspect &= ~_brighter_in_arterial(art, ven, np.nan_to_num(half_difference, nan=np.inf), axis)
+    near = calcium_rim | bone_near
+    near &= ~_brighter_in_arterial(art, ven, np.nan_to_num(half_difference, nan=-np.inf), axis)
+    suspect |= near
+    del near
+    artery &= ~suspect
+    artery &= ~calcium
+    del suspect
+    artery = remove_small(artery, spacing, min_artery_mm3)
     if not artery.any():
         raise PdvaplanInputError(f"{arterial.source}: no contrast-filled artery found")
 
     clock.lap("calcium")
+    vein_sigma = np.sqrt(max(vein_smoothing_mm**2 - smoothing_mm**2, 0.0))
     residual = smooth_hidden(
-        unmix_artery(ven, art, background, along_axis(ratio, axis)),
-        np.sqrt(max(vein_smoothing_mm**2 - smoothing_mm**2, 0.0)),
+        unmix_artery(ven, art, background, along_axis(ratio, axis)), vein_sigma
     )
-    free = covered & ~artery & ~bone_rim & ~calcium_rim
-    vein_level = levels(residual, _detect(residual, background, free), level_percentile)
+    del art, ven
+    free = ~artery
+    free &= covered
+    free &= ~bone_rim
+    free &= ~calcium_rim
+    del calcium_rim, bone_rim
+    vein_level = coarse.levels(
+        residual,
+        detect(vein_smoothing_mm, residual, free & ~bone_near),
+        vein_level_percentile,
+        background + min_contrast_hu,
+        background,
+    )
     if vein_level is None:
         raise PdvaplanInputError(f"{venous.source}: no contrast-filled vein found")
+    del bone_near
     vein_fraction = lumen_fraction(residual, background, along_axis(vein_level, axis))
+    del residual
     vein = _lumen(vein_fraction, free, min_vein_mm3)
+    del vein_fraction, free
     if not vein.any():
         raise PdvaplanInputError(f"{venous.source}: no contrast-filled vein found")
 
     clock.lap("vein")
-    crop = np.zeros(art.shape, np.uint8)
+    crop = np.zeros(artery.shape, np.uint8)
     crop[bone] = BONE
     crop[vein] = VEIN
     crop[artery] = ARTERY
@@ -287,7 +350,6 @@ def segment(
     labels = np.zeros(arterial.shape, np.uint8)
     labels[box] = crop
     order = np.argsort(heights_mm)
-    artery_venous = background + ratio * (artery_level - background)
     clock.lap("labels")
     return Segmentation(
         labels=arterial.with_array(labels, f"segmentation of {arterial.source}"),
@@ -296,8 +358,60 @@ def segment(
         artery_level=LevelProfile(heights_mm[order], artery_level[order]),
         artery_venous_level=LevelProfile(heights_mm[order], artery_venous[order]),
         vein_level=LevelProfile(heights_mm[order], vein_level[order]),
-        calcium_threshold_hu=calcium_threshold,
+        calcium_threshold_hu=calcium_low_hu,
     )
+
+
+class _Coarse:
+    """Every other voxel along each axis: where lumen candidates are found and levels measured.
+
+    Levels are percentiles over thousands of voxels, so an eighth of them
+    measures the same level, and finding candidates on the coarse grid saves
+    two full-size smoothings and labellings.
+    """
+
+    def __init__(self, shape, spacing_mm, axis, slab_mm) -> None:
+        self.step = 2
+        self.shape = shape
+        self.axis = axis
+        self.spacing = np.asarray(spacing_mm, float) * self.step
+        self.slab = max(1, round(slab_mm / self.spacing[axis]))
+        self.min_voxels = _min_voxels(self.spacing)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        s = self.step
+        return image[::s, ::s, ::s]
+
+    def levels(self, image, candidates, percentile, min_level=-np.inf, background=None):
+        """Per full-grid slice along the axis: `percentile` of `image` over coarse `candidates`.
+
+        With `background` given, a slab whose level has less than
+        `_LEAST_SHARE` of the contrast of all candidates together is taken
+        for noise or blur (a slab with no patent vessel) and interpolated over.
+        """
+        small = self(image)
+        if background is not None and candidates.any():
+            overall = float(np.percentile(small[candidates], percentile))
+            min_level = max(min_level, background + _LEAST_SHARE * (overall - background))
+        found = slab_levels(
+            small, candidates, self.axis, self.slab, percentile, self.min_voxels, min_level
+        )
+        if found is None:
+            return None
+        full = np.arange(self.shape[self.axis], dtype=np.float64)
+        return np.interp(full, self.step * np.arange(found.size, dtype=np.float64), found)
+
+
+#: Least share of the overall contrast level a slab's level must reach.
+_LEAST_SHARE = 0.4
+
+
+def _noise_hu(image: np.ndarray, background: float, window_hu: float = 50.0) -> float:
+    """Noise (standard deviation, HU) of `image` in soft tissue, from the spread about its mode."""
+    values = image[np.abs(image - np.float32(background)) <= window_hu]
+    if values.size < 100:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - np.float32(background))))
 
 
 class _Clock:
@@ -320,7 +434,7 @@ def _min_voxels(spacing_mm: np.ndarray, volume_mm3: float = 20.0) -> int:
 
 
 def _bone(both, spacing, background, calcium_hu, axis, rim_mm):
-    """Bone and its rim from the both-phase image, its boundary midway between tissue and cortex.
+    """Bone and its rims (one per width in `rim_mm`) from the both-phase image, its boundary midway between tissue and cortex.
 
     The cortex level is read from every other voxel along each axis (an
     eighth of the volume is plenty for a percentile of thousands of voxels).
@@ -330,21 +444,24 @@ def _bone(both, spacing, background, calcium_hu, axis, rim_mm):
     if dense.size < 100:
         dense = both[both >= calcium_hu]
     if dense.size == 0:
-        return np.zeros(both.shape, bool), np.zeros(both.shape, bool)
+        return (np.zeros(both.shape, bool),) * (1 + len(rim_mm))
     cortex = float(np.percentile(dense, 90.0))
-    return bone_mask(
-        both, spacing, background + 0.5 * (cortex - background), axis, rim_mm=rim_mm
-    )
+    return bone_mask(both, spacing, background + 0.5 * (cortex - background), axis, rim_mm=rim_mm)
 
 
-def _brighter_in_arterial(art, ven, ratio, artery_level, background, axis):
-    """Voxels brighter in the arterial than the venous phase by half a lumen's difference.
+def _half_difference(ratio, artery_level, background, least_hu):
+    """Half a full lumen's arterial-minus-venous difference per slice; NaN where below `least_hu`.
 
-    Calcium adds the same value to both phases, so the difference keeps only
-    the lumen's share. Where the phases differ by little (the ratio near 1)
-    the test cannot tell, and every voxel passes.
+    Calcium and bone blur add the same value to both phases, so the
+    difference keeps only the lumen's share. Where a lumen's two phases
+    differ by less than `least_hu` (the ratio near 1, or noise too high) the
+    test cannot tell.
     """
     difference = (1.0 - ratio) * (artery_level - background)
-    usable = difference >= 40.0
-    half = np.where(usable, 0.5 * difference, -np.inf).astype(np.float32)
-    return (art - ven) >= along_axis(half, axis)
+    return np.where(difference >= least_hu, 0.5 * difference, np.nan)
+
+
+def _brighter_in_arterial(art, ven, half_difference, axis):
+    """Voxels whose arterial value exceeds the venous one by `half_difference` (per slice)."""
+    out = np.subtract(art, ven, dtype=np.float32)
+    return np.greater_equal(out, along_axis(half_difference.astype(np.float32), axis))
