@@ -416,16 +416,7 @@ def _run_centerlines(args: argparse.Namespace) -> None:
 def _run_info(args: argparse.Namespace) -> None:
     for path in args.volumes:
         volume = read_volume(path)
-        corners = volume.index_to_physical(
-            np.array(
-                [
-                    [i, j, k]
-                    for i in (0, volume.shape[0] - 1)
-                    for j in (0, volume.shape[1] - 1)
-                    for k in (0, volume.shape[2] - 1)
-                ]
-            )
-        )
+        corners = volume.corners_mm()
         array = volume.array
         print(
             f"{path}: {' x '.join(map(str, volume.shape))} voxels ({array.dtype}), "

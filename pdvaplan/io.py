@@ -145,6 +145,14 @@ class Volume:
             total += (weight * index).astype(dtype)
         return total
 
+    def corners_mm(self) -> np.ndarray:
+        """Physical positions (mm) of the 8 corner voxel centres, shape (8, 3)."""
+        last = np.asarray(self.shape) - 1
+        index = np.array(
+            [[i, j, k] for i in (0, last[0]) for j in (0, last[1]) for k in (0, last[2])]
+        )
+        return self.index_to_physical(index)
+
     def contains(self, points_mm: np.ndarray) -> np.ndarray:
         """Whether physical positions lie inside the volume (within half a voxel of a centre)."""
         index = self.physical_to_index(points_mm)

@@ -40,16 +40,7 @@ def vessel_samples(
         ``calcified`` and ``eligible`` (patent and more than
         `calcium_margin_mm` along the vessel from any calcified point).
     """
-    corners = frame.index_to_physical(
-        np.array(
-            [
-                [i, j, k]
-                for i in (0, frame.shape[0] - 1)
-                for j in (0, frame.shape[1] - 1)
-                for k in (0, frame.shape[2] - 1)
-            ]
-        )
-    )
+    corners = frame.corners_mm()
     z_all = np.arange(corners[:, 2].max(), corners[:, 2].min(), -step_mm)
     lines = centrelines(spec)
     samples = {}

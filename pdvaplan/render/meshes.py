@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import marching_cubes
 
+from pdvaplan.centerlines.files import centerlines_polydata
 from pdvaplan.centerlines.polyline import arc_length_mm
 from pdvaplan.io import Volume
 from pdvaplan.render._pyvista import pv
@@ -120,19 +121,9 @@ def centerlines_mesh(view: PlanView) -> pv.PolyData:
     lines = list(view.centerlines.values())
     if not lines:
         return pv.PolyData()
-    points = np.concatenate([line.points_mm for line in lines])
-    starts = np.cumsum([0] + [len(line.points_mm) for line in lines[:-1]])
-    cells = np.concatenate(
-        [
-            [len(line.points_mm), *range(s, s + len(line.points_mm))]
-            for s, line in zip(starts, lines, strict=True)
-        ]
-    )
-    mesh = pv.PolyData(points, lines=cells)
-    mesh.point_data["radius_mm"] = np.concatenate([line.radii_mm for line in lines])
+    mesh = centerlines_polydata(lines)
     kinds = [0 if line in view.arteries else 1 for line in lines]
     mesh.cell_data["vessel"] = np.array(kinds, dtype=np.int32)
-    mesh.cell_data["centerline_id"] = np.arange(len(lines), dtype=np.int32)
     return mesh
 
 
