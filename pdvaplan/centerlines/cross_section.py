@@ -20,10 +20,11 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.io import Volume
+from pdvaplan.kernels.plane_sampling import sample_planes
 
 #: Section samples taken at once (bounds the memory of the sample grids).
 _SAMPLES_PER_BATCH = 1_000_000
-#: In-plane structuring elements: connect and dilate within each section only.
+#: In-plane connectivity: label each section on its own.
 _IN_PLANE = np.zeros((3, 3, 3), bool)
 _IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
 
@@ -72,15 +73,8 @@ def sample_sections(
     to_index = np.linalg.inv(lumen.index_to_physical_matrix)
     origin = lumen.physical_to_index(points_mm)
     u_index, v_index = u @ to_index.T, v @ to_index.T
-    index = (
-        origin[:, None, None, :]
-        + offsets[None, :, None, None] * u_index[:, None, None, :]
-        + offsets[None, None, :, None] * v_index[:, None, None, :]
-    )
-    flat = index.reshape(-1, 3)
-    values = ndimage.map_coordinates(lumen.array, flat.T, order=1, mode="constant", cval=np.nan)
-    m = len(offsets)
-    return values.reshape(len(points_mm), m, m), offsets, np.stack([u, v], axis=1)
+    values = sample_planes(lumen.array, origin, u_index, v_index, offsets)
+    return values, offsets, np.stack([u, v], axis=1)
 
 
 def measure_sections(
@@ -148,7 +142,7 @@ def _measure(lumen, points_mm, tangent, half_width_mm, pixel_mm, skirt_mm) -> Se
     )
     grow = int(np.ceil(skirt_mm / pixel_mm))
     widened = (
-        ndimage.binary_dilation(region, structure=_IN_PLANE, iterations=grow) if grow else region
+        ndimage.maximum_filter(region, size=(1, 2 * grow + 1, 2 * grow + 1)) if grow else region
     )
     weights = np.where(widened, np.clip(samples, 0.0, 1.0), 0.0)
     total = weights.sum(axis=(1, 2))

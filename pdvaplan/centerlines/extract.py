@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from pdvaplan.centerlines.cross_section import measure_sections, tangents
 from pdvaplan.centerlines.polyline import arc_length_mm, resample, smooth
-from pdvaplan.centerlines.skeleton import skeleton_branches
+from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
@@ -154,9 +154,9 @@ def extract_centerlines(
             if lumen is None
             else lumen.crop(lower, upper)
         )
-        depth_mm = ndimage.distance_transform_edt(own.array, sampling=spacing)
-        for branch in skeleton_branches(own.array, spacing, settings.min_spur_mm):
-            line = _fit_branch(branch, own, own_lumen, depth_mm, mask, settings, skirt_mm)
+        depth = depth_mm(own.array, spacing)
+        for branch in skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth):
+            line = _fit_branch(branch, own, own_lumen, depth, mask, settings, skirt_mm)
             free = branch.start_junction < 0 and branch.end_junction < 0
             if line is not None and not (
                 free and arc_length_mm(line[0])[-1] < settings.min_length_mm

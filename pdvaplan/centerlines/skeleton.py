@@ -14,8 +14,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import edt
 import numpy as np
-from scipy import ndimage, sparse
+from scipy import sparse
 from scipy.sparse import csgraph
 from skimage.morphology import skeletonize
 
@@ -37,8 +38,19 @@ class Branch:
     end_junction: int
 
 
+def depth_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
+    """Distance (mm) from each mask voxel to the nearest background voxel (0 outside)."""
+    return edt.edt(
+        np.ascontiguousarray(mask, dtype=np.uint8), anisotropy=tuple(float(s) for s in spacing_mm)
+    )
+
+
 def skeleton_branches(
-    mask: np.ndarray, spacing_mm: np.ndarray, min_spur_mm: float = 3.0, spur_radii: float = 2.0
+    mask: np.ndarray,
+    spacing_mm: np.ndarray,
+    min_spur_mm: float = 3.0,
+    spur_radii: float = 2.0,
+    depth: np.ndarray | None = None,
 ) -> list[Branch]:
     """Branches of the skeleton of a binary mask.
 
@@ -53,6 +65,8 @@ def skeleton_branches(
     spur_radii : float
         ... and so are those shorter than this many lumen radii at their
         junction (a bulge of a wide vessel makes a short spur).
+    depth : numpy.ndarray, optional
+        `depth_mm` of the mask, if the caller has it already.
 
     Returns
     -------
@@ -71,7 +85,7 @@ def skeleton_branches(
     voxels = _skeleton_voxels(mask, spacing_mm)
     if len(voxels) == 0:
         return []
-    depth_mm = ndimage.distance_transform_edt(mask, sampling=spacing_mm)
+    depth = depth_mm(mask, spacing_mm) if depth is None else depth
     while True:
         graph = _voxel_graph(voxels, spacing_mm)
         branches = _branches(voxels, graph)
@@ -82,7 +96,7 @@ def skeleton_branches(
             for n, b in enumerate(branches)
             if n != longest  # a short wide vessel keeps its longest arm
             and (b.start_junction < 0) != (b.end_junction < 0)
-            and lengths[n] < max(min_spur_mm, spur_radii * _junction_radius(b, depth_mm))
+            and lengths[n] < max(min_spur_mm, spur_radii * _junction_radius(b, depth))
         ]
         if not spurs:
             return branches
@@ -93,7 +107,7 @@ def skeleton_branches(
         voxels = voxels[keep]
 
 
-def _skeleton_voxels(mask: np.ndarray, spacing_mm: np.ndarray, pad_mm: float = 25.0) -> np.ndarray:
+def _skeleton_voxels(mask: np.ndarray, spacing_mm: np.ndarray, pad_mm: float = 12.0) -> np.ndarray:
     """Indices of the skeleton voxels of `mask`.
 
     Thinning treats the array's edge as background, so a vessel that leaves
@@ -182,10 +196,10 @@ def _length_mm(index: np.ndarray, spacing_mm: np.ndarray) -> float:
     return float(np.linalg.norm(np.diff(index, axis=0) * spacing_mm, axis=1).sum())
 
 
-def _junction_radius(branch: Branch, depth_mm: np.ndarray) -> float:
+def _junction_radius(branch: Branch, depth: np.ndarray) -> float:
     """Lumen radius (distance to the background) at a branch's junction end."""
     at = branch.index[0] if branch.start_junction >= 0 else branch.index[-1]
-    return float(depth_mm[tuple(np.rint(at).astype(int))])
+    return float(depth[tuple(np.rint(at).astype(int))])
 
 
 def _own_voxels(branch: Branch) -> np.ndarray:
