@@ -132,8 +132,8 @@ def segment(
     *,
     calcium_hu: float = 700.0,
     calcium_partial_volume: float = 0.6,
-    smoothing_mm: float = 0.4,
-    vein_smoothing_mm: float = 0.8,
+    smoothing_mm: float | None = None,
+    vein_smoothing_mm: float | None = None,
     detection_mm: float = 1.0,
     boundary_fraction: float = 0.5,
     seed_fraction: float = 0.8,
@@ -165,8 +165,13 @@ def segment(
     calcium_partial_volume : float
         Share of `calcium_hu` a voxel must reach in both phases to be calcium:
         thin arcs are imaged below their density.
-    smoothing_mm : float
+    smoothing_mm : float, optional
         Standard deviation (mm) of the Gaussian applied to both phases.
+        Default: from the image noise measured in soft tissue (`_smoothing_for`),
+        0.4 mm up to 20 HU of noise rising to 0.55 mm at 35 HU.
+    vein_smoothing_mm : float, optional
+        Total smoothing (mm) of the unmixed venous image veins are found in.
+        Default: 0.8 mm up to 25 HU of noise, rising to 1.0 mm at 35 HU.
     boundary_fraction, seed_fraction : float
         Hysteresis thresholds on the lumen fraction: lumen boundary and seeds.
     min_contrast_hu : float
@@ -220,6 +225,10 @@ def segment(
     heights_mm = slice_heights_mm(arterial, axis, box[axis].start, box[axis].stop - box[axis].start)
 
     clock.lap("resample")
+    raw_noise = _raw_noise_hu(arterial.array[box][::2, ::2, ::2])
+    auto_artery, auto_vein = _smoothing_for(raw_noise)
+    smoothing_mm = auto_artery if smoothing_mm is None else smoothing_mm
+    vein_smoothing_mm = auto_vein if vein_smoothing_mm is None else vein_smoothing_mm
     art = smooth_mm(arterial.array[box], spacing, smoothing_mm)
     ven = smooth_mm(venous_grid.array[box], spacing, smoothing_mm)
     covered = covered[box]
@@ -460,6 +469,32 @@ def _smooth_voxels(image: np.ndarray, sigma_voxels: np.ndarray) -> np.ndarray:
         if sigma > 0.05:
             out = ndimage.gaussian_filter1d(out, float(sigma), axis, truncate=3.0)
     return out
+
+
+def _raw_noise_hu(sample: np.ndarray, window_hu: float = 100.0) -> float:
+    """Noise (HU) of an unsmoothed image: the spread of soft tissue above its mode.
+
+    Only values above the mode are used (fat lies below soft tissue): their
+    median distance from the mode is 0.674 standard deviations.
+    """
+    values = np.asarray(sample, np.float32)
+    mode = np.float32(background_hu(values))
+    above = values[(values >= mode) & (values <= mode + window_hu)]
+    if above.size < 100:
+        return 0.0
+    return float(np.median(above - mode) / 0.674)
+
+
+def _smoothing_for(noise_hu: float) -> tuple[float, float]:
+    """Artery-phase and vein smoothing (mm) for an image noise (HU).
+
+    Measured on the phantom sweep: more smoothing than 0.4 mm shrinks small
+    lumens in clean images, but with 30-35 HU of noise the boundary's jitter
+    costs more than the blur (0.55 mm there; the veins, larger, take 1.0 mm).
+    """
+    artery = float(np.clip(0.4 + 0.01 * (noise_hu - 20.0), 0.4, 0.55))
+    vein = float(np.clip(0.8 + 0.02 * (noise_hu - 25.0), 0.8, 1.0))
+    return artery, vein
 
 
 def _noise_hu(image: np.ndarray, background: float, window_hu: float = 50.0) -> float:
