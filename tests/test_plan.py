@@ -104,7 +104,7 @@ def test_the_crossing_is_the_same_in_physical_space_on_any_grid(spacing_mm, dire
     assert np.linalg.norm(plan.crossing.artery_point_mm - reference.artery_point_mm) < 5.0
 
 
-def parallel_vessels(obstacle: str | None):
+def parallel_vessels(obstacle: str | None, vein_gap_z_mm: tuple[float, float] | None = None):
     """An artery and a vein 6 mm apart along z; optionally an obstacle between them
     over the upper half and a little below (bone, or another artery)."""
     spacing = 0.5
@@ -116,6 +116,8 @@ def parallel_vessels(obstacle: str | None):
     # The vein comes closest (5 mm) in the upper half, 7 mm in the lower half.
     vein_x = 12.0 + np.where(z > 30.0, 5.0, 7.0) + 0.0 * z
     labels[np.hypot(x - vein_x, y - 10.0) <= 1.8] = 2
+    if vein_gap_z_mm is not None:  # the vein's lumen is not seen over a few mm
+        labels[(labels == 2) & (z > vein_gap_z_mm[0]) & (z < vein_gap_z_mm[1])] = 0
     if obstacle == "bone":
         labels[(np.abs(x - 14.5) <= 0.6) & (np.abs(y - 10.0) <= 4.0) & (z > 22.0)] = 4
     if obstacle == "artery":
@@ -133,6 +135,13 @@ def test_needle_never_crosses_bone_or_another_artery():
         crossing = plan.crossing
         assert crossing.artery_point_mm[2] < 22.0, obstacle
         assert crossing.distance_mm == pytest.approx(7.0, abs=0.1)
+
+
+def test_stent_graft_path_bridges_a_gap_in_the_vein():
+    whole = plan_from_labels(parallel_vessels(None)).stent_graft
+    bridged = plan_from_labels(parallel_vessels(None, vein_gap_z_mm=(12.0, 16.0))).stent_graft
+    assert bridged["ankle_mm"][2] == pytest.approx(whole["ankle_mm"][2], abs=0.5)
+    assert bridged["length_mm"] == pytest.approx(whole["length_mm"], abs=6.0)
 
 
 def test_stent_graft_chain_covers_the_path_with_overlaps():

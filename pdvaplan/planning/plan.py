@@ -134,7 +134,9 @@ def plan_vessels(vessels: VesselMap, parameters: PlanParameters, timings: dict) 
         if search.candidates:
             best = search.candidates[0]
             vein = next(v for v in vessels.veins if v.id == best.vein)
-            stent = plan_stent_grafts(vein, best, parameters.catalog, parameters.ankle_z_mm)
+            stent = plan_stent_grafts(
+                vein, best, parameters.catalog, parameters.ankle_z_mm, vessels.veins
+            )
     return Plan(
         feasible=bool(search.candidates),
         reason=search.reason,

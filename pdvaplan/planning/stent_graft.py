@@ -2,7 +2,8 @@
 
 The path follows the vein centreline from the vein crossing point distally
 (towards the vein's distal end) to the ankle level: by default the distal end
-of that vein in the volume, or the first point at or below ``ankle_z_mm``. A
+of that vein in the volume, or the first point at or below ``ankle_z_mm``; a
+gap in the vein's lumen is bridged to the vein piece that carries on. A
 tapered crossing graft bridges artery to vein (sized to the artery at one end
 and the vein at the other) and runs down the vein for the rest of its length;
 straight extension grafts then line the vein to the ankle, each overlapping
@@ -14,27 +15,63 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.centerlines import Centerline
+from pdvaplan.centerlines import END_LUMEN, Centerline
 from pdvaplan.centerlines.polyline import arc_length_mm
 from pdvaplan.planning.candidates import Candidate
 from pdvaplan.planning.parameters import Catalog, CrossingGraft, ExtensionGraft
 
 
-def stent_graft_path(vein: Centerline, crossing: Candidate, ankle_z_mm: float | None) -> np.ndarray:
-    """Points (mm) along the vein from the crossing point down to the ankle level."""
+def stent_graft_path(
+    vein: Centerline,
+    crossing: Candidate,
+    ankle_z_mm: float | None,
+    other_veins: tuple[Centerline, ...] = (),
+    bridge_mm: float = 10.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points (mm) along the vein from the crossing point down to the ankle level,
+    and the lumen radius (mm) at each.
+
+    Where the vein's centreline stops inside the volume (a gap in its lumen,
+    not its end in the anatomy), the path carries on along another vein that
+    passes within `bridge_mm` of the stop, from its nearest point distally.
+    """
     below = vein.arc_mm > crossing.vein_arc_mm
-    path = np.vstack([crossing.vein_point_mm, vein.points_mm[below]])
+    points = [crossing.vein_point_mm[None], vein.points_mm[below]]
+    radii = [[crossing.vein_radius_mm], vein.radii_mm[below]]
+    used, current = {vein.id}, vein
+    while current.distal_end == END_LUMEN:
+        end = points[-1][-1] if len(points[-1]) else points[0][0]
+        nearest = []
+        for other in other_veins:
+            if other.id in used:
+                continue
+            gap = np.linalg.norm(other.points_mm - end, axis=1)
+            j = int(np.argmin(gap))
+            if gap[j] <= bridge_mm and j < len(other.points_mm) - 1:
+                nearest.append((gap[j], j, other))
+        if not nearest:
+            break
+        _, j, current = min(nearest, key=lambda found: found[0])
+        used.add(current.id)
+        points.append(current.points_mm[j + 1 :])
+        radii.append(current.radii_mm[j + 1 :])
+    path, radius = np.vstack(points), np.concatenate(radii)
     if ankle_z_mm is not None:
         under = np.flatnonzero(path[:, 2] <= ankle_z_mm)
         if under.size and under[0] > 0:
             a, b = path[under[0] - 1], path[under[0]]
             t = (a[2] - ankle_z_mm) / (a[2] - b[2])
             path = np.vstack([path[: under[0]], a + t * (b - a)])
-    return path
+            radius = np.append(radius[: under[0]], radius[under[0] - 1])
+    return path, radius
 
 
 def plan_stent_grafts(
-    vein: Centerline, crossing: Candidate, catalog: Catalog, ankle_z_mm: float | None = None
+    vein: Centerline,
+    crossing: Candidate,
+    catalog: Catalog,
+    ankle_z_mm: float | None = None,
+    other_veins: tuple[Centerline, ...] = (),
 ) -> dict:
     """The stent-graft plan of a crossing, as the plan contract's ``stent_graft`` dict.
 
@@ -45,9 +82,8 @@ def plan_stent_grafts(
         ``segments`` (kind, diameters, length, start and end points, catalogue
         name) and ``warnings`` (sizes the catalogue cannot cover).
     """
-    path = stent_graft_path(vein, crossing, ankle_z_mm)
+    path, radii = stent_graft_path(vein, crossing, ankle_z_mm, other_veins)
     arc = arc_length_mm(path)
-    radii = np.interp(crossing.vein_arc_mm + arc, vein.arc_mm, vein.radii_mm)
     grow = 1.0 + catalog.oversize_fraction
     warnings = []
 
