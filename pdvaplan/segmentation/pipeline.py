@@ -50,6 +50,7 @@ from pdvaplan.io import Volume
 from pdvaplan.segmentation.bone import bone_mask
 from pdvaplan.segmentation.calcium import calcium_mask
 from pdvaplan.segmentation.filters import (
+    Components,
     components_touching,
     remove_small,
     smooth_mm,
@@ -149,6 +150,7 @@ def segment(
     calcium_grow_fraction: float = 0.5,
     venous_tolerance: float = 1.3,
     bone_near_mm: float = 3.0,
+    halo_share: float = 0.8,
     suspect_margin: float = 0.3,
     body_floor_hu: float = -300.0,
     timings_s: dict[str, float] | None = None,
@@ -334,7 +336,15 @@ def segment(
     artery &= ~suspect
     artery &= ~calcium
     del suspect
-    artery = remove_small(artery, spacing, min_artery_mm3)
+    # An artery piece lying mostly in calcium's rim is the blur of an arc on an
+    # occluded (unenhanced) stretch, where the phases could not tell it apart.
+    parts = Components(artery)
+    in_rim = np.bincount(parts.ids[calcium_rim.ravel()[parts.flat]], minlength=parts.count)
+    sizes = parts.sizes()
+    artery = parts.mask(
+        (sizes * float(np.prod(spacing)) >= min_artery_mm3) & (in_rim <= halo_share * sizes)
+    )
+    del parts
     if not artery.any():
         raise PdvaplanInputError(f"{arterial.source}: no contrast-filled artery found")
 
@@ -457,7 +467,7 @@ class _Coarse:
 
 
 #: Least share of the overall contrast level a slab's level must reach.
-_LEAST_SHARE = 0.4
+_LEAST_SHARE = 0.5
 
 
 def _smooth_voxels(image: np.ndarray, sigma_voxels: np.ndarray) -> np.ndarray:
