@@ -3,7 +3,8 @@
 For every patent artery and every vein, the kernels give each artery segment
 its nearest vein segment within reach (exact segment-to-segment distance).
 A site is eligible when its artery point is farther than the calcium margin
-(along the artery) from calcified wall, both lumens are wide enough, and the
+(along the artery) from calcified wall, both lumens are wide enough, neither
+point sits within `edge_margin_mm` of where its vessel leaves the volume, and the
 straight needle from the artery centreline to the vein centreline crosses no
 bone and no other artery's lumen (voxel-exact line of sight through the
 label map). The crossing is the eligible site with the smallest centreline
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pdvaplan.centerlines import Centerline
+from pdvaplan.centerlines import END_BORDER, Centerline
 from pdvaplan.kernels import distance_profile, line_of_sight_lengths, nearest_segments_within
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.vessels import BONE, VesselMap
@@ -112,7 +113,8 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
             (),
             nearest,
             "every site within reach is too close to calcified wall "
-            f"(margin {parameters.calcium_margin_mm:g} mm) or too narrow",
+            f"(margin {parameters.calcium_margin_mm:g} mm), too narrow, or at the edge of the "
+            "volume",
         )
     clear = _needle_is_clear(eligible, vessels)
     if not clear.any():
@@ -167,10 +169,24 @@ def _eligible(site: Candidate, vessels: VesselMap, parameters: PlanParameters) -
     away_from_calcium = (
         site.calcium_distance_mm is None or site.calcium_distance_mm > parameters.calcium_margin_mm
     )
+    artery = next(a for a in vessels.arteries if a.id == site.artery)
+    vein = next(v for v in vessels.veins if v.id == site.vein)
     return (
         away_from_calcium
         and 2 * site.artery_radius_mm >= parameters.min_artery_mm
         and 2 * site.vein_radius_mm >= parameters.min_vein_mm
+        and _away_from_the_edge(artery, site.artery_arc_mm, parameters.edge_margin_mm)
+        and _away_from_the_edge(vein, site.vein_arc_mm, parameters.edge_margin_mm)
+    )
+
+
+def _away_from_the_edge(line: Centerline, arc_mm: float, margin_mm: float) -> bool:
+    """Whether a point lies farther than `margin_mm` (along the line) from an end
+    where the line leaves the volume: there the lumen is cut by the volume's
+    border and neither the centreline nor the site beyond it can be seen."""
+    return not (
+        (line.proximal_end == END_BORDER and arc_mm < margin_mm)
+        or (line.distal_end == END_BORDER and arc_mm > line.length_mm - margin_mm)
     )
 
 

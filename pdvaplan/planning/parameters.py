@@ -102,6 +102,9 @@ class PlanParameters:
     profile_smoothing_mm : float
         Sites are ranked by the distance profile along the artery smoothed
         by a Gaussian of this sigma (0: raw distances).
+    edge_margin_mm : float
+        Sites closer than this (along the vessel) to where a vessel leaves the
+        volume are not eligible: the border cuts the lumen there.
     max_candidates : int
         How many ranked sites to report.
     catalog : Catalog
@@ -116,6 +119,7 @@ class PlanParameters:
     ankle_z_mm: float | None = None
     site_separation_mm: float = 10.0
     profile_smoothing_mm: float = 5.0
+    edge_margin_mm: float = 5.0
     max_candidates: int = 10
     catalog: Catalog = field(default_factory=load_catalog)
 
@@ -127,6 +131,7 @@ class PlanParameters:
             "calcium_margin_mm": 0 <= self.calcium_margin_mm < 1000,
             "site_separation_mm": 0 <= self.site_separation_mm < 1000,
             "profile_smoothing_mm": 0 <= self.profile_smoothing_mm < 100,
+            "edge_margin_mm": 0 <= self.edge_margin_mm < 100,
             "max_candidates": self.max_candidates >= 1,
             "calcium_hu": math.isfinite(self.calcium_hu),
             "ankle_z_mm": self.ankle_z_mm is None or math.isfinite(self.ankle_z_mm),
