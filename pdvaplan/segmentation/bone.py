@@ -17,6 +17,9 @@ import numpy as np
 
 from pdvaplan.segmentation.filters import Components, fill_holes_in_slices, inside_distance_mm
 
+#: Components this many times the smallest bone volume are bone whatever their thickness.
+_THICKNESS_CHECK_BELOW = 10.0
+
 
 def bone_mask(
     both_phases_hu: np.ndarray,
@@ -68,7 +71,8 @@ def bone_mask(
     bone = np.zeros(both_phases_hu.shape, bool)
     rims = [np.zeros(both_phases_hu.shape, bool) for _ in widths]
     parts = Components(both_phases_hu >= threshold_hu)
-    large = np.flatnonzero(parts.sizes() * float(np.prod(spacing_mm)) >= min_volume_mm3)
+    sizes_mm3 = parts.sizes() * float(np.prod(spacing_mm))
+    large = np.flatnonzero(sizes_mm3 >= min_volume_mm3)
     if large.size == 0:
         return (bone, *rims)
     shape = np.asarray(bone.shape)
@@ -79,7 +83,10 @@ def bone_mask(
         lo, hi = np.maximum(low[c] - pad, 0), np.minimum(high[c] + pad, shape)
         box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
         own = parts.in_box(members[c], lo, hi)
-        if 2 * float(inside_distance_mm(own, spacing_mm).max()) < min_thickness_mm:
+        # A shaft is far larger than any thin bright sheet: only pieces near the
+        # size limit need the (costly) thickness check.
+        check = sizes_mm3[c] < _THICKNESS_CHECK_BELOW * min_volume_mm3
+        if check and 2 * float(inside_distance_mm(own, spacing_mm).max()) < min_thickness_mm:
             continue
         own = fill_holes_in_slices(own, slice_axis)
         bone[box] |= own

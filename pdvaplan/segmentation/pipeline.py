@@ -63,11 +63,7 @@ from pdvaplan.segmentation.grid import (
     venous_on_grid,
 )
 from pdvaplan.segmentation.levels import LevelProfile, along_axis, background_hu, slab_levels
-from pdvaplan.segmentation.lumen import (
-    hysteresis,
-    lumen_fraction,
-    unmix_artery,
-)
+from pdvaplan.segmentation.lumen import hysteresis, unmix_artery
 
 #: Label values of the contract's label map.
 ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
@@ -278,9 +274,16 @@ def segment(
         found &= coarse(allowed)
         return remove_small(found, coarse.spacing, min_artery_mm3)
 
-    def _lumen(fraction, allowed, min_volume_mm3):
-        seeds = fraction >= seed_fraction
-        return hysteresis(fraction, seeds, allowed, spacing, boundary_fraction, min_volume_mm3)
+    def at_fraction(level, fraction):
+        """The HU (per slice, broadcasting) at which a lumen of `level` covers `fraction`."""
+        contrast = np.maximum(level - background, 1.0)
+        return along_axis((background + fraction * contrast).astype(np.float32), axis)
+
+    def _lumen(image, level, allowed, min_volume_mm3):
+        """Hysteresis on the lumen fraction, compared in HU (no fraction image is made)."""
+        seeds = image >= at_fraction(level, seed_fraction)
+        low = at_fraction(level, boundary_fraction)
+        return hysteresis(image, seeds, allowed, spacing, low, min_volume_mm3)
 
     clock.lap("bone")
     # Levels are read away from calcium and bone, whose blur brightens both phases.
@@ -290,12 +293,12 @@ def segment(
     )
     if artery_level is None:
         raise PdvaplanInputError(f"{arterial.source}: no contrast-filled artery found")
-    artery_fraction = lumen_fraction(art, background, along_axis(artery_level, axis))
-    artery = _lumen(artery_fraction, ~bone_rim, min_artery_mm3)
+    artery = _lumen(art, artery_level, ~bone_rim, min_artery_mm3)
     clock.lap("artery")
 
-    core = coarse(artery) & (coarse(artery_fraction) >= seed_fraction) & ~coarse(hidden)
-    del artery_fraction
+    core = coarse(art) >= coarse(at_fraction(artery_level, seed_fraction))
+    core &= coarse(artery)
+    core &= ~coarse(hidden)
     core_arterial = coarse.levels(art, core, 50.0)
     if core_arterial is None:
         raise PdvaplanInputError(f"{arterial.source}: no contrast-filled artery found")
@@ -309,13 +312,14 @@ def segment(
     ratio = (core_venous - background) / np.maximum(core_arterial - background, 1.0)
     noise = _noise_hu(coarse(art), background)
     half_difference = _half_difference(ratio, artery_level, background, 4.0 * noise)
+    difference = np.subtract(art, ven, dtype=np.float32)
     calcium = calcium_mask(
         both,
         bone_rim,
         spacing,
         calcium_seed_hu,
         calcium_low_hu,
-        not_grown=_brighter_in_arterial(art, ven, np.nan_to_num(half_difference, nan=np.inf), axis),
+        not_grown=_brighter_in_arterial(difference, np.nan_to_num(half_difference, nan=np.inf), axis),
         max_volume_mm3=min_bone_mm3,
     )
     del both
@@ -328,9 +332,12 @@ def segment(
     artery_venous = background + ratio * (artery_level - background)
     too_bright = artery_venous + suspect_margin * (artery_venous - background) + 3.0 * noise
     suspect = ven > along_axis(too_bright.astype(np.float32), axis)
-    suspect &= ~_brighter_in_arterial(art, ven, np.nan_to_num(half_difference, nan=np.inf), axis)
+    suspect &= ~_brighter_in_arterial(difference, np.nan_to_num(half_difference, nan=np.inf), axis)
     near = calcium_rim | bone_near
-    near &= ~_brighter_in_arterial(art, ven, np.nan_to_num(half_difference, nan=-np.inf), axis)
+    near &= ~_brighter_in_arterial(
+        difference, np.nan_to_num(half_difference, nan=-np.inf), axis
+    )
+    del difference
     suspect |= near
     del near
     artery &= ~suspect
@@ -369,10 +376,8 @@ def segment(
     if vein_level is None:
         raise PdvaplanInputError(f"{venous.source}: no contrast-filled vein found")
     del bone_near
-    vein_fraction = lumen_fraction(residual, background, along_axis(vein_level, axis))
-    del residual
-    vein = _lumen(vein_fraction, free, min_vein_mm3)
-    del vein_fraction, free
+    vein = _lumen(residual, vein_level, free, min_vein_mm3)
+    del residual, free
     if not vein.any():
         raise PdvaplanInputError(f"{venous.source}: no contrast-filled vein found")
 
@@ -562,7 +567,6 @@ def _half_difference(ratio, artery_level, background, least_hu):
     return np.where(difference >= least_hu, 0.5 * difference, np.nan)
 
 
-def _brighter_in_arterial(art, ven, half_difference, axis):
-    """Voxels whose arterial value exceeds the venous one by `half_difference` (per slice)."""
-    out = np.subtract(art, ven, dtype=np.float32)
-    return np.greater_equal(out, along_axis(half_difference.astype(np.float32), axis))
+def _brighter_in_arterial(difference, half_difference, axis):
+    """Voxels whose arterial-minus-venous `difference` reaches `half_difference` (per slice)."""
+    return np.greater_equal(difference, along_axis(half_difference.astype(np.float32), axis))
