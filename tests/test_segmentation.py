@@ -121,10 +121,15 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
         (("calcified",), 0.9),
         (("basic", 0, (0.6, 0.75, 1.4), "oblique"), 0.9),
         (("random4",), 0.9),
-        # Below the 0.90 target (artery 0.885 here; see benchmarks/results/segmentation.md):
-        # calcified arcs on small arteries, and 35 HU noise with weak contrast.
-        (("random1",), 0.85),
-        (("stenosis",), 0.8),
+        (("random1",), 0.9),
+        # Calcified arcs on occluded stretches, venous/arterial artery ratio up to 0.87.
+        (("random10",), 0.9),
+        # 35 HU noise with weak, fading contrast and stenoses.
+        (("stenosis",), 0.9),
+        # Below the 0.90 target (artery 0.871 here, 0.877 on the full leg; see
+        # benchmarks/results/segmentation.md): 35 HU noise on 1.3-1.6 mm arteries
+        # whose blurred peak sets too low a level, so the boundary sits outside.
+        (("random14",), 0.85),
     ],
 )
 def test_lumen_dice_against_truth(key, least_dice):
@@ -142,7 +147,7 @@ def test_bone_found_and_never_calcium(key):
     assert not np.any((labels == CALCIUM) & (truth == BONE))
 
 
-@pytest.mark.parametrize("key", [("calcified",), ("random1",)])
+@pytest.mark.parametrize("key", [("calcified",), ("random1",), ("random10",)])
 def test_every_calcified_arc_found(key):
     truth = phantom(*key).labels.array
     labels = segmented(*key).labels.array
@@ -153,6 +158,16 @@ def test_every_calcified_arc_found(key):
     # Calcium lies on the artery wall: none of it far from a true artery or calcium voxel.
     near = ndimage.binary_dilation(np.isin(truth, (ARTERY, CALCIUM)), iterations=2)
     assert not np.any((labels == CALCIUM) & ~near)
+
+
+def test_calcium_blur_on_occluded_stretches_is_not_artery():
+    """random10's arcs sit partly on occluded stretches, where their blur looks like lumen."""
+    truth = phantom("random10").labels.array
+    labels = segmented("random10").labels.array
+    near_patent = ndimage.binary_dilation(truth == ARTERY, iterations=2)
+    assert np.count_nonzero((labels == ARTERY) & ~near_patent) < 0.05 * np.count_nonzero(
+        truth == ARTERY
+    )
 
 
 def test_no_calcium_where_there_is_none():
@@ -234,6 +249,50 @@ def test_air_only_is_rejected():
     air = ph.arterial.with_array(np.full(ph.arterial.shape, -1000, np.int16))
     with pytest.raises(PdvaplanInputError, match="no body"):
         segment(air, ph.venous)
+
+
+def test_components_match_scipy_labelling():
+    rng = np.random.default_rng(3)
+    mask = ndimage.gaussian_filter(rng.normal(size=(40, 50, 30)), 1.0) > 0.1
+    labels, count = ndimage.label(mask)
+    parts = pdvaplan.segmentation.filters.Components(mask)
+    assert parts.count == count
+    assert sorted(parts.sizes().tolist()) == sorted(np.bincount(labels.ravel())[1:].tolist())
+    # Same partition: each of our components is exactly one scipy component.
+    ours = np.zeros(mask.shape, np.int64)
+    ours.ravel()[parts.flat] = parts.ids + 1
+    pairs = np.unique(np.stack([ours[mask], labels[mask]]), axis=1)
+    assert pairs.shape[1] == count
+    low, high = parts.boxes()
+    for c, box in enumerate(ndimage.find_objects(ours)):
+        assert [(b.start, b.stop) for b in box] == list(zip(low[c], high[c], strict=True))
+
+
+def test_within_mm_in_boxes_equals_full_transform():
+    rng = np.random.default_rng(4)
+    mask = ndimage.gaussian_filter(rng.normal(size=(60, 40, 50)), 1.5) > 0.25
+    spacing = np.array([0.7, 1.3, 0.9])
+    expected = ndimage.distance_transform_edt(~mask, sampling=spacing) <= 2.0
+    assert np.array_equal(pdvaplan.segmentation.filters.within_mm(mask, spacing, 2.0), expected)
+
+
+def test_threaded_smoothing_equals_scipy():
+    rng = np.random.default_rng(5)
+    image = rng.normal(50, 30, (160, 130, 110)).astype(np.int16)  # above the serial limit
+    spacing = np.array([0.8, 0.6, 1.2])
+    got = pdvaplan.segmentation.filters.smooth_mm(image, spacing, 0.5)
+    expected = ndimage.gaussian_filter(image, 0.5 / spacing, output=np.float32, truncate=3.0)
+    assert np.allclose(got, expected, atol=1e-3)
+
+
+def test_noise_is_measured_and_sets_the_smoothing():
+    from pdvaplan.segmentation.pipeline import _raw_noise_hu, _smoothing_for
+
+    rng = np.random.default_rng(6)
+    tissue = np.concatenate([rng.normal(50, 30, 60_000), rng.normal(-100, 30, 30_000)])
+    assert abs(_raw_noise_hu(tissue) - 30.0) < 3.0
+    assert _smoothing_for(8.0) == (0.4, 0.8)
+    assert _smoothing_for(35.0)[0] > 0.5 and _smoothing_for(35.0)[1] > 0.9
 
 
 @pytest.mark.parametrize(
