@@ -15,8 +15,8 @@ the GIL).
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 import edt
 import numba
@@ -31,7 +31,7 @@ _SERIAL_VOXELS = 2_000_000
 
 def _chunks(length: int, parts: int) -> list[tuple[int, int]]:
     bounds = np.linspace(0, length, parts + 1).round().astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    return [(int(a), int(b)) for a, b in pairwise(bounds) if b > a]
 
 
 def smooth_mm(array: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float) -> np.ndarray:
@@ -271,7 +271,7 @@ class Components:
         """Flat indices of the voxels of each component."""
         order, starts = _group(self.ids, self.count)
         grouped = self.flat[order]
-        return [grouped[a:b] for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        return [grouped[a:b] for a, b in pairwise(starts)]
 
     def in_box(self, flat: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
         """Boolean array over the box ``[low, high)`` that is True at the given flat indices."""

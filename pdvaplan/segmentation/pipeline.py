@@ -6,18 +6,25 @@ Methods, and why they hold up where the images are hard:
   may have different sizes, spacings, origins and directions; only physical
   position relates them (`pdvaplan.io.resample_to`). All work happens on a
   crop of the arterial grid around the body.
-* **Gaussian smoothing in mm** (default 0.4 mm) takes 35 HU noise down to
-  about 10 HU while blurring a 2.5 mm lumen little; in mm, so the result does
-  not depend on the voxel spacing.
+* **Gaussian smoothing in mm, as strong as the noise asks.** The noise is
+  measured in soft tissue (spread above the histogram mode); 0.4 mm up to
+  20 HU of noise, rising to 0.55 mm at 35 HU (veins, larger: 0.8 to 1.0 mm).
+  More smoothing shrinks small lumens in clean images; with heavy noise the
+  boundary's jitter costs more. In mm, so the result does not depend on the
+  voxel spacing.
 * **Levels measured in the image.** The soft-tissue background is the mode of
-  the soft-tissue histogram; artery and vein contrast levels are robust
-  percentiles of candidate voxels in slabs along the leg, so contrast that
-  differs between patients or fades distally moves the thresholds with it.
-* **Lumen fraction and hysteresis.** Each phase is turned into a lumen-fraction
-  image (0 = tissue, 1 = full lumen). The boundary sits where half a voxel is
+  the soft-tissue histogram; artery and vein contrast levels are percentiles
+  (95th for arteries, 90th for veins) of candidate voxels in slabs along the
+  leg, so contrast that differs between patients or fades distally moves the
+  thresholds with it. Candidates are found on a 2 x 2 x 2 block-mean grid
+  (cheap, and block means quiet the noise), away from calcium and bone,
+  whose blur brightens both phases; a slab whose level has less than half the
+  overall contrast holds no patent vessel and is interpolated over.
+* **Lumen fraction and hysteresis.** The boundary sits where half a voxel is
   lumen (best for overlap with the true lumen); sure seeds at 0.8 keep
   noise out while a stenosis down to half the lumen stays connected.
   Occluded stretches carry no contrast, so they reach neither threshold.
+  Both are compared in HU per slice; no fraction image is made.
 * **Arteries from the arterial phase, veins from the unmixed venous phase.**
   Veins are unenhanced in the arterial phase, so it separates arteries from
   veins. In the venous phase arteries are moderately bright too; both phases
@@ -27,15 +34,23 @@ Methods, and why they hold up where the images are hard:
   merge with it, without any shape prior.
 * **Calcium and bone are bright in both phases**, lumen in one: the smaller of
   the two phases picks them out. Bone is a large and thick component whose
-  fatty marrow is filled slice by slice across the axis nearest physical z;
-  calcium is what touches the artery lumen and is not bone or bone rim. Thin
-  arcs are partial-volumed (a 1 mm arc of 1000 HU images at 550-700 HU), so
-  candidates are taken from `calcium_partial_volume * calcium_hu` up.
-  Near calcium the arterial phase is bright from the calcium's blur as well;
-  there a lumen voxel must also be brighter in the arterial than in the
-  venous phase, by half the artery's contrast difference between the
-  phases, which cancels the calcium.
+  fatty marrow is filled slice by slice across the axis nearest physical z.
+  Calcium is seeded from `calcium_partial_volume * calcium_hu` (thin arcs are
+  partial-volumed) and grown down to `calcium_grow_fraction * calcium_hu`,
+  but not into voxels the phase difference shows to be lumen; it need not
+  touch the patent lumen (arcs on occluded stretches count).
+* **The phase difference removes blur that is equal in both phases.** Calcium
+  and bone blur brighten the arterial phase as much as the venous one. Near
+  calcium and bone a lumen voxel must be brighter in the arterial than in
+  the venous phase by half the lumen's difference between the phases (where
+  the noise lets that be told); a voxel brighter in the venous phase than a
+  lumen can be there must pass it too, and fails where it cannot be told.
+  Artery pieces lying mostly in calcium's rim (an arc's blur on an occluded
+  stretch) are dropped.
 * **Sizes in mm³** drop noise specks whatever the grid.
+* **Cost follows the masks, not the volume.** Components come from union-find
+  over the mask's voxels, distances from each component's box, smoothing is
+  separable and threaded (`pdvaplan.segmentation.filters`).
 """
 
 from __future__ import annotations
@@ -90,7 +105,7 @@ class Segmentation:
     vein_level : LevelProfile
         Level of a full vein lumen in the venous phase (arteries unmixed), along z.
     calcium_threshold_hu : float
-        Both-phase value from which voxels touching the artery were taken as calcium.
+        Both-phase value down to which calcium was grown from its seeds.
     """
 
     labels: Volume
@@ -161,8 +176,10 @@ def segment(
     calcium_hu : float
         Calcium density (HU) of the contract's calcium rule.
     calcium_partial_volume : float
-        Share of `calcium_hu` a voxel must reach in both phases to be calcium:
-        thin arcs are imaged below their density.
+        Share of `calcium_hu` a voxel must reach in both phases to seed
+        calcium: thin arcs are imaged below their density.
+    calcium_grow_fraction : float
+        Share of `calcium_hu` down to which calcium grows from its seeds.
     smoothing_mm : float, optional
         Standard deviation (mm) of the Gaussian applied to both phases.
         Default: from the image noise measured in soft tissue (`_smoothing_for`),
@@ -187,6 +204,19 @@ def segment(
     calcium_rim_mm : float
         Width of the rim around calcium where lumen needs the phase-difference
         check, and veins are not labelled.
+    venous_tolerance : float
+        A slab's venous artery level may exceed the typical one (over the
+        background) by this factor at most; calcium blur pulls it up.
+    bone_near_mm : float
+        Width of the zone around bone where lumen needs the phase-difference
+        check and no levels are measured.
+    suspect_margin : float
+        A voxel brighter in the venous phase than the artery's venous level
+        plus this share of its contrast (plus three noise sigmas) must pass
+        the phase-difference test to be artery.
+    halo_share : float
+        Artery pieces with more than this share of their voxels in calcium's
+        rim are dropped (an arc's blur on an occluded stretch).
     body_floor_hu : float
         Voxels below this (air) bound the crop that is worked on.
     timings_s : dict, optional
@@ -319,7 +349,9 @@ def segment(
         spacing,
         calcium_seed_hu,
         calcium_low_hu,
-        not_grown=_brighter_in_arterial(difference, np.nan_to_num(half_difference, nan=np.inf), axis),
+        not_grown=_brighter_in_arterial(
+            difference, np.nan_to_num(half_difference, nan=np.inf), axis
+        ),
         max_volume_mm3=min_bone_mm3,
     )
     del both
@@ -334,9 +366,7 @@ def segment(
     suspect = ven > along_axis(too_bright.astype(np.float32), axis)
     suspect &= ~_brighter_in_arterial(difference, np.nan_to_num(half_difference, nan=np.inf), axis)
     near = calcium_rim | bone_near
-    near &= ~_brighter_in_arterial(
-        difference, np.nan_to_num(half_difference, nan=-np.inf), axis
-    )
+    near &= ~_brighter_in_arterial(difference, np.nan_to_num(half_difference, nan=-np.inf), axis)
     del difference
     suspect |= near
     del near
@@ -540,7 +570,9 @@ def _min_voxels(spacing_mm: np.ndarray, volume_mm3: float = 20.0) -> int:
 
 
 def _bone(both, spacing, background, calcium_hu, axis, rim_mm):
-    """Bone and its rims (one per width in `rim_mm`) from the both-phase image, its boundary midway between tissue and cortex.
+    """Bone and its rims (one per width in `rim_mm`) from the both-phase image.
+
+    The bone boundary is midway between tissue and cortex.
 
     The cortex level is read from every other voxel along each axis (an
     eighth of the volume is plenty for a percentile of thousands of voxels).
@@ -550,7 +582,7 @@ def _bone(both, spacing, background, calcium_hu, axis, rim_mm):
     if dense.size < 100:
         dense = both[both >= calcium_hu]
     if dense.size == 0:
-        return (np.zeros(both.shape, bool),) * (1 + len(rim_mm))
+        return tuple(np.zeros(both.shape, bool) for _ in range(1 + len(rim_mm)))
     cortex = float(np.percentile(dense, 90.0))
     return bone_mask(both, spacing, background + 0.5 * (cortex - background), axis, rim_mm=rim_mm)
 
