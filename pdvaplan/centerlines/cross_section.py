@@ -17,16 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from pdvaplan.io import Volume
-from pdvaplan.kernels.plane_sampling import sample_planes
+from pdvaplan.kernels.plane_sampling import lumen_section_moments, sample_planes
 
 #: Section samples taken at once (bounds the memory of the sample grids).
 _SAMPLES_PER_BATCH = 1_000_000
-#: In-plane connectivity: label each section on its own.
-_IN_PLANE = np.zeros((3, 3, 3), bool)
-_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
 
 
 @dataclass(frozen=True)
@@ -125,33 +121,12 @@ def measure_sections(
 
 def _measure(lumen, points_mm, tangent, half_width_mm, pixel_mm, skirt_mm) -> Sections:
     samples, offsets, frames = sample_sections(lumen, points_mm, tangent, half_width_mm, pixel_mm)
-    m = len(offsets)
-    outside = np.isnan(samples)
-    samples = np.where(outside, 0.0, samples)
-    labels, _ = ndimage.label(samples >= 0.5, structure=_IN_PLANE)
-    centre = m // 2
-    # The region holding the centre pixel, or the label most common near the centre.
-    near = labels[:, centre - 1 : centre + 2, centre - 1 : centre + 2].reshape(len(samples), -1)
-    own = np.array([np.bincount(row[row > 0]).argmax() if (row > 0).any() else 0 for row in near])
-    region = (labels == own[:, None, None]) & (own[:, None, None] > 0)
-    touches_edge = (
-        region[:, 0, :].any(axis=1)
-        | region[:, -1, :].any(axis=1)
-        | region[:, :, 0].any(axis=1)
-        | region[:, :, -1].any(axis=1)
-    )
     grow = int(np.ceil(skirt_mm / pixel_mm))
-    widened = (
-        ndimage.maximum_filter(region, size=(1, 2 * grow + 1, 2 * grow + 1)) if grow else region
-    )
-    weights = np.where(widened, np.clip(samples, 0.0, 1.0), 0.0)
-    total = weights.sum(axis=(1, 2))
+    total, row, column, found, touches_edge, cut = lumen_section_moments(samples, grow)
     # A section the volume's border cuts through is lopsided: leave that point be.
-    cut = (widened & outside).any(axis=(1, 2))
-    reliable = (own > 0) & ~touches_edge & ~cut & (total > 0)
-    safe_total = np.where(total > 0, total, 1.0)
-    a = (weights.sum(axis=2) @ offsets) / safe_total
-    b = (weights.sum(axis=1) @ offsets) / safe_total
+    reliable = found & ~touches_edge & ~cut & (total > 0)
+    a = offsets[0] + np.nan_to_num(row) * pixel_mm
+    b = offsets[0] + np.nan_to_num(column) * pixel_mm
     shift = a[:, None] * frames[:, 0] + b[:, None] * frames[:, 1]
     points = np.where(reliable[:, None], points_mm + shift, points_mm)
     radii = np.where(reliable, np.sqrt(total * pixel_mm**2 / np.pi), np.nan)

@@ -68,7 +68,8 @@ class CenterlineSettings:
 
     step_mm: float = 0.5  # spacing of the output points
     smoothing_mm: float = 1.0  # Gaussian sigma along the vessel
-    iterations: int = 3  # rounds of cross-section centring
+    iterations: int = 2  # rounds of cross-section centring on the skeleton
+    final_iterations: int = 1  # rounds once the ends have been followed
     pixel_mm: float = 0.25  # sampling step in the cross-section planes
     mask_blur_mm: float = 0.3  # blur that turns a mask into a lumen fraction
     skirt_mm: float | None = None  # lumen fraction spread beyond the half level
@@ -237,7 +238,7 @@ def _fit_branch(
     if len(points) < 2:
         return None
     points = resample(points, step)
-    for _ in range(2):  # centre the stretches the ends were followed along, too
+    for _ in range(settings.final_iterations):  # centre the stretches the ends were followed along
         final = measure_sections(lumen, points, half_width, settings.pixel_mm, skirt_mm)
         points = smooth(final.points_mm, settings.smoothing_mm, step, start_pinned, end_pinned)
     radii = _fill_and_filter(final.radii_mm, points, own, depth_mm, settings, step)
