@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     text = report(rows, vmtk, ct, list(methods), skipped)
     print(text)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text)
+    RESULTS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

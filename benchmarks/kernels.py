@@ -446,13 +446,13 @@ def worker(kind: str, kernel: str, route: str, case: str, n: int) -> dict:
         function(a[:50], b[:50])  # load compiled code outside the measurement
         call = lambda: function(a, b)  # noqa: E731
     rss_before = _status_kb("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # reset the high-water mark
+    Path("/proc/self/clear_refs").write_text("5", encoding="utf-8")  # reset the high-water mark
     call()
     return {"peak_mb": (_status_kb("VmHWM") - rss_before) / 1024}
 
 
 def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
+    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(f"no {field} in /proc/self/status")
@@ -642,7 +642,7 @@ def main(argv: list[str] | None = None) -> None:
     numba.set_num_threads(2)
     report = benchmark(args.sizes, args.quick)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report)
+    RESULTS.write_text(report, encoding="utf-8")
     print(report)
 
 

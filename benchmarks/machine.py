@@ -12,7 +12,7 @@ def machine_note(packages: tuple[str, ...] = ("numpy", "scipy", "SimpleITK", "nu
     """CPU model, cores, Python and package versions, and today's date, in one line."""
     cpu = platform.processor() or platform.machine()
     try:
-        with open("/proc/cpuinfo") as stream:
+        with open("/proc/cpuinfo", encoding="utf-8") as stream:
             cpu = next(line.split(":", 1)[1].strip() for line in stream if "model name" in line)
     except (OSError, StopIteration):
         pass

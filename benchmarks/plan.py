@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n".join(report) + "\n"
     print(text)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text)
+    RESULTS.write_text(text, encoding="utf-8")
 
 
 def _columns(rows: list[dict]) -> list[str]:

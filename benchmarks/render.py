@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(report)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(report)
+    RESULTS.write_text(report, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def write_phantom(phantom: Phantom, folder: str | os.PathLike) -> list[Path]:
     for volume, path in zip(volumes, paths[:3], strict=True):
         write_volume(volume, path)
     handle, temporary = tempfile.mkstemp(prefix=".truth.", suffix=".json", dir=folder)
-    with os.fdopen(handle, "w") as stream:
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
         json.dump(phantom.truth, stream)
     os.replace(temporary, paths[-1])
     return paths

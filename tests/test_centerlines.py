@@ -145,7 +145,7 @@ def test_files_and_command_line(tmp_path, capsys):
         main(["centerlines", "--mask", str(tmp_path / "mask.nrrd"), "--out", str(tmp_path / "out")])
         == 0
     )
-    document = json.loads((tmp_path / "out" / "centerlines.json").read_text())
+    document = json.loads((tmp_path / "out" / "centerlines.json").read_text(encoding="utf-8"))
     assert document["schema"] == "pdvaplan.centerlines/1"
     assert [c["id"] for c in document["centerlines"]] == ["vessel-1", "vessel-2", "vessel-3"]
     for entry in document["centerlines"]:
@@ -166,7 +166,7 @@ def test_write_centerlines_round_trips(tmp_path):
     mask, _, _, _ = y_shaped_mask(spacing_mm=0.6)
     lines = extract_centerlines(mask)
     write_centerlines(lines, tmp_path)
-    document = json.loads((tmp_path / "centerlines.json").read_text())
+    document = json.loads((tmp_path / "centerlines.json").read_text(encoding="utf-8"))
     for line, entry in zip(lines, document["centerlines"], strict=True):
         assert np.allclose(entry["points_mm"], line.points_mm, atol=1e-4)
         assert entry["proximal_end"] == line.proximal_end

@@ -65,7 +65,7 @@ def test_phantom_writes_volumes_and_truth_on_the_requested_grid(tmp_path, capsys
         "truth.json",
         "venous.nii.gz",
     ]
-    truth = json.loads((out / "truth.json").read_text())
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
     assert truth["preset"] == "calcified" and truth["seed"] == 3
     labels = read_volume(out / "labels.nii.gz")
     assert np.allclose(labels.direction, np.diag([-1.0, -1.0, 1.0]))
@@ -123,7 +123,7 @@ def test_bad_phantom_options_exit_2_with_one_line(tmp_path, args, words):
 
 def test_output_folder_that_is_a_file_exits_2(tmp_path):
     blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+    blocker.write_text("not a folder", encoding="utf-8")
     result = run("phantom", "--out", str(blocker), "--spacing", "3", "3", "4")
     assert_one_line_error(result, str(blocker))
 

@@ -149,7 +149,7 @@ def bad_input(folder, kind):
         (folder / "empty.nii.gz").write_bytes(b"")
         return folder / "empty.nii.gz"
     if kind == "not-an-image":
-        (folder / "text.mha").write_text("hello")
+        (folder / "text.mha").write_text("hello", encoding="utf-8")
         return folder / "text.mha"
     return folder  # a folder without DICOM files
 

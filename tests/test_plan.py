@@ -186,7 +186,7 @@ def test_plan_command_writes_the_contract(tmp_path, capsys):
         )
         == 0
     )
-    document = json.loads((tmp_path / "out" / "plan.json").read_text())
+    document = json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
     assert set(document) >= PLAN_FIELDS
     assert document["schema"] == "pdvaplan.plan/1" and document["feasible"] is True
     assert set(document["crossing"]) >= SITE_FIELDS
@@ -207,7 +207,7 @@ def test_infeasible_plan_is_an_answer_with_exit_0(tmp_path):
         main(["plan", "--labels", str(tmp_path / "labels.nrrd"), "--out", str(tmp_path / "out")])
         == 0
     )
-    document = json.loads((tmp_path / "out" / "plan.json").read_text())
+    document = json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
     assert document["feasible"] is False and "reach" in document["reason"]
 
 

@@ -287,7 +287,7 @@ def test_render_folder_rereads_the_plan_and_draws_the_phases(phantom, plan, from
     left, top, right, bottom = (int(v) for v in boxes["venous phase/full"]["box_px"])
     region = axial[top + 5 : bottom - 5, left + 5 : right - 5]
     assert np.mean(np.ptp(region, axis=2) < 10) > 0.9
-    text = (folder / "report.html").read_text()
+    text = (folder / "report.html").read_text(encoding="utf-8")
     assert "arterial.nii.gz" in text and "a" * 64 in text
 
 
@@ -295,9 +295,9 @@ def test_render_folder_reports_missing_inputs(from_folder, tmp_path):
     folder, _ = from_folder
     copy = tmp_path / "plan"
     copy.mkdir()
-    document = json.loads((folder / "plan.json").read_text())
+    document = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
     document["inputs"]["arterial"] = str(tmp_path / "gone.nii.gz")
-    (copy / "plan.json").write_text(json.dumps(document))
+    (copy / "plan.json").write_text(json.dumps(document), encoding="utf-8")
     shutil.copy(folder / "centerlines.json", copy / "centerlines.json")
     with pytest.raises(PdvaplanInputError, match=r"arterial input .*gone\.nii\.gz"):
         render_folder(copy)
@@ -306,7 +306,7 @@ def test_render_folder_reports_missing_inputs(from_folder, tmp_path):
 
 
 def test_report_reads_the_plan_in_words(plan, from_labels):
-    text = (from_labels[0] / "report.html").read_text()
+    text = (from_labels[0] / "report.html").read_text(encoding="utf-8")
     crossing = plan.crossing
     height = crossing.artery_point_mm[2] - plan.stent_graft["ankle_mm"][2]
     assert f"Cross from {crossing.artery} at {height:.0f} mm above the ankle into " in text
@@ -323,7 +323,7 @@ def test_infeasible_plan_says_why_and_the_nearest_distance(plan, tmp_path):
     names = {f.name for f in files}
     assert not names & {"cpr-vein.png", "scene-crossing.png", "scene-needle.png"}
     assert {"scene-anterior.png", "distance-profile.png", "axial.png"} <= names
-    text = (tmp_path / "report.html").read_text()
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "No feasible crossing" in text and f"{short.nearest_mm:.1f} mm" in text
 
 
@@ -366,7 +366,7 @@ def test_report_renders_in_headless_chromium(from_labels, tmp_path):
     report = folder / "report.html"
     # a copy with a check that every image decoded, appended after the page's own content
     checked = tmp_path / "report-checked.html"
-    checked.write_text(report.read_text().replace("</body>", _IMAGE_CHECK))
+    checked.write_text(report.read_text(encoding="utf-8").replace("</body>", _IMAGE_CHECK))
     profile = tmp_path / "profile"
     run = subprocess.run(
         [

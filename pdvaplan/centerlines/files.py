@@ -55,7 +55,7 @@ def centerlines_polydata(centerlines: list[Centerline]):
 def write_text_atomically(path: Path, text: str) -> None:
     """Write a text file under a temporary name in its folder, then rename it."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as stream:
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
         stream.write(text)
     os.replace(temporary, path)
 

@@ -55,7 +55,7 @@ def load_catalog(path: str | os.PathLike = EXAMPLE_CATALOG) -> Catalog:
     """
     path = Path(path)
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(encoding="utf-8"))
         catalog = Catalog(
             crossing=tuple(CrossingGraft(**entry) for entry in document["crossing"]),
             extension=tuple(ExtensionGraft(**entry) for entry in document["extension"]),

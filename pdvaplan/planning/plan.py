@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -256,13 +257,16 @@ def file_sha256(path: str | Path) -> str:
 def write_plan(plan: Plan, folder: str | Path) -> Path:
     """Write ``plan.json`` into `folder` atomically and return its path."""
     path = Path(folder) / "plan.json"
-    write_text_atomically(path, json.dumps(plan.as_dict(), indent=1, default=_json_default))
+    write_text_atomically(path, json.dumps(plan.as_dict(), indent=1, default=json_default))
     return path
 
 
-def _json_default(value):
+def json_default(value):
+    """``json.dumps(default=...)`` for NumPy values and paths."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -18,6 +18,7 @@ import numpy as np
 from pdvaplan.centerlines import Centerline
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, read_volume
+from pdvaplan.planning.plan import json_default
 
 #: The label map a plan was made from, written beside plan.json when no input file holds it.
 SEGMENTATION_FILE = "segmentation.nii.gz"
@@ -106,17 +107,7 @@ def vessel_title(plan: dict, vessel_id: str) -> str:
 
 def plain_json(value):
     """A structure of dicts, lists and NumPy values as plain JSON types."""
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return json.loads(json.dumps(value, default=json_default))
 
 
 def view_from_plan(plan, arterial: Volume | None = None, venous: Volume | None = None) -> PlanView:
@@ -148,7 +139,7 @@ def load_centerlines(path: Path) -> dict[str, Centerline]:
         If the file is missing or not a centreline document.
     """
     try:
-        document = json.loads(path.read_text())
+        document = json.loads(path.read_text(encoding="utf-8"))
         lines = {}
         for entry in document["centerlines"]:
             points = np.asarray(entry["points_mm"], dtype=np.float64).reshape(-1, 3)
@@ -195,7 +186,7 @@ def load_plan_folder(folder: str | os.PathLike) -> PlanView:
     if not folder.is_dir():
         raise PdvaplanInputError(f"{folder}: no such plan folder")
     try:
-        plan = json.loads(plan_path.read_text())
+        plan = json.loads(plan_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PdvaplanInputError(f"{plan_path}: no such file; run pdvaplan plan first") from None
     except (OSError, ValueError) as error:
