@@ -143,7 +143,7 @@ def segment(
     venous: Volume,
     *,
     calcium_hu: float = 700.0,
-    calcium_partial_volume: float = 0.6,
+    calcium_partial_volume: float = 0.55,
     smoothing_mm: float | None = None,
     vein_smoothing_mm: float | None = None,
     detection_mm: float = 1.0,
