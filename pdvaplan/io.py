@@ -172,6 +172,21 @@ class Volume:
             array, self.spacing_mm, self.index_to_physical(lower), self.direction, self.source
         )
 
+    def crop_to(self, frame: Volume) -> Volume:
+        """The part of this volume that covers `frame`'s voxels (a view).
+
+        Both must share spacing and direction and have voxel centres on one
+        lattice (e.g. two crops of one volume); the result may be smaller
+        than `frame` where this volume ends.
+        """
+        if not (
+            np.allclose(self.spacing_mm, frame.spacing_mm)
+            and np.allclose(self.direction, frame.direction)
+        ):
+            raise ValueError("crop_to needs volumes of one spacing and direction")
+        lower = np.rint(self.physical_to_index(frame.origin_mm)).astype(int)
+        return self.crop(lower, lower + np.asarray(frame.shape))
+
     def with_array(self, array: np.ndarray, source: str | None = None) -> Volume:
         """The same frame holding other voxel values (same shape)."""
         if array.shape != self.shape:

@@ -99,8 +99,9 @@ def extract_centerlines(
     mask : Volume
         Nonzero voxels are vessel lumen.
     lumen : Volume, optional
-        Lumen fraction in [0, 1] on the same grid, e.g. normalised contrast;
-        made from the mask when not given.
+        Lumen fraction in [0, 1] on the mask's grid or a crop of it (covering
+        the vessels), e.g. normalised contrast; made from the mask when not
+        given.
     settings : CenterlineSettings, optional
         Step, smoothing and the like.
     prefix : str
@@ -153,7 +154,7 @@ def extract_centerlines(
         own_lumen = (
             lumen_fraction_from_mask(own, settings.mask_blur_mm)
             if lumen is None
-            else lumen.crop(lower, upper)
+            else lumen.crop_to(own)
         )
         depth = depth_mm(own.array, spacing)
         for branch in skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth):

@@ -210,15 +210,21 @@ def _nearest_eligible_mm(vessels: VesselMap, parameters: PlanParameters) -> floa
 
 def _needle_is_clear(sites: list[Candidate], vessels: VesselMap) -> np.ndarray:
     """Whether each needle avoids bone and the lumens of arteries other than its own."""
-    labels = vessels.labels
-    components = vessels.artery_components.array
+    starts = np.array([s.artery_point_mm for s in sites])
+    ends = np.array([s.vein_point_mm for s in sites])
+    # Only the voxels the needles can cross: the box around them (plus a voxel).
+    corners = vessels.labels.physical_to_index(np.vstack([starts, ends]))
+    lower = np.floor(corners.min(axis=0)).astype(int) - 1
+    upper = np.ceil(corners.max(axis=0)).astype(int) + 2
+    labels = vessels.labels.crop(lower, upper)
+    components = vessels.artery_components.crop(lower, upper).array
     offset = BONE + 1  # artery components get their own label values above the contract's
     needle_labels = np.where(
         components > 0, components + offset, np.where(labels.array == BONE, BONE, 0)
     ).astype(np.int32)
     lengths = line_of_sight_lengths(
-        np.array([s.artery_point_mm for s in sites]),
-        np.array([s.vein_point_mm for s in sites]),
+        starts,
+        ends,
         needle_labels,
         labels.origin_mm,
         labels.spacing_mm,

@@ -26,11 +26,13 @@ from pdvaplan.io import Volume
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import plan_stent_grafts
-from pdvaplan.planning.vessels import CALCIUM, VesselMap, map_vessels
+from pdvaplan.planning.vessels import ARTERY, CALCIUM, VEIN, VesselMap, map_vessels
 from pdvaplan.segmentation import Segmentation, segment
 from pdvaplan.segmentation.lumen import unmix_artery
 
 PLAN_SCHEMA = "pdvaplan.plan/1"
+#: Lumen fractions are made this far (mm) around the vessels.
+_LUMEN_MARGIN_MM = 15.0
 #: Stages timed in ``timings_s``, in pipeline order.
 STAGES = ("load", "segment", "centerlines", "search", "plan", "render")
 
@@ -214,7 +216,10 @@ def plan_from_phases(
 def lumen_fractions(
     segmentation: Segmentation, arterial: Volume, smoothing_mm: float = 0.5
 ) -> tuple[Volume, Volume]:
-    """Artery and vein lumen fractions (0 tissue, 1 full lumen) on the label grid.
+    """Artery and vein lumen fractions (0 tissue, 1 full lumen) around the vessels.
+
+    Both are made on the crop of the label grid that holds every artery and
+    vein voxel with a margin (a small part of a whole-leg volume).
 
     The arteries' is the arterial minus the venous phase over the artery's
     contrast difference between the phases: calcium, bone and tissue cancel and
@@ -223,11 +228,16 @@ def lumen_fractions(
     wall next to its artery; only around calcium, which unmixing cannot
     cancel, is it cut out.
     """
-    labels = segmentation.labels
+    vessels = np.isin(segmentation.labels.array, (ARTERY, VEIN))
+    margin = np.ceil(_LUMEN_MARGIN_MM / segmentation.labels.spacing_mm).astype(int)
+    lower, upper = _bounding_box(vessels, margin)
+    labels = segmentation.labels.crop(lower, upper)  # the vessels and their surroundings
     z = labels.voxel_coordinate_mm(2)
     sigma = smoothing_mm / labels.spacing_mm
-    early = ndimage.gaussian_filter(arterial.array.astype(np.float32), sigma)
-    late = ndimage.gaussian_filter(segmentation.venous_on_grid.array.astype(np.float32), sigma)
+    early = ndimage.gaussian_filter(arterial.crop_to(labels).array.astype(np.float32), sigma)
+    late = ndimage.gaussian_filter(
+        segmentation.venous_on_grid.crop_to(labels).array.astype(np.float32), sigma
+    )
     background = segmentation.background_hu
     artery_level = segmentation.artery_level.at(z)
     artery_late = segmentation.artery_venous_level.at(z)
@@ -240,6 +250,18 @@ def lumen_fractions(
         labels.with_array(artery.astype(np.float32)),
         labels.with_array(vein.astype(np.float32)),
     )
+
+
+def _bounding_box(mask: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index bounds (lower, upper) of a mask's nonzero voxels, widened by `margin`."""
+    found = [
+        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
+    ]
+    if any(f.size == 0 for f in found):
+        return np.zeros(3, int), np.asarray(mask.shape)
+    lower = np.array([f[0] for f in found]) - margin
+    upper = np.array([f[-1] + 1 for f in found]) + margin
+    return np.maximum(lower, 0), np.minimum(upper, mask.shape)
 
 
 def file_sha256(path: str | Path) -> str:
