@@ -18,7 +18,11 @@ from pdvaplan.io import read_volume
 def run(*args: str) -> subprocess.CompletedProcess:
     """The installed ``pdvaplan`` command, in a fresh process."""
     return subprocess.run(
-        [sys.executable, "-m", "pdvaplan.cli", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "pdvaplan.cli", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        check=False,
     )
 
 

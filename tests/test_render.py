@@ -366,7 +366,9 @@ def test_report_renders_in_headless_chromium(from_labels, tmp_path):
     report = folder / "report.html"
     # a copy with a check that every image decoded, appended after the page's own content
     checked = tmp_path / "report-checked.html"
-    checked.write_text(report.read_text(encoding="utf-8").replace("</body>", _IMAGE_CHECK))
+    checked.write_text(
+        report.read_text(encoding="utf-8").replace("</body>", _IMAGE_CHECK), encoding="utf-8"
+    )
     profile = tmp_path / "profile"
     run = subprocess.run(
         [
@@ -381,6 +383,8 @@ def test_report_renders_in_headless_chromium(from_labels, tmp_path):
         ],
         capture_output=True,
         text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -399,6 +403,8 @@ def test_report_renders_in_headless_chromium(from_labels, tmp_path):
         ],
         capture_output=True,
         text=True,
+        encoding="utf-8",
+        errors="replace",
         timeout=120,
     )
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
