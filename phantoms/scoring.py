@@ -221,3 +221,19 @@ def patent_end_errors_mm(truth: dict, distal_points_mm: np.ndarray) -> dict[str,
         near = distal_points_mm[axial <= 10.0]
         errors[vessel["name"]] = float(np.min(np.abs(near[:, 2] - end[2]))) if len(near) else np.inf
     return errors
+
+
+def true_path_length_mm(truth: dict, vein_point_mm) -> float:
+    """Length along the true vein from (the projection of) `vein_point_mm` down to
+    the vein's distal end in the volume: the stent path a site really needs."""
+    veins = TruthCurves(truth, "vein")
+    hit = veins.project(np.asarray([vein_point_mm], dtype=np.float64))
+    vessel = veins.vessels[hit["vessel"][0]]
+    points, arc = np.asarray(vessel["points_mm"]), np.asarray(vessel["arc_mm"])
+    sample = hit["sample"][0]
+    # The foot lies on the segment before or after the nearest sample.
+    along = arc[sample] + (hit["point_mm"][0] - points[sample]) @ (
+        (points[min(sample + 1, len(points) - 1)] - points[max(sample - 1, 0)])
+        / max(arc[min(sample + 1, len(arc) - 1)] - arc[max(sample - 1, 0)], 1e-12)
+    )
+    return float(arc[-1] - along)
