@@ -5,17 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from pdvaplan.kernels import arc_length_mm
 
-def arc_length_mm(points_mm: np.ndarray) -> np.ndarray:
-    """Cumulative length along a polyline from its first point, shape (n,).
-
-    Examples
-    --------
-    >>> arc_length_mm(np.array([[0.0, 0, 0], [3, 4, 0], [3, 4, 2]])).tolist()
-    [0.0, 5.0, 7.0]
-    """
-    steps = np.linalg.norm(np.diff(points_mm, axis=0), axis=1)
-    return np.concatenate([[0.0], np.cumsum(steps)])
+__all__ = ["arc_length_mm", "resample", "smooth"]
 
 
 def resample(points_mm: np.ndarray, step_mm: float, *values: np.ndarray):

@@ -9,6 +9,7 @@ Polylines are (N, 3) arrays of vertices in mm; segment ``i`` joins vertices
 polyline distances are exact segment-to-segment distances.
 """
 
+from pdvaplan.kernels._polyline import arc_length_mm
 from pdvaplan.kernels.line_of_sight import (
     LabelLengths,
     LineOfSight,
@@ -27,6 +28,7 @@ __all__ = [
     "LineOfSight",
     "NearestSegments",
     "SegmentPairs",
+    "arc_length_mm",
     "closest_approach",
     "distance_profile",
     "line_of_sight_lengths",

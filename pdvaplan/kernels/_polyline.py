@@ -61,7 +61,13 @@ def as_reach_mm(reach_mm: float) -> float:
 
 
 def arc_length_mm(points_mm: np.ndarray) -> np.ndarray:
-    """Distance along the polyline from its first point to each vertex, shape (N,)."""
+    """Distance along the polyline from its first point to each vertex, shape (N,).
+
+    Examples
+    --------
+    >>> arc_length_mm(np.array([[0.0, 0, 0], [3, 4, 0], [3, 4, 2]])).tolist()
+    [0.0, 5.0, 7.0]
+    """
     arc = np.empty(points_mm.shape[0])
     arc[0] = 0.0
     np.cumsum(np.linalg.norm(np.diff(points_mm, axis=0), axis=1), out=arc[1:])
