@@ -118,9 +118,7 @@ def find_crossing(
         vein's distal end in the volume).
     """
     veins = [v.name for v in spec.veins]
-    vein_points = np.concatenate([samples[v]["points_mm"] for v in veins])
-    vein_of_point = np.repeat(np.arange(len(veins)), [len(samples[v]["z_mm"]) for v in veins])
-    tree = cKDTree(vein_points)
+    tree, vein_of_point = _vein_tree(samples, veins)
 
     vein_trees = [cKDTree(samples[v]["points_mm"]) for v in veins]
     candidates, geometric = [], None
@@ -189,6 +187,13 @@ def find_crossing(
     }
 
 
+def _vein_tree(samples: dict, veins: list[str]) -> tuple[cKDTree, np.ndarray]:
+    """A KD-tree over every vein sample, and which vein each sample belongs to."""
+    tree = cKDTree(np.concatenate([samples[v]["points_mm"] for v in veins]))
+    owner = np.repeat(np.arange(len(veins)), [len(samples[v]["z_mm"]) for v in veins])
+    return tree, owner
+
+
 def _refine(spec, samples, artery, i, vein, j) -> dict:
     """Minimise the centreline distance on the continuous curves near a sample pair.
 
@@ -243,8 +248,7 @@ def truth_document(
     samples = vessel_samples(spec, frame, step_mm, rules["calcium_margin_mm"])
     answer = find_crossing(spec, samples, rules["reach_mm"])
     veins = [v.name for v in spec.veins]
-    vein_tree = cKDTree(np.concatenate([samples[v]["points_mm"] for v in veins]))
-    vein_of_point = np.repeat(np.arange(len(veins)), [len(samples[v]["z_mm"]) for v in veins])
+    vein_tree, vein_of_point = _vein_tree(samples, veins)
     vessels = []
     for name, sample in samples.items():
         is_artery = "patent" in sample

@@ -358,6 +358,18 @@ window.addEventListener("load", function () {
 </script></body>"""
 
 
+def _run_chromium(browser: str, profile, *arguments: str) -> subprocess.CompletedProcess:
+    """Run headless chromium with a fresh profile folder; output decoded as UTF-8."""
+    return subprocess.run(
+        [browser, *_CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=120,
+    )
+
+
 def test_report_renders_in_headless_chromium(from_labels, tmp_path):
     browser = _chromium()
     if browser is None:
@@ -369,43 +381,26 @@ def test_report_renders_in_headless_chromium(from_labels, tmp_path):
     checked.write_text(
         report.read_text(encoding="utf-8").replace("</body>", _IMAGE_CHECK), encoding="utf-8"
     )
-    profile = tmp_path / "profile"
-    run = subprocess.run(
-        [
-            browser,
-            *_CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            checked.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=120,
+    run = _run_chromium(
+        browser,
+        tmp_path / "profile",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        checked.as_uri(),
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"images={len(FEASIBLE_PICTURES)} broken=0" in run.stdout, run.stdout[-500:]
     console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
     shot = tmp_path / "report.png"
-    run = subprocess.run(
-        [
-            browser,
-            *_CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile2'}",
-            f"--screenshot={shot}",
-            "--window-size=1280,2000",
-            report.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=120,
+    run = _run_chromium(
+        browser,
+        tmp_path / "profile2",
+        f"--screenshot={shot}",
+        "--window-size=1280,2000",
+        report.as_uri(),
     )
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
     _assert_not_blank(shot)

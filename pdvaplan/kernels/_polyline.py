@@ -28,28 +28,29 @@ def as_polyline_mm(points_mm: np.ndarray, name: str) -> np.ndarray:
 
 def as_points_mm(points_mm: np.ndarray, name: str) -> np.ndarray:
     """Return `points_mm` as a C-contiguous float64 (N, 3) array of finite values."""
-    try:
-        points_mm = np.ascontiguousarray(points_mm, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers with shape (N, 3)") from None
+    points_mm = _as_finite(points_mm, name, "(N, 3)")
     if points_mm.ndim != 2 or points_mm.shape[1] != 3:
         raise ValueError(f"{name} must have shape (N, 3), got {points_mm.shape}")
-    if not np.all(np.isfinite(points_mm)):
-        raise ValueError(f"{name} holds NaN or infinite values")
     return points_mm
 
 
 def as_point_mm(point_mm: np.ndarray, name: str) -> np.ndarray:
     """Return `point_mm` as a finite float64 array of shape (3,)."""
-    try:
-        point_mm = np.asarray(point_mm, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an array of numbers with shape (3,)") from None
+    point_mm = _as_finite(point_mm, name, "(3,)")
     if point_mm.shape != (3,):
         raise ValueError(f"{name} must have shape (3,), got {point_mm.shape}")
-    if not np.all(np.isfinite(point_mm)):
-        raise ValueError(f"{name} holds NaN or infinite values")
     return point_mm
+
+
+def _as_finite(values, name: str, shape_text: str) -> np.ndarray:
+    """`values` as a C-contiguous float64 array; ValueError unless numeric and finite."""
+    try:
+        values = np.ascontiguousarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be an array of numbers with shape {shape_text}") from None
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return values
 
 
 def as_reach_mm(reach_mm: float) -> float:

@@ -148,7 +148,7 @@ def _candidate(
     length = float(found.distance_mm[i])
     tangent = artery.points_mm[i + 1] - artery.points_mm[i]
     cosine = abs(needle @ tangent) / max(length * np.linalg.norm(tangent), 1e-12)
-    calcium = vessels.calcium_arc_mm.get(artery.id, np.zeros(0))
+    calcium = float(_calcium_distance_mm(vessels, artery.id, np.array([arc_a]))[0])
     return Candidate(
         artery=artery.id,
         vein=vein.id,
@@ -161,7 +161,7 @@ def _candidate(
         artery_radius_mm=float(np.interp(arc_a, artery.arc_mm, artery.radii_mm)),
         vein_radius_mm=float(np.interp(arc_v, vein.arc_mm, vein.radii_mm)),
         needle_angle_deg=float(np.degrees(np.arccos(min(1.0, cosine)))),
-        calcium_distance_mm=float(np.min(np.abs(calcium - arc_a))) if calcium.size else None,
+        calcium_distance_mm=calcium if np.isfinite(calcium) else None,
     )
 
 
@@ -190,15 +190,20 @@ def _away_from_the_edge(line: Centerline, arc_mm: float, margin_mm: float) -> bo
     )
 
 
+def _calcium_distance_mm(vessels: VesselMap, artery_id: str, arc_mm: np.ndarray) -> np.ndarray:
+    """Distance along the artery from each arc position to calcified wall (inf: none)."""
+    calcium = vessels.calcium_arc_mm.get(artery_id, np.zeros(0))
+    if calcium.size == 0:
+        return np.full(len(arc_mm), np.inf)
+    return np.min(np.abs(np.asarray(arc_mm)[:, None] - calcium[None, :]), axis=1)
+
+
 def _nearest_eligible_mm(vessels: VesselMap, parameters: PlanParameters) -> float | None:
     """Smallest distance from an eligible artery point to any vein, whatever the reach."""
     best = None
     for artery in vessels.arteries:
-        calcium = vessels.calcium_arc_mm.get(artery.id, np.zeros(0))
         ok = 2 * artery.radii_mm >= parameters.min_artery_mm
-        if calcium.size:
-            gap = np.min(np.abs(artery.arc_mm[:, None] - calcium[None, :]), axis=1)
-            ok &= gap > parameters.calcium_margin_mm
+        ok &= _calcium_distance_mm(vessels, artery.id, artery.arc_mm) > parameters.calcium_margin_mm
         if not ok.any():
             continue
         for vein in vessels.veins:
