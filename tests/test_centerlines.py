@@ -120,6 +120,20 @@ def test_a_bifurcation_gives_three_branches_meeting_at_a_junction():
         assert np.median(np.abs(line.radii_mm[far] - radii[best])) < 0.15
 
 
+def test_an_end_hooking_into_a_blob_keeps_the_whole_vessel():
+    # A tube (radius 1.3 mm) down from the top border that ends in a lump off to its
+    # side: the skeleton's last voxels hook into the lump. Following that end must
+    # not cut the vessel behind it (a whole artery was once lost this way).
+    volume = Volume(np.zeros((48, 48, 110), bool), np.full(3, 0.5), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(volume.voxel_positions_mm(), -1, 0)
+    tube = ((x - 12.0) ** 2 + (y - 12.0) ** 2 <= 1.3**2) & (z >= 8.0)
+    lump = (x - 15.5) ** 2 + (y - 12.0) ** 2 + (z - 11.0) ** 2 <= 2.0**2
+    (line,) = extract_centerlines(volume.with_array(tube | lump))
+    assert line.proximal_end == END_BORDER and line.points_mm[0, 2] > 54.0
+    assert line.points_mm[-1, 2] < 12.0
+    assert line.length_mm > 0.95 * (line.points_mm[0, 2] - line.points_mm[-1, 2])
+
+
 def test_real_vmtk_lumen_gives_centerlines_near_the_vmtk_reference(shared_data):
     pv = pytest.importorskip("pyvista")
     folder = shared_data / "vmtk-test-data" / "input"

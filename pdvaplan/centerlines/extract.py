@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from pdvaplan.centerlines.cross_section import measure_sections, tangents
+from pdvaplan.centerlines.cross_section import measure_sections
 from pdvaplan.centerlines.polyline import arc_length_mm, resample, smooth
 from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
+#: Length (mm) of the chord that gives a free end's direction.
+_END_CHORD_MM = 3.0
 #: How a centreline ends.
 END_BORDER, END_LUMEN, END_JUNCTION = "border", "lumen-end", "junction"
 
@@ -256,8 +258,11 @@ def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float):
     a little before it to well beyond, and stops at the first fall below one
     half. Returns the polyline (cut or extended) and how the end came about.
     """
-    tail = points[max(0, len(points) - 1 - round(2.0 / step)) :]
-    direction = tangents(tail)[-1]
+    # The chord over the last few mm: a skeleton's last voxels may hook sideways
+    # where the lumen ends in a blob, and the last segment would follow the hook.
+    back = min(len(points) - 1, max(1, round(_END_CHORD_MM / step)))
+    chord = points[-1] - points[-1 - back]
+    direction = chord / max(float(np.linalg.norm(chord)), 1e-12)
     reach_mm = 15.0
     s = np.arange(-min(5.0, arc_length_mm(points)[-1]), reach_mm, 0.1)
     line = points[-1] + s[:, None] * direction
@@ -275,11 +280,18 @@ def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float):
         stop = s[behind[-1]] if behind.size else 0.0
     end_point = points[-1] + stop * direction
     end_kind = END_BORDER if _at_border(end_point, direction, whole) else END_LUMEN
-    arc_along = (points - points[-1]) @ direction
-    kept = points[arc_along <= stop]
+    # Cut only the tail that lies beyond the new end, never an earlier stretch.
+    beyond = (points - points[-1]) @ direction > stop
+    kept = points[: len(points) - _trailing_count(beyond)]
     extension = points[-1] + np.arange(step, stop + 1e-9, step)[:, None] * direction
     new_points = np.vstack([kept, extension, end_point[None]])
     return new_points, end_kind
+
+
+def _trailing_count(flags: np.ndarray) -> int:
+    """How many of the last entries of a boolean array are all True."""
+    false = np.flatnonzero(~flags)
+    return len(flags) - 1 - int(false[-1]) if false.size else len(flags)
 
 
 def _at_border(end_mm: np.ndarray, direction: np.ndarray, whole: Volume) -> bool:
