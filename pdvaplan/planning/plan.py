@@ -23,6 +23,7 @@ from scipy import ndimage
 from pdvaplan import __version__
 from pdvaplan.centerlines.files import write_text_atomically
 from pdvaplan.io import Volume
+from pdvaplan.planning.anatomy import vessel_names
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import plan_stent_grafts
@@ -80,9 +81,12 @@ class Plan:
 
 
 def _site(site: Candidate, vessels: VesselMap, ankle_z_mm: float | None) -> dict:
+    names = vessel_names(vessels)
     return {
         "artery": site.artery,
         "vein": site.vein,
+        "artery_name": names.get(site.artery),
+        "vein_name": names.get(site.vein),
         "artery_point_mm": site.artery_point_mm.tolist(),
         "vein_point_mm": site.vein_point_mm.tolist(),
         "distance_mm": site.distance_mm,
@@ -101,12 +105,14 @@ def _site(site: Candidate, vessels: VesselMap, ankle_z_mm: float | None) -> dict
 
 
 def _vessel_summaries(vessels: VesselMap) -> list[dict]:
+    names = vessel_names(vessels)
     summaries = []
     for kind, lines in (("artery", vessels.arteries), ("vein", vessels.veins)):
         for line in lines:
             summary = {
                 "id": line.id,
                 "kind": kind,
+                "name": names.get(line.id),
                 "length_mm": line.length_mm,
                 "median_diameter_mm": float(2 * np.median(line.radii_mm)),
                 "proximal_mm": line.points_mm[0].tolist(),
