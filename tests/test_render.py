@@ -309,7 +309,11 @@ def test_report_reads_the_plan_in_words(plan, from_labels):
     text = (from_labels[0] / "report.html").read_text(encoding="utf-8")
     crossing = plan.crossing
     height = crossing.artery_point_mm[2] - plan.stent_graft["ankle_mm"][2]
-    assert f"Cross from {crossing.artery} at {height:.0f} mm above the ankle into " in text
+    # The basic leg's crossing is posterior tibial: the report names the vessels.
+    assert (
+        f"Cross from posterior tibial artery ({crossing.artery}) at {height:.0f} mm above the "
+        f"ankle into posterior tibial vein ({crossing.vein}): "
+    ) in text
     assert f"{crossing.distance_mm:.1f} mm" in text
     assert "EXAMPLE SIZES ONLY" in text
     assert text.count('<tr class="chosen">') == 1

@@ -87,21 +87,21 @@ def vessel_kind(plan: dict, vessel_id: str) -> str:
 
 
 def vessel_title(plan: dict, vessel_id: str) -> str:
-    """A vessel's id, with its anatomical name when plan.json gives one.
+    """A vessel's anatomical name with its id, or its id alone when plan.json has no name.
 
     Examples
     --------
     >>> vessel_title({"vessels": [{"id": "artery-3", "name": "posterior tibial artery"}]},
     ...              "artery-3")
-    'artery-3 (posterior tibial artery)'
-    >>> vessel_title({}, "vein-6")
+    'posterior tibial artery (artery-3)'
+    >>> vessel_title({"vessels": [{"id": "vein-6", "name": None}]}, "vein-6")
     'vein-6'
     """
     for vessel in plan.get("vessels") or []:
         if vessel.get("id") == vessel_id:
             name = vessel.get("name") or vessel.get("anatomy")
             if name:
-                return f"{vessel_id} ({name})"
+                return f"{name} ({vessel_id})"
     return vessel_id
 
 

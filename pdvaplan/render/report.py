@@ -273,8 +273,8 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
             rows.append(
                 [
                     c.get("rank", ""),
-                    c["artery"],
-                    c["vein"],
+                    vessel_title(plan, c["artery"]),
+                    vessel_title(plan, c["vein"]),
                     _mm(c.get("height_above_ankle_mm"), 0),
                     _mm(c["distance_mm"], 2),
                     _mm(c["gap_mm"], 2),
