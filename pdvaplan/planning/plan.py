@@ -233,36 +233,76 @@ def lumen_fractions(
     share unmixed (`unmix_artery`), which keeps the partial volume of a vein's
     wall next to its artery; only around calcium, which unmixing cannot
     cancel, is it cut out.
+
+    Memory: the two smoothed phases (float32) are the only full-crop arrays;
+    the fractions are computed slab by slab and written over them, so the
+    levels, which vary with height, are never evaluated for the whole crop at
+    once.
     """
-    vessels = np.isin(segmentation.labels.array, (ARTERY, VEIN))
+    from pdvaplan.segmentation.filters import smooth_mm
+
+    vessels = segmentation.labels.array
     margin = np.ceil(_LUMEN_MARGIN_MM / segmentation.labels.spacing_mm).astype(int)
-    lower, upper = _bounding_box(vessels, margin)
+    lower, upper = _bounding_box(vessels, margin, (ARTERY, VEIN))
     labels = segmentation.labels.crop(lower, upper)  # the vessels and their surroundings
-    z = labels.voxel_coordinate_mm(2)
-    sigma = smoothing_mm / labels.spacing_mm
-    early = ndimage.gaussian_filter(arterial.crop_to(labels).array.astype(np.float32), sigma)
-    late = ndimage.gaussian_filter(
-        segmentation.venous_on_grid.crop_to(labels).array.astype(np.float32), sigma
+    spacing = labels.spacing_mm
+    # Truncated at 4 sigma, as scipy's gaussian_filter does by default.
+    artery = smooth_mm(arterial.crop_to(labels).array, spacing, smoothing_mm, truncate=4.0)
+    vein = smooth_mm(
+        segmentation.venous_on_grid.crop_to(labels).array, spacing, smoothing_mm, truncate=4.0
     )
     background = segmentation.background_hu
-    artery_level = segmentation.artery_level.at(z)
-    artery_late = segmentation.artery_venous_level.at(z)
-    artery = np.clip((early - late) / np.maximum(artery_level - artery_late, 1.0), 0.0, 1.0)
-    ratio = (artery_late - background) / np.maximum(artery_level - background, 1.0)
-    vein = segmentation.vein_fraction(unmix_artery(late, early, background, ratio), z)
-    near_calcium = ndimage.binary_dilation(labels.array == CALCIUM, structure=np.ones((3, 3, 3)))
-    vein[near_calcium] = 0.0
-    return (
-        labels.with_array(artery.astype(np.float32)),
-        labels.with_array(vein.astype(np.float32)),
-    )
+    row = labels.index_to_physical_matrix[2]
+    # Height z of a voxel (float32, as `Volume.voxel_coordinate_mm` makes it): when it
+    # follows one index axis only, the levels are one profile broadcast over the others.
+    along_one_axis = np.count_nonzero(row) == 1
+    step = max(1, int(2_000_000 // max(labels.shape[1] * labels.shape[2], 1)))
+    for lo in range(0, labels.shape[0], step):
+        hi = min(lo + step, labels.shape[0])
+        index = np.ogrid[lo:hi, 0 : labels.shape[1], 0 : labels.shape[2]]
+        if along_one_axis:
+            axis = int(np.flatnonzero(row)[0])
+            z = np.float32(labels.origin_mm[2]) + (row[axis] * index[axis]).astype(np.float32)
+        else:
+            z = np.full((hi - lo, *labels.shape[1:]), labels.origin_mm[2], np.float32)
+            for weight, offsets in zip(row, index, strict=True):
+                z += (weight * offsets).astype(np.float32)
+        early, late = artery[lo:hi], vein[lo:hi]
+        artery_level = segmentation.artery_level.at(z)
+        artery_late = segmentation.artery_venous_level.at(z)
+        ratio = (artery_late - background) / np.maximum(artery_level - background, 1.0)
+        early_fraction = np.clip(
+            (early - late) / np.maximum(artery_level - artery_late, 1.0), 0.0, 1.0
+        )
+        vein[lo:hi] = segmentation.vein_fraction(unmix_artery(late, early, background, ratio), z)
+        artery[lo:hi] = early_fraction
+    # Around calcium (voxels touching it), which unmixing cannot cancel, no vein.
+    calcium = labels.array == CALCIUM
+    if calcium.any():
+        low, high = _bounding_box(calcium, np.ones(3, int))
+        box = tuple(slice(a, b) for a, b in zip(low, high, strict=True))
+        vein[box][ndimage.binary_dilation(calcium[box], structure=np.ones((3, 3, 3)))] = 0.0
+    return labels.with_array(artery), labels.with_array(vein)
 
 
-def _bounding_box(mask: np.ndarray, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index bounds (lower, upper) of a mask's nonzero voxels, widened by `margin`."""
-    found = [
-        np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)
-    ]
+def _bounding_box(
+    mask: np.ndarray, margin: np.ndarray, values: tuple[int, ...] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index bounds (lower, upper) of a mask's nonzero voxels, widened by `margin`.
+
+    With `values`, the voxels holding one of them count instead of the nonzero
+    ones; the whole array when there are none.
+    """
+    # One slice across axis 0 at a time (no temporary larger than a slice); its
+    # hits are gathered into a projection that gives the other two axes.
+    first = np.zeros(mask.shape[0], bool)
+    projection = np.zeros(mask.shape[1:], bool)
+    for n in range(mask.shape[0]):
+        plane = mask[n] if values is None else np.isin(mask[n], values)
+        if plane.any():
+            first[n] = True
+            projection |= plane != 0
+    found = [np.flatnonzero(first), *(np.flatnonzero(projection.any(axis=a)) for a in (1, 0))]
     if any(f.size == 0 for f in found):
         return np.zeros(3, int), np.asarray(mask.shape)
     lower = np.array([f[0] for f in found]) - margin

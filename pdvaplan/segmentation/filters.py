@@ -34,7 +34,9 @@ def _chunks(length: int, parts: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in pairwise(bounds) if b > a]
 
 
-def smooth_mm(array: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float) -> np.ndarray:
+def smooth_mm(
+    array: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float, truncate: float = 3.0
+) -> np.ndarray:
     """Gaussian smoothing with a standard deviation given in mm, as float32.
 
     Separable: the passes along axes 2 and 1 run on slabs across axis 0, the
@@ -49,6 +51,8 @@ def smooth_mm(array: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float) -> np.
         Voxel size along each axis.
     sigma_mm : float
         Standard deviation of the Gaussian in mm; 0 only converts to float32.
+    truncate : float
+        The kernel reaches this many standard deviations.
 
     Returns
     -------
@@ -74,13 +78,13 @@ def smooth_mm(array: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float) -> np.
 
     def inner(bounds):
         lo, hi = bounds
-        ndimage.gaussian_filter1d(array[lo:hi], sigma[2], 2, output=out[lo:hi], truncate=3.0)
-        ndimage.gaussian_filter1d(out[lo:hi], sigma[1], 1, output=out[lo:hi], truncate=3.0)
+        ndimage.gaussian_filter1d(array[lo:hi], sigma[2], 2, output=out[lo:hi], truncate=truncate)
+        ndimage.gaussian_filter1d(out[lo:hi], sigma[1], 1, output=out[lo:hi], truncate=truncate)
 
     def outer(bounds):
         lo, hi = bounds
         view = out[:, lo:hi]
-        ndimage.gaussian_filter1d(view, sigma[0], 0, output=view, truncate=3.0)
+        ndimage.gaussian_filter1d(view, sigma[0], 0, output=view, truncate=truncate)
 
     if parts == 1:
         inner((0, array.shape[0]))
