@@ -7,20 +7,23 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from pdvaplan.kernels._polyline import arc_length_mm, as_polyline_mm, locate_on_polyline
-from pdvaplan.kernels._threads import threads_for
+from pdvaplan.kernels._polyline import as_polyline_mm
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
+    allocate_segment_tree,
     build_segment_tree,
+    fill_segment_tree,
     leaf_segments,
     node_pair_gap2,
     node_size2,
     worth_visiting,
 )
 
-#: Subtrees of polyline A searched in parallel (each against all of B).
-_N_TASKS = 64
+#: From this many points on the two polylines together the two trees are
+#: built on two threads at once (when numba may use two); below it waking a
+#: second thread costs more than it saves on a busy machine.
+PARALLEL_BUILD_MIN_POINTS = 400_000
 
 
 class ClosestApproach(NamedTuple):
@@ -81,21 +84,79 @@ def closest_approach(a_mm: np.ndarray, b_mm: np.ndarray) -> ClosestApproach:
     """
     a_mm = as_polyline_mm(a_mm, "a_mm")
     b_mm = as_polyline_mm(b_mm, "b_mm")
-    with threads_for(a_mm.shape[0] + b_mm.shape[0]):
-        tree_a = build_segment_tree(a_mm)
-        tree_b = build_segment_tree(b_mm)
-        distance2, i, j, s, t = _closest_pair(a_mm, tree_a, b_mm, tree_b)
-    point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), np.array([i]), np.array([s]))
-    point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), np.array([j]), np.array([t]))
+    if a_mm.shape[0] + b_mm.shape[0] >= PARALLEL_BUILD_MIN_POINTS and numba.get_num_threads() > 1:
+        found = _closest_approach_parallel(a_mm, b_mm)
+    else:
+        found = _closest_approach(a_mm, b_mm)
+    distance2, i, j, point_a, point_b, arc_a, arc_b = found
     return ClosestApproach(
         distance_mm=float(np.sqrt(distance2)),
-        point_a_mm=point_a[0],
-        point_b_mm=point_b[0],
+        point_a_mm=point_a,
+        point_b_mm=point_b,
         segment_a=int(i),
         segment_b=int(j),
-        arc_a_mm=float(arc_a[0]),
-        arc_b_mm=float(arc_b[0]),
+        arc_a_mm=float(arc_a),
+        arc_b_mm=float(arc_b),
     )
+
+
+@numba.njit(cache=True)
+def _closest_approach(a, b):
+    """The whole search on one thread: both trees, then one branch-and-bound."""
+    tree_a = build_segment_tree(a)
+    tree_b = build_segment_tree(b)
+    return _answer(a, tree_a, b, tree_b)
+
+
+@numba.njit(cache=True, parallel=True)
+def _closest_approach_parallel(a, b):
+    """As `_closest_approach`, with the two trees built side by side on two threads.
+
+    The search itself stays on one thread: with one shared bound it visits a
+    few hundred node pairs, far less work than splitting it would cost.
+    """
+    tree_a = allocate_segment_tree(a.shape[0])
+    tree_b = allocate_segment_tree(b.shape[0])
+    for side in numba.prange(2):
+        if side == 0:
+            fill_segment_tree(a, *tree_a)
+        else:
+            fill_segment_tree(b, *tree_b)
+    return _answer(a, tree_a, b, tree_b)
+
+
+@numba.njit(cache=True)
+def _answer(a, tree_a, b, tree_b):
+    """Closest pair: squared distance, segments, points and arc lengths on A and B."""
+    distance2, i, j, s, t = _search(
+        a, tree_a, b, tree_b, 1, 1, np.inf, a.shape[0] - 1, b.shape[0] - 1, 0.0, 0.0
+    )
+    point_a, arc_a = _locate(a, i, s)
+    point_b, arc_b = _locate(b, j, t)
+    return distance2, i, j, point_a, point_b, arc_a, arc_b
+
+
+@numba.njit(cache=True)
+def _locate(points, segment, fraction):
+    """Position and arc length of the point `fraction` along `segment` of a polyline.
+
+    The arc length adds segment lengths in order, as `arc_length_mm` does.
+    """
+    arc = 0.0
+    for v in range(segment):
+        arc += _length(points, v)
+    position = np.empty(3)
+    for k in range(3):
+        position[k] = points[segment, k] + fraction * (points[segment + 1, k] - points[segment, k])
+    return position, arc + fraction * _length(points, segment)
+
+
+@numba.njit(cache=True, inline="always")
+def _length(points, v):
+    dx = points[v + 1, 0] - points[v, 0]
+    dy = points[v + 1, 1] - points[v, 1]
+    dz = points[v + 1, 2] - points[v, 2]
+    return np.sqrt(dx * dx + dy * dy + dz * dz)
 
 
 @numba.njit(cache=True, inline="always")
@@ -106,78 +167,58 @@ def _better(d2, i, j, best_d2, best_i, best_j):
     return i < best_i or (i == best_i and j < best_j)
 
 
-@numba.njit(cache=True, parallel=True)
-def _closest_pair(a, tree_a, b, tree_b):
-    """Branch-and-bound over pairs of tree nodes; each task owns one subtree of A."""
+@numba.njit(cache=True)
+def _search(a, tree_a, b, tree_b, root_a, root_b, best_d2, best_i, best_j, best_s, best_t):
+    """Depth-first search below node pair (root_a, root_b), starting from a best pair.
+
+    Returns the best pair found (or the one given): squared distance, segment
+    indices and fractions along them.
+    """
     n_seg_a = a.shape[0] - 1
     n_seg_b = b.shape[0] - 1
     n_leaves_a = tree_a[4]
     n_leaves_b = tree_b[4]
-    first_task = min(_N_TASKS, n_leaves_a)
-    n_tasks = first_task
-    task_d2 = np.full(n_tasks, np.inf)
-    task_i = np.full(n_tasks, n_seg_a, dtype=np.int64)
-    task_j = np.full(n_tasks, n_seg_b, dtype=np.int64)
-    task_s = np.zeros(n_tasks)
-    task_t = np.zeros(n_tasks)
-    for task in numba.prange(n_tasks):
-        stack_a = np.empty(2 * STACK_DEPTH, dtype=np.int64)
-        stack_b = np.empty(2 * STACK_DEPTH, dtype=np.int64)
-        stack_gap2 = np.empty(2 * STACK_DEPTH)
-        stack_a[0] = first_task + task
-        stack_b[0] = 1
-        stack_gap2[0] = 0.0
-        top = 1
-        best_d2 = np.inf
-        best_i = n_seg_a
-        best_j = n_seg_b
-        best_s = 0.0
-        best_t = 0.0
-        while top > 0:
-            top -= 1
-            node_a = stack_a[top]
-            node_b = stack_b[top]
-            if stack_gap2[top] > best_d2:
-                continue
-            leaf_a = node_a >= n_leaves_a
-            leaf_b = node_b >= n_leaves_b
-            if leaf_a and leaf_b:
-                first_i, end_i = leaf_segments(node_a, n_leaves_a, n_seg_a)
-                first_j, end_j = leaf_segments(node_b, n_leaves_b, n_seg_b)
-                for i in range(first_i, end_i):
-                    for j in range(first_j, end_j):
-                        d2, s, t = closest_on_segments(a, i, i + 1, b, j, j + 1)
-                        if _better(d2, i, j, best_d2, best_i, best_j):
-                            best_d2, best_i, best_j, best_s, best_t = d2, i, j, s, t
-                continue
-            split_a = leaf_b or (
-                not leaf_a and node_size2(tree_a, node_a) >= node_size2(tree_b, node_b)
-            )
-            if split_a:
-                near_a, far_a, near_b, far_b = 2 * node_a, 2 * node_a + 1, node_b, node_b
-            else:
-                near_a, far_a, near_b, far_b = node_a, node_a, 2 * node_b, 2 * node_b + 1
-            near_gap2 = node_pair_gap2(a, tree_a, near_a, b, tree_b, near_b, best_d2)
-            far_gap2 = node_pair_gap2(a, tree_a, far_a, b, tree_b, far_b, best_d2)
-            if far_gap2 < near_gap2:
-                near_a, far_a, near_b, far_b = far_a, near_a, far_b, near_b
-                near_gap2, far_gap2 = far_gap2, near_gap2
-            # Push the farther child first so the nearer one is searched first.
-            if worth_visiting(far_gap2, best_d2):
-                stack_a[top], stack_b[top], stack_gap2[top] = far_a, far_b, far_gap2
-                top += 1
-            if worth_visiting(near_gap2, best_d2):
-                stack_a[top], stack_b[top], stack_gap2[top] = near_a, near_b, near_gap2
-                top += 1
-        task_d2[task] = best_d2
-        task_i[task] = best_i
-        task_j[task] = best_j
-        task_s[task] = best_s
-        task_t[task] = best_t
-    best = 0
-    for task in range(1, n_tasks):
-        if _better(
-            task_d2[task], task_i[task], task_j[task], task_d2[best], task_i[best], task_j[best]
-        ):
-            best = task
-    return task_d2[best], task_i[best], task_j[best], task_s[best], task_t[best]
+    stack_a = np.empty(2 * STACK_DEPTH, dtype=np.int64)
+    stack_b = np.empty(2 * STACK_DEPTH, dtype=np.int64)
+    stack_gap2 = np.empty(2 * STACK_DEPTH)
+    stack_a[0] = root_a
+    stack_b[0] = root_b
+    stack_gap2[0] = 0.0
+    top = 1
+    while top > 0:
+        top -= 1
+        node_a = stack_a[top]
+        node_b = stack_b[top]
+        if stack_gap2[top] > best_d2:
+            continue
+        leaf_a = node_a >= n_leaves_a
+        leaf_b = node_b >= n_leaves_b
+        if leaf_a and leaf_b:
+            first_i, end_i = leaf_segments(node_a, n_leaves_a, n_seg_a)
+            first_j, end_j = leaf_segments(node_b, n_leaves_b, n_seg_b)
+            for i in range(first_i, end_i):
+                for j in range(first_j, end_j):
+                    d2, s, t = closest_on_segments(a, i, i + 1, b, j, j + 1)
+                    if _better(d2, i, j, best_d2, best_i, best_j):
+                        best_d2, best_i, best_j, best_s, best_t = d2, i, j, s, t
+            continue
+        split_a = leaf_b or (
+            not leaf_a and node_size2(tree_a, node_a) >= node_size2(tree_b, node_b)
+        )
+        if split_a:
+            near_a, far_a, near_b, far_b = 2 * node_a, 2 * node_a + 1, node_b, node_b
+        else:
+            near_a, far_a, near_b, far_b = node_a, node_a, 2 * node_b, 2 * node_b + 1
+        near_gap2 = node_pair_gap2(a, tree_a, near_a, b, tree_b, near_b, best_d2)
+        far_gap2 = node_pair_gap2(a, tree_a, far_a, b, tree_b, far_b, best_d2)
+        if far_gap2 < near_gap2:
+            near_a, far_a, near_b, far_b = far_a, near_a, far_b, near_b
+            near_gap2, far_gap2 = far_gap2, near_gap2
+        # Push the farther child first so the nearer one is searched first.
+        if worth_visiting(far_gap2, best_d2):
+            stack_a[top], stack_b[top], stack_gap2[top] = far_a, far_b, far_gap2
+            top += 1
+        if worth_visiting(near_gap2, best_d2):
+            stack_a[top], stack_b[top], stack_gap2[top] = near_a, near_b, near_gap2
+            top += 1
+    return best_d2, best_i, best_j, best_s, best_t

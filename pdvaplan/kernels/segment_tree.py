@@ -34,9 +34,13 @@ STACK_DEPTH = 64
 _RADIUS_SLACK = 1e-12
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def build_segment_tree(points):
     """Bounding boxes and capsules of every tree node over the segments of a polyline.
+
+    One pass over the vertices for the leaves, then one over the internal
+    nodes; single-threaded (it costs about as much as reading the points, less
+    than waking a thread pool on a busy machine).
 
     Parameters
     ----------
@@ -63,30 +67,71 @@ def build_segment_tree(points):
     >>> n_leaves, low[1].tolist(), high[1].tolist(), chord[1].tolist(), round(float(radius[1]), 9)
     (1, [0.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0, 2], 1.0)
     """
-    n_segments = points.shape[0] - 1
+    low, high, chord, radius, n_leaves = allocate_segment_tree(points.shape[0])
+    fill_segment_tree(points, low, high, chord, radius, n_leaves)
+    return low, high, chord, radius, n_leaves
+
+
+@numba.njit(cache=True)
+def allocate_segment_tree(n_points):
+    """Uninitialised arrays ``(low, high, chord, radius, n_leaves)`` of a tree over
+    ``n_points`` vertices, for `fill_segment_tree`."""
+    n_segments = n_points - 1
     n_used = (n_segments + LEAF_SIZE - 1) // LEAF_SIZE
     n_leaves = 1
     while n_leaves < n_used:
         n_leaves *= 2
-    low = np.full((2 * n_leaves, 3), np.inf)
-    high = np.full((2 * n_leaves, 3), -np.inf)
-    chord = np.zeros((2 * n_leaves, 2), dtype=np.int64)
-    radius = np.zeros(2 * n_leaves)
-    slack = _RADIUS_SLACK * np.max(np.abs(points))
-    for leaf in numba.prange(n_used):
+    n_nodes = 2 * n_leaves
+    low = np.empty((n_nodes, 3))
+    high = np.empty((n_nodes, 3))
+    chord = np.empty((n_nodes, 2), dtype=np.int64)
+    radius = np.empty(n_nodes)
+    return low, high, chord, radius, n_leaves
+
+
+@numba.njit(cache=True)
+def fill_segment_tree(points, low, high, chord, radius, n_leaves):
+    """Fill the arrays from `allocate_segment_tree` for the polyline `points`."""
+    n_segments = points.shape[0] - 1
+    largest = 0.0
+    for leaf in range(n_leaves):
         node = n_leaves + leaf
         first = leaf * LEAF_SIZE
+        if first >= n_segments:  # empty padding
+            for k in range(3):
+                low[node, k] = np.inf
+                high[node, k] = -np.inf
+            chord[node, 0] = n_segments
+            chord[node, 1] = n_segments
+            radius[node] = 0.0
+            continue
         last = min(first + LEAF_SIZE, n_segments)
         chord[node, 0] = first
         chord[node, 1] = last
+        x0, y0, z0 = points[first, 0], points[first, 1], points[first, 2]
+        dx, dy, dz = points[last, 0] - x0, points[last, 1] - y0, points[last, 2] - z0
+        dd = dx * dx + dy * dy + dz * dz
+        # Any fraction in [0, 1] gives a point of the chord, so rounding in
+        # the projection only loosens the radius, never tightens it.
+        inverse_dd = 1.0 / dd if dd > 0.0 else 0.0
+        low_x, low_y, low_z = x0, y0, z0
+        high_x, high_y, high_z = x0, y0, z0
         farthest2 = 0.0
-        for v in range(first, last + 1):
-            for k in range(3):
-                low[node, k] = min(low[node, k], points[v, k])
-                high[node, k] = max(high[node, k], points[v, k])
-            d2, _, _ = closest_on_segments(points, v, v, points, first, last)
-            farthest2 = max(farthest2, d2)
-        radius[node] = np.sqrt(farthest2) + slack
+        for v in range(first + 1, last + 1):
+            x, y, z = points[v, 0], points[v, 1], points[v, 2]
+            low_x, low_y, low_z = min(low_x, x), min(low_y, y), min(low_z, z)
+            high_x, high_y, high_z = max(high_x, x), max(high_y, y), max(high_z, z)
+            rx, ry, rz = x - x0, y - y0, z - z0
+            t = min(max((rx * dx + ry * dy + rz * dz) * inverse_dd, 0.0), 1.0)
+            gx, gy, gz = rx - t * dx, ry - t * dy, rz - t * dz
+            farthest2 = max(farthest2, gx * gx + gy * gy + gz * gz)
+        low[node, 0], low[node, 1], low[node, 2] = low_x, low_y, low_z
+        high[node, 0], high[node, 1], high[node, 2] = high_x, high_y, high_z
+        radius[node] = np.sqrt(farthest2)
+        largest = max(largest, -low_x, -low_y, -low_z, high_x, high_y, high_z)
+    slack = _RADIUS_SLACK * largest
+    for node in range(n_leaves, 2 * n_leaves):
+        radius[node] += slack
     for node in range(n_leaves - 1, 0, -1):
         left = 2 * node
         right = left + 1
@@ -97,24 +142,43 @@ def build_segment_tree(points):
             chord[node, :] = chord[left, :]
             radius[node] = radius[left]
             continue
-        chord[node, 0] = chord[left, 0]
-        chord[node, 1] = chord[right, 1]
-        # A child's capsule lies within its radius plus its chord's farther
-        # end point's distance of this chord (distance to a segment is convex).
-        for child in (left, right):
-            far2 = 0.0
-            for end in range(2):
-                d2, _, _ = closest_on_segments(
-                    points,
-                    chord[child, end],
-                    chord[child, end],
-                    points,
-                    chord[node, 0],
-                    chord[node, 1],
-                )
-                far2 = max(far2, d2)
-            radius[node] = max(radius[node], radius[child] + np.sqrt(far2) + slack)
-    return low, high, chord, radius, n_leaves
+        first = chord[left, 0]
+        last = chord[right, 1]
+        chord[node, 0] = first
+        chord[node, 1] = last
+        # Each child's chord runs from an end of this chord (distance 0) to the
+        # vertex where the children meet, so each child's capsule lies within
+        # its radius plus that vertex's distance of this chord (distance to a
+        # segment is convex).
+        x0, y0, z0 = points[first, 0], points[first, 1], points[first, 2]
+        dx, dy, dz = points[last, 0] - x0, points[last, 1] - y0, points[last, 2] - z0
+        meet = chord[left, 1]  # == chord[right, 0]
+        mid2 = _point_line_d2(
+            points[meet, 0] - x0,
+            points[meet, 1] - y0,
+            points[meet, 2] - z0,
+            dx,
+            dy,
+            dz,
+            dx * dx + dy * dy + dz * dz,
+        )
+        radius[node] = max(radius[left], radius[right]) + np.sqrt(mid2) + slack
+
+
+@numba.njit(cache=True, inline="always")
+def _point_line_d2(rx, ry, rz, dx, dy, dz, dd):
+    """Squared distance from point ``r`` to the segment from 0 to ``d`` (``dd = |d|^2``).
+
+    The distance to a point of the segment (up to rounding), so never below
+    the true distance by more than rounding.
+    """
+    t = 0.0
+    if dd > 0.0:
+        t = min(max((rx * dx + ry * dy + rz * dz) / dd, 0.0), 1.0)
+    gx = rx - t * dx
+    gy = ry - t * dy
+    gz = rz - t * dz
+    return gx * gx + gy * gy + gz * gz
 
 
 @numba.njit(cache=True, inline="always")
