@@ -22,7 +22,7 @@ def same_grid(a: Volume, b: Volume, tolerance_mm: float = 1e-3) -> bool:
     )
 
 
-def venous_on_grid(venous: Volume, arterial: Volume) -> tuple[Volume, np.ndarray]:
+def venous_on_grid(venous: Volume, arterial: Volume) -> tuple[Volume, np.ndarray | None]:
     """The venous phase on the arterial grid by physical position, and where it is defined.
 
     Parameters
@@ -35,8 +35,9 @@ def venous_on_grid(venous: Volume, arterial: Volume) -> tuple[Volume, np.ndarray
     Volume
         The venous values on the arterial grid (linear interpolation, the
         venous dtype; 0 outside the venous volume).
-    numpy.ndarray
-        Boolean mask of the arterial voxels that lie inside the venous volume.
+    numpy.ndarray or None
+        Boolean mask of the arterial voxels that lie inside the venous volume;
+        None when the grids are the same (every voxel is covered).
 
     Raises
     ------
@@ -44,7 +45,7 @@ def venous_on_grid(venous: Volume, arterial: Volume) -> tuple[Volume, np.ndarray
         If no arterial voxel lies inside the venous volume.
     """
     if same_grid(venous, arterial):
-        return venous, np.ones(arterial.shape, bool)
+        return venous, None
     covered = resample_to(
         venous.with_array(np.ones(venous.shape, np.uint8)), arterial, "nearest", 0
     ).array.astype(bool)

@@ -32,7 +32,11 @@ def lumen_fraction(image_hu: np.ndarray, background_hu: float, level_hu: np.ndar
 
 
 def unmix_artery(
-    venous_hu: np.ndarray, arterial_hu: np.ndarray, background_hu: float, ratio: np.ndarray
+    venous_hu: np.ndarray,
+    arterial_hu: np.ndarray,
+    background_hu: float,
+    ratio: np.ndarray,
+    overwrite: bool = False,
 ) -> np.ndarray:
     """The venous phase with the arteries' share removed (float32).
 
@@ -42,14 +46,26 @@ def unmix_artery(
     with only its vein share: a vein one voxel from its artery no longer
     merges with it. `ratio` broadcasts against the images.
 
+    With `overwrite` (both images float32), no new image is made: the
+    arterial image is used as scratch and the result is written into (and
+    returned as) the venous one.
+
     Examples
     --------
     >>> unmix_artery(np.array([170.0, 125.0]), np.array([300.0, 50.0]), 50.0, np.array(0.48))
     array([ 50., 125.], dtype=float32)
+    >>> venous, arterial = np.float32([170.0, 125.0]), np.float32([300.0, 50.0])
+    >>> unmix_artery(venous, arterial, 50.0, np.array(0.48), overwrite=True) is venous
+    True
     """
-    contrast = np.subtract(arterial_hu, np.float32(background_hu), dtype=np.float32)
+    if overwrite:
+        contrast = np.subtract(arterial_hu, np.float32(background_hu), out=arterial_hu)
+    else:
+        contrast = np.subtract(arterial_hu, np.float32(background_hu), dtype=np.float32)
     np.maximum(contrast, 0.0, out=contrast)
     contrast *= np.asarray(ratio, np.float32)
+    if overwrite:
+        return np.subtract(venous_hu, contrast, out=venous_hu)
     return np.subtract(venous_hu, contrast, dtype=np.float32)
 
 

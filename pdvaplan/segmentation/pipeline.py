@@ -266,7 +266,7 @@ def segment(
     vein_smoothing_mm = auto_vein if vein_smoothing_mm is None else vein_smoothing_mm
     art = smooth_mm(arterial.array[box], spacing, smoothing_mm)
     ven = smooth_mm(venous_grid.array[box], spacing, smoothing_mm)
-    covered = covered[box]
+    covered = None if covered is None else covered[box]
     coarse = _Coarse(art.shape, spacing, axis, level_slab_mm)
     background = background_hu(coarse(art))
     both = np.minimum(art, ven)
@@ -289,9 +289,6 @@ def segment(
     dense = both >= calcium_low_hu
     hidden = within_mm(components_touching(dense, both >= calcium_seed_hu), spacing, calcium_rim_mm)
     del dense
-
-    def smooth_hidden(image, sigma_mm):
-        return smooth_mm(np.where(hidden, np.float32(background), image), spacing, sigma_mm)
 
     hidden_coarse = coarse.any(hidden)
 
@@ -349,16 +346,16 @@ def segment(
     ratio = (core_venous - background) / np.maximum(core_arterial - background, 1.0)
     noise = _noise_hu(coarse(art), background)
     half_difference = _half_difference(ratio, artery_level, background, 4.0 * noise)
-    difference = np.subtract(art, ven, dtype=np.float32)
+    # Where the test can tell (`told`, per slice): voxels brighter in the arterial phase.
+    told = np.isfinite(half_difference)
+    brighter = _brighter_in_arterial(art, ven, np.where(told, half_difference, np.inf), axis)
     calcium = calcium_mask(
         both,
         bone_rim,
         spacing,
         calcium_seed_hu,
         calcium_low_hu,
-        not_grown=_brighter_in_arterial(
-            difference, np.nan_to_num(half_difference, nan=np.inf), axis
-        ),
+        not_grown=brighter,
         max_volume_mm3=min_bone_mm3,
     )
     del both
@@ -371,10 +368,12 @@ def segment(
     artery_venous = background + ratio * (artery_level - background)
     too_bright = artery_venous + suspect_margin * (artery_venous - background) + 3.0 * noise
     suspect = ven > along_axis(too_bright.astype(np.float32), axis)
-    suspect &= ~_brighter_in_arterial(difference, np.nan_to_num(half_difference, nan=np.inf), axis)
+    suspect &= ~brighter
     near = calcium_rim | bone_near
-    near &= ~_brighter_in_arterial(difference, np.nan_to_num(half_difference, nan=-np.inf), axis)
-    del difference
+    near &= ~brighter
+    # Where the test cannot tell, a voxel near calcium or bone is not held suspect.
+    near &= along_axis(told, axis)
+    del brighter
     suspect |= near
     del near
     artery &= ~suspect
@@ -394,12 +393,14 @@ def segment(
 
     clock.lap("calcium")
     vein_sigma = np.sqrt(max(vein_smoothing_mm**2 - smoothing_mm**2, 0.0))
-    residual = smooth_hidden(
-        unmix_artery(ven, art, background, along_axis(ratio, axis)), vein_sigma
-    )
+    # Unmixed in place (art is scratch, ven takes the result): no full-size temporaries.
+    residual = unmix_artery(ven, art, background, along_axis(ratio, axis), overwrite=True)
     del art, ven
+    residual[hidden] = np.float32(background)
+    residual = smooth_mm(residual, spacing, vein_sigma)
     free = ~artery
-    free &= covered
+    if covered is not None:
+        free &= covered
     free &= ~bone_rim
     free &= ~calcium_rim
     del calcium_rim, bone_rim
@@ -606,6 +607,17 @@ def _half_difference(ratio, artery_level, background, least_hu):
     return np.where(difference >= least_hu, 0.5 * difference, np.nan)
 
 
-def _brighter_in_arterial(difference, half_difference, axis):
-    """Voxels whose arterial-minus-venous `difference` reaches `half_difference` (per slice)."""
-    return np.greater_equal(difference, along_axis(half_difference.astype(np.float32), axis))
+def _brighter_in_arterial(arterial, venous, half_difference, axis):
+    """Voxels whose arterial-minus-venous difference reaches `half_difference` (per slice).
+
+    Computed slab by slab (float32 difference, as a whole-image one would be),
+    so no full-size float image is made.
+    """
+    out = np.empty(arterial.shape, bool)
+    threshold = along_axis(half_difference.astype(np.float32), axis)
+    step = max(1, 4_000_000 // max(arterial.shape[1] * arterial.shape[2], 1))
+    for lo in range(0, arterial.shape[0], step):
+        part = slice(lo, lo + step)
+        difference = np.subtract(arterial[part], venous[part], dtype=np.float32)
+        np.greater_equal(difference, threshold[part] if axis == 0 else threshold, out=out[part])
+    return out
