@@ -14,7 +14,10 @@
 
 The lumen fraction (1 inside, 0 outside) is either given (e.g. intensities
 normalised by the segmentation's contrast levels, which carry partial volume)
-or made from the mask by a slight blur.
+or made from the mask by a slight blur. A given fraction counts only within
+`lumen_reach_mm` (or a voxel) of the vessel's mask: farther out it belongs
+to what lies next to the vessel (bone, its paired vessel), and centroids
+pulled towards that moved centrelines by up to 0.8 mm.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class CenterlineSettings:
     pixel_mm: float = 0.25  # sampling step in the cross-section planes
     mask_blur_mm: float = 0.3  # blur that turns a mask into a lumen fraction
     skirt_mm: float | None = None  # lumen fraction spread beyond the half level
+    lumen_reach_mm: float = 1.0  # lumen fraction farther from the mask (and a voxel) is ignored
     min_length_mm: float = 5.0  # shorter isolated pieces are dropped
     min_spur_mm: float = 3.0
     radius_window_mm: float = 2.0  # running median of the radii
@@ -156,7 +160,7 @@ def extract_centerlines(
         own_lumen = (
             lumen_fraction_from_mask(own, settings.mask_blur_mm)
             if lumen is None
-            else lumen.crop_to(own)
+            else _lumen_near(lumen.crop_to(own), own, max(settings.lumen_reach_mm, spacing.max()))
         )
         depth = depth_mm(own.array, spacing)
         for branch in skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth):
@@ -171,6 +175,17 @@ def extract_centerlines(
     # Each line's point 5 mm from its proximal end: steadier than the end itself.
     order = stable_order(np.array([_point_along(f[0], 5.0) for f in found]))
     return [Centerline(f"{prefix}-{n}", *found[i]) for n, i in enumerate(order, start=1)]
+
+
+def _lumen_near(lumen: Volume, own: Volume, reach_mm: float) -> Volume:
+    """`lumen` within `reach_mm` of the vessel's mask `own`, 0 farther out.
+
+    The fraction just outside the mask is the partial volume of the vessel's
+    own edge; farther out it belongs to whatever lies next to the vessel
+    (bone, a paired vessel), and would pull the sections' centroids towards it.
+    """
+    near = own.with_array(depth_mm(~own.array, own.spacing_mm) <= reach_mm).crop_to(lumen)
+    return lumen.with_array(np.where(near.array, lumen.array, 0.0).astype(np.float32))
 
 
 def stable_order(reference_mm: np.ndarray, tie_mm: tuple[float, float] = (2.0, 1.0)) -> np.ndarray:
