@@ -7,6 +7,11 @@ naming the argument; the compiled kernels behind them are cached on disk.
 Polylines are (N, 3) arrays of vertices in mm; segment ``i`` joins vertices
 ``i`` and ``i + 1``, and arc lengths are measured from the first vertex. All
 polyline distances are exact segment-to-segment distances.
+
+Importing the package sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment
+already sets it, before numba starts its OpenMP thread pool: threads that spin
+after a parallel region take CPU time from the process on a shared machine
+(see `pdvaplan.kernels._threads`).
 """
 
 from pdvaplan.kernels._polyline import arc_length_mm

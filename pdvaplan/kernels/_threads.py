@@ -1,28 +1,36 @@
-"""Run small inputs on one thread, where waking the thread pool costs more than it saves."""
+"""When the kernels use more than one thread.
+
+Every kernel with a parallel loop has two compiled entry points: a serial one
+(plain ``numba.njit``) and a ``parallel=True`` one. Small inputs take the
+serial one, so they never wake the thread pool (from 20 us on an idle machine
+to several ms on a busy one, more than the whole job at these sizes) and a
+process that only ever sees small inputs never loads the parallel code.
+
+On Linux with autogroup scheduling (the default), processes started from
+different sessions share the CPUs by session: under load from other sessions
+a process gets the same CPU time whether it runs one thread or two, so a
+second thread cannot make it faster, only slower if it wastes that time. The
+GNU OpenMP runtime behind numba's ``omp`` threading layer spins for a while
+after each parallel region by default, which burns exactly that time; the
+package therefore asks for passive waiting (``OMP_WAIT_POLICY=PASSIVE``)
+unless the environment already says otherwise. The runtime reads it when
+numba first starts its pool, so importing any kernel module in time is enough.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
 
 import numba
 
-#: Below this many segments, needles or queries the kernels run on one thread.
-#: Waking numba's pool costs from 20 us on an idle machine to several ms on a
-#: busy one, more than the whole job at these sizes.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+#: From this many segments, needles or queries (both polylines together) the
+#: kernels run their parallel entry point, when numba may use more than one
+#: thread (``numba.set_num_threads``).
 PARALLEL_MIN_ITEMS = 20_000
 
 
-@contextmanager
-def threads_for(n_items: int) -> Iterator[None]:
-    """Limit numba to one thread inside the block when `n_items` is small.
-
-    Never raises the thread count: a caller's ``numba.set_num_threads`` holds.
-    """
-    previous = numba.get_num_threads()
-    if n_items < PARALLEL_MIN_ITEMS and previous > 1:
-        numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
+def use_threads(n_items: int) -> bool:
+    """Whether a job of `n_items` should run on numba's thread pool."""
+    return n_items >= PARALLEL_MIN_ITEMS and numba.get_num_threads() > 1

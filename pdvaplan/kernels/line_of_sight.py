@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from pdvaplan.kernels._polyline import as_point_mm, as_points_mm
-from pdvaplan.kernels._threads import threads_for
+from pdvaplan.kernels._threads import use_threads
 
 
 class LineOfSight(NamedTuple):
@@ -190,10 +190,11 @@ def line_of_sight_lengths(
         n_labels = int(labels.max()) + 1 if labels.size else 1
     if int(n_labels) < 1:
         raise ValueError(f"n_labels must be at least 1, got {n_labels}")
-    with threads_for(starts_mm.shape[0]):
-        lengths, outside, n_bad = _lengths_many(
-            starts_mm, ends_mm, labels, to_index, origin_mm, int(n_labels)
-        )
+    lengths_many = _lengths_many_parallel if use_threads(starts_mm.shape[0]) else _lengths_many
+    lengths, outside, bad = lengths_many(
+        starts_mm, ends_mm, labels, to_index, origin_mm, int(n_labels)
+    )
+    n_bad = int(bad.sum())
     if n_bad:
         raise ValueError(
             f"labels: {n_bad} needles cross voxels whose label is outside [0, {int(n_labels)})"
@@ -322,38 +323,67 @@ def _trace(start, end, labels, to_index, origin):
     )
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def _lengths_many(starts, ends, labels, to_index, origin, n_labels):
-    """Length of each segment inside each label and outside the volume; count bad labels."""
-    n_needles = starts.shape[0]
-    lengths = np.zeros((n_needles, n_labels))
-    outside = np.empty(n_needles)
-    bad = np.zeros(n_needles, dtype=np.int64)
-    capacity = labels.shape[0] + labels.shape[1] + labels.shape[2] + 1
-    for needle in numba.prange(n_needles):
-        piece_label = np.empty(capacity, dtype=np.int64)
-        piece_t0 = np.empty(capacity)
-        piece_t1 = np.empty(capacity)
-        n_pieces, t_enter, t_exit = _walk(
-            starts[needle],
-            ends[needle],
-            labels,
-            to_index,
-            origin,
-            piece_label,
-            piece_t0,
-            piece_t1,
+    """Length of each segment inside each label and outside the volume; bad-label flags."""
+    lengths, outside, bad = _lengths_outputs(starts, n_labels)
+    pieces = _piece_buffers(labels)
+    for needle in range(starts.shape[0]):
+        _needle_lengths(
+            needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad
         )
-        length = 0.0
-        for k in range(3):
-            length += (ends[needle, k] - starts[needle, k]) ** 2
-        length = np.sqrt(length)
-        for p in range(n_pieces):
-            label = piece_label[p]
-            if 0 <= label < n_labels:
-                lengths[needle, label] += (piece_t1[p] - piece_t0[p]) * length
-            else:
-                bad[needle] = 1
-        inside = t_exit - t_enter if t_exit > t_enter else 0.0
-        outside[needle] = (1.0 - inside) * length
-    return lengths, outside, bad.sum()
+    return lengths, outside, bad
+
+
+@numba.njit(cache=True, parallel=True)
+def _lengths_many_parallel(starts, ends, labels, to_index, origin, n_labels):
+    """`_lengths_many` with the needles split over numba's threads."""
+    lengths, outside, bad = _lengths_outputs(starts, n_labels)
+    for needle in numba.prange(starts.shape[0]):
+        pieces = _piece_buffers(labels)
+        _needle_lengths(
+            needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad
+        )
+    return lengths, outside, bad
+
+
+@numba.njit(cache=True)
+def _lengths_outputs(starts, n_labels):
+    n_needles = starts.shape[0]
+    return np.zeros((n_needles, n_labels)), np.empty(n_needles), np.zeros(n_needles, np.int64)
+
+
+@numba.njit(cache=True)
+def _piece_buffers(labels):
+    """Room for the pieces of one needle: it crosses at most one voxel face per step."""
+    capacity = labels.shape[0] + labels.shape[1] + labels.shape[2] + 1
+    return np.empty(capacity, dtype=np.int64), np.empty(capacity), np.empty(capacity)
+
+
+@numba.njit(cache=True)
+def _needle_lengths(needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad):
+    """Fill row `needle` of `lengths`, `outside` and `bad` (1 if a label is out of range)."""
+    n_labels = lengths.shape[1]
+    piece_label, piece_t0, piece_t1 = pieces
+    n_pieces, t_enter, t_exit = _walk(
+        starts[needle],
+        ends[needle],
+        labels,
+        to_index,
+        origin,
+        piece_label,
+        piece_t0,
+        piece_t1,
+    )
+    length = 0.0
+    for k in range(3):
+        length += (ends[needle, k] - starts[needle, k]) ** 2
+    length = np.sqrt(length)
+    for p in range(n_pieces):
+        label = piece_label[p]
+        if 0 <= label < n_labels:
+            lengths[needle, label] += (piece_t1[p] - piece_t0[p]) * length
+        else:
+            bad[needle] = 1
+    inside = t_exit - t_enter if t_exit > t_enter else 0.0
+    outside[needle] = (1.0 - inside) * length

@@ -8,12 +8,12 @@ import numba
 import numpy as np
 
 from pdvaplan.kernels._polyline import (
-    arc_length_mm,
     as_polyline_mm,
     as_reach_mm,
     locate_on_polyline,
+    polyline_arc_lengths,
 )
-from pdvaplan.kernels._threads import threads_for
+from pdvaplan.kernels._threads import use_threads
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
@@ -95,99 +95,118 @@ def segment_pairs_within(
     a_mm = as_polyline_mm(a_mm, "a_mm")
     b_mm = as_polyline_mm(b_mm, "b_mm")
     reach_mm = as_reach_mm(reach_mm)
-    with threads_for(a_mm.shape[0] + b_mm.shape[0]):
-        tree_a = build_segment_tree(a_mm)
-        tree_b = build_segment_tree(b_mm)
-        counts = np.zeros(a_mm.shape[0] - 1, dtype=np.int64)
-        offsets = np.zeros(a_mm.shape[0], dtype=np.int64)
-        empty = np.empty(0, dtype=np.int64)
-        _pairs_pass(
-            a_mm,
-            tree_a,
-            b_mm,
-            tree_b,
-            reach_mm,
-            counts,
-            offsets,
-            False,
-            empty,
-            np.empty(0),
-            np.empty(0),
-            np.empty(0),
-        )
-        np.cumsum(counts, out=offsets[1:])
-        n_pairs = int(offsets[-1])
-        segment_b = np.empty(n_pairs, dtype=np.int64)
-        distance = np.empty(n_pairs)
-        s = np.empty(n_pairs)
-        t = np.empty(n_pairs)
-        counts[:] = 0
-        _pairs_pass(
-            a_mm, tree_a, b_mm, tree_b, reach_mm, counts, offsets, True, segment_b, distance, s, t
-        )
-        segment_a = np.repeat(np.arange(a_mm.shape[0] - 1), counts)
-        point_a, arc_a = locate_on_polyline(a_mm, arc_length_mm(a_mm), segment_a, s)
-        point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
-    return SegmentPairs(segment_a, segment_b, distance, point_a, point_b, arc_a, arc_b)
+    if use_threads(a_mm.shape[0] + b_mm.shape[0]):
+        found = _segment_pairs_parallel(a_mm, b_mm, reach_mm)
+    else:
+        found = _segment_pairs(a_mm, b_mm, reach_mm)
+    return SegmentPairs(*found)
+
+
+@numba.njit(cache=True)
+def _segment_pairs(a, b, reach_mm):
+    """`segment_pairs_within` on one thread, from the checked arrays."""
+    tree_a = build_segment_tree(a)
+    tree_b = build_segment_tree(b)
+    counts = np.zeros(a.shape[0] - 1, dtype=np.int64)
+    offsets = np.zeros(a.shape[0], dtype=np.int64)
+    for leaf in range(tree_a[4]):
+        _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, None)
+    out = _pair_outputs(counts, offsets)
+    for leaf in range(tree_a[4]):
+        _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, out)
+    return _pairs_located(a, b, counts, out)
 
 
 @numba.njit(cache=True, parallel=True)
-def _pairs_pass(
-    a,
-    tree_a,
-    b,
-    tree_b,
-    reach_mm,
-    counts,
-    offsets,
-    fill,
-    out_segment_b,
-    out_distance,
-    out_s,
-    out_t,
-):
-    """Count (``fill=False``) or write (``fill=True``) the pairs of each A segment.
+def _segment_pairs_parallel(a, b, reach_mm):
+    """`segment_pairs_within` with the leaves of A's tree split over numba's threads."""
+    tree_a = build_segment_tree(a)
+    tree_b = build_segment_tree(b)
+    counts = np.zeros(a.shape[0] - 1, dtype=np.int64)
+    offsets = np.zeros(a.shape[0], dtype=np.int64)
+    for leaf in numba.prange(tree_a[4]):
+        _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, None)
+    out = _pair_outputs(counts, offsets)
+    for leaf in numba.prange(tree_a[4]):
+        _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, out)
+    return _pairs_located(a, b, counts, out)
 
-    Each parallel task takes one leaf of A and walks B's tree left to right,
-    so the B segments of each A segment come out in increasing order.
-    Writing starts at ``offsets[i]`` for A segment ``i``; `counts` must be zero.
+
+@numba.njit(cache=True)
+def _pair_outputs(counts, offsets):
+    """Write offsets from the counts of the first pass; empty outputs; counts reset."""
+    n_pairs = 0
+    for i in range(counts.shape[0]):
+        offsets[i] = n_pairs
+        n_pairs += counts[i]
+        counts[i] = 0
+    offsets[counts.shape[0]] = n_pairs
+    return (
+        np.empty(n_pairs, dtype=np.int64),
+        np.empty(n_pairs),
+        np.empty(n_pairs),
+        np.empty(n_pairs),
+    )
+
+
+@numba.njit(cache=True)
+def _pairs_located(a, b, counts, out):
+    """The pairs with their A segments, closest points and arc lengths."""
+    segment_b, distance, s, t = out
+    segment_a = np.empty(segment_b.shape[0], dtype=np.int64)
+    slot = 0
+    for i in range(counts.shape[0]):
+        for _ in range(counts[i]):
+            segment_a[slot] = i
+            slot += 1
+    point_a, arc_a = locate_on_polyline(a, polyline_arc_lengths(a), segment_a, s)
+    point_b, arc_b = locate_on_polyline(b, polyline_arc_lengths(b), segment_b, t)
+    return segment_a, segment_b, distance, point_a, point_b, arc_a, arc_b
+
+
+@numba.njit(cache=True)
+def _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, out):
+    """Count (``out`` None) or write the pairs of the A segments of one leaf of A's tree.
+
+    Walks B's tree left to right, so the B segments of each A segment come out
+    in increasing order. Writing starts at ``offsets[i]`` for A segment ``i``;
+    `counts` must be zero for those segments.
     """
     n_seg_a = a.shape[0] - 1
     n_seg_b = b.shape[0] - 1
     n_leaves_a = tree_a[4]
     n_leaves_b = tree_b[4]
     reach_prune2 = (reach_mm * (1.0 + 1e-12)) ** 2
-    for leaf in numba.prange(n_leaves_a):
-        node_a = n_leaves_a + leaf
-        first_i, end_i = leaf_segments(node_a, n_leaves_a, n_seg_a)
-        if first_i >= end_i:
+    node_a = n_leaves_a + leaf
+    first_i, end_i = leaf_segments(node_a, n_leaves_a, n_seg_a)
+    if first_i >= end_i:
+        return
+    stack = np.empty(STACK_DEPTH, dtype=np.int64)
+    stack[0] = 1
+    top = 1
+    while top > 0:
+        top -= 1
+        node_b = stack[top]
+        if not worth_visiting(
+            node_pair_gap2(a, tree_a, node_a, b, tree_b, node_b, reach_prune2), reach_prune2
+        ):
             continue
-        stack = np.empty(STACK_DEPTH, dtype=np.int64)
-        stack[0] = 1
-        top = 1
-        while top > 0:
-            top -= 1
-            node_b = stack[top]
-            if not worth_visiting(
-                node_pair_gap2(a, tree_a, node_a, b, tree_b, node_b, reach_prune2), reach_prune2
-            ):
-                continue
-            if node_b < n_leaves_b:
-                stack[top] = 2 * node_b + 1
-                stack[top + 1] = 2 * node_b
-                top += 2
-                continue
-            first_j, end_j = leaf_segments(node_b, n_leaves_b, n_seg_b)
-            for i in range(first_i, end_i):
-                for j in range(first_j, end_j):
-                    d2, s, t = closest_on_segments(a, i, i + 1, b, j, j + 1)
-                    distance = np.sqrt(d2)
-                    if distance > reach_mm:
-                        continue
-                    if fill:
-                        slot = offsets[i] + counts[i]
-                        out_segment_b[slot] = j
-                        out_distance[slot] = distance
-                        out_s[slot] = s
-                        out_t[slot] = t
-                    counts[i] += 1
+        if node_b < n_leaves_b:
+            stack[top] = 2 * node_b + 1
+            stack[top + 1] = 2 * node_b
+            top += 2
+            continue
+        first_j, end_j = leaf_segments(node_b, n_leaves_b, n_seg_b)
+        for i in range(first_i, end_i):
+            for j in range(first_j, end_j):
+                d2, s, t = closest_on_segments(a, i, i + 1, b, j, j + 1)
+                distance = np.sqrt(d2)
+                if distance > reach_mm:
+                    continue
+                if out is not None:
+                    slot = offsets[i] + counts[i]
+                    out[0][slot] = j
+                    out[1][slot] = distance
+                    out[2][slot] = s
+                    out[3][slot] = t
+                counts[i] += 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numba
 import numpy as np
 
-from pdvaplan.kernels._polyline import arc_length_mm, as_polyline_mm, locate_on_polyline
-from pdvaplan.kernels._threads import threads_for
-from pdvaplan.kernels.polyline_nearest import nearest_in_tree
+from pdvaplan.kernels._polyline import as_polyline_mm, locate_on_polyline, polyline_arc_lengths
+from pdvaplan.kernels._threads import use_threads
+from pdvaplan.kernels.polyline_nearest import nearest_in_tree, nearest_in_tree_parallel
 from pdvaplan.kernels.segment_tree import build_segment_tree
 
 
@@ -72,8 +73,27 @@ def distance_profile(a_mm: np.ndarray, b_mm: np.ndarray) -> DistanceProfile:
     """
     a_mm = as_polyline_mm(a_mm, "a_mm")
     b_mm = as_polyline_mm(b_mm, "b_mm")
-    with threads_for(a_mm.shape[0] + b_mm.shape[0]):
-        tree_b = build_segment_tree(b_mm)
-        segment_b, distance2, _, t = nearest_in_tree(a_mm, 0, b_mm, tree_b, np.inf)
-        point_b, arc_b = locate_on_polyline(b_mm, arc_length_mm(b_mm), segment_b, t)
-    return DistanceProfile(arc_length_mm(a_mm), np.sqrt(distance2), point_b, segment_b, arc_b)
+    if use_threads(a_mm.shape[0] + b_mm.shape[0]):
+        found = _distance_profile_parallel(a_mm, b_mm)
+    else:
+        found = _distance_profile(a_mm, b_mm)
+    arc_a, distance2, point_b, segment_b, arc_b = found
+    return DistanceProfile(arc_a, np.sqrt(distance2), point_b, segment_b, arc_b)
+
+
+@numba.njit(cache=True)
+def _distance_profile(a, b):
+    """`distance_profile` on one thread, from the checked arrays."""
+    tree_b = build_segment_tree(b)
+    segment_b, distance2, _, t = nearest_in_tree(a, 0, b, tree_b, np.inf)
+    point_b, arc_b = locate_on_polyline(b, polyline_arc_lengths(b), segment_b, t)
+    return polyline_arc_lengths(a), distance2, point_b, segment_b, arc_b
+
+
+@numba.njit(cache=True)
+def _distance_profile_parallel(a, b):
+    """`distance_profile` with the vertices of A split over numba's threads."""
+    tree_b = build_segment_tree(b)
+    segment_b, distance2, _, t = nearest_in_tree_parallel(a, 0, b, tree_b, np.inf)
+    point_b, arc_b = locate_on_polyline(b, polyline_arc_lengths(b), segment_b, t)
+    return polyline_arc_lengths(a), distance2, point_b, segment_b, arc_b
