@@ -1,15 +1,17 @@
 """Eligible artery-to-vein crossings under the contract's rules, ranked.
 
 For every patent artery and every vein, the kernels give each artery segment
-its nearest vein segment within reach (exact segment-to-segment distance).
-A site is eligible when its artery point is farther than the calcium margin
-(along the artery) from calcified wall, both lumens are wide enough, neither
-point sits within `edge_margin_mm` of where its vessel leaves the volume, and the
-straight needle from the artery centreline to the vein centreline crosses no
-bone and no other artery's lumen (voxel-exact line of sight through the
-label map). The crossing is the eligible site with the smallest centreline
-distance (rule 4); the others are ranked by distance, keeping one site per
-stretch of `site_separation_mm` of each artery-vein pair.
+its nearest vein segment (exact segment-to-segment distance): a site. Sites
+within reach are the candidates; the nearest eligible site at any distance is
+`nearest_mm`, so both follow one set of rules. A site is eligible when its
+artery point is farther than the calcium margin (along the artery) from
+calcified wall, both lumens are wide enough, neither point sits within
+`edge_margin_mm` of where its vessel leaves the volume, and the straight needle
+from the artery centreline to the vein centreline crosses no bone and no other
+artery's lumen (voxel-exact line of sight through the label map). The crossing
+is the eligible site with the smallest centreline distance (rule 4); the others
+are ranked by distance, keeping one site per stretch of `site_separation_mm` of
+each artery-vein pair.
 
 Distances along paired vessels change slowly (a few mm along the vessel move
 them by a tenth of a mm), so the minimum of raw centreline distances is
@@ -27,10 +29,12 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.centerlines import END_BORDER, Centerline
-from pdvaplan.kernels import distance_profile, line_of_sight_lengths, nearest_segments_within
+from pdvaplan.kernels import NearestSegments, line_of_sight_lengths, nearest_segments_within
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.vessels import BONE, VesselMap
 
+#: A reach beyond any distance in a leg (mm): every artery segment's nearest vein point.
+_EVERYWHERE_MM = 1e6
 #: Needles may graze bone or another artery by less than this (mm): rounding at voxel corners.
 _GRAZE_MM = 1e-6
 
@@ -63,7 +67,7 @@ class Search:
     """What the search found: ranked eligible sites, or why there are none."""
 
     candidates: tuple[Candidate, ...]  # best first; empty when infeasible
-    nearest_mm: float | None  # smallest eligible centreline distance, reach or not
+    nearest_mm: float | None  # smallest eligible centreline distance, within reach or not
     reason: str | None  # why nothing is feasible
 
 
@@ -85,30 +89,37 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
         return Search((), None, "no patent (contrast-filled) artery was found")
     if not vessels.veins:
         return Search((), None, "no vein was found")
-    nearest = _nearest_eligible_mm(vessels, parameters)
-    within, eligible = [], []
+    nearest, any_within, sites = None, False, []
     for artery in vessels.arteries:
         for vein in vessels.veins:
-            found = nearest_segments_within(artery.points_mm, vein.points_mm, parameters.reach_mm)
-            hit = np.flatnonzero(found.segment_b >= 0)
+            # Every artery segment's nearest vein point, at any distance: the same
+            # sites and rules give the candidates (within reach) and `nearest_mm`.
+            found = nearest_segments_within(artery.points_mm, vein.points_mm, _EVERYWHERE_MM)
+            eligible = _eligible(artery, vein, found, vessels, parameters)
+            if eligible.any():
+                closest = float(found.distance_mm[eligible].min())
+                nearest = closest if nearest is None else min(nearest, closest)
+            within = found.distance_mm <= parameters.reach_mm
+            any_within |= bool(within.any())
             smoothed = _smoothed_profile(found.distance_mm, artery, parameters.profile_smoothing_mm)
-            for i in hit:
-                site = _candidate(artery, vein, found, i, vessels, smoothed[i])
-                within.append(site)
-                if _eligible(site, vessels, parameters):
-                    eligible.append(site)
-    if nearest is None and not within:
+            sites += [
+                _candidate(artery, vein, found, i, vessels, smoothed[i])
+                for i in np.flatnonzero(within & eligible)
+            ]
+    if nearest is None and not any_within:
         return Search(
-            (), None, "no patent artery point is eligible (calcium margin or minimum diameter)"
+            (),
+            None,
+            "no patent artery point is eligible (calcium margin, minimum diameter or volume edge)",
         )
-    if not within:
+    if not any_within:
         return Search(
             (),
             nearest,
             f"no vein within reach: the nearest eligible vein is {nearest:.1f} mm from a patent "
             f"artery (reach {parameters.reach_mm:g} mm)",
         )
-    if not eligible:
+    if not sites:
         return Search(
             (),
             nearest,
@@ -116,27 +127,24 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
             f"(margin {parameters.calcium_margin_mm:g} mm), too narrow, or at the edge of the "
             "volume",
         )
-    clear = _needle_is_clear(eligible, vessels)
+    clear = _needle_is_clear(sites, vessels)
     if not clear.any():
         return Search(
             (),
             nearest,
             "the needle path crosses bone or another artery at every eligible site within reach",
         )
-    sites = [site for site, ok in zip(eligible, clear, strict=True) if ok]
+    sites = [site for site, ok in zip(sites, clear, strict=True) if ok]
     ranked = _distinct_sites(sorted(sites, key=lambda s: s.smoothed_distance_mm), parameters)
-    return Search(tuple(ranked), min(nearest, ranked[0].distance_mm), None)
+    return Search(tuple(ranked), nearest, None)
 
 
 def _smoothed_profile(distance_mm: np.ndarray, artery: Centerline, sigma_mm: float) -> np.ndarray:
-    """Gaussian-smoothed distance along the artery, over the segments within reach only."""
-    within = np.isfinite(distance_mm)
-    if sigma_mm <= 0 or within.sum() < 2:
+    """The distance profile along the artery, Gaussian-smoothed over `sigma_mm`."""
+    if sigma_mm <= 0 or len(distance_mm) < 2:
         return distance_mm
     sigma = sigma_mm / float(np.median(np.diff(artery.arc_mm)))
-    total = ndimage.gaussian_filter1d(np.where(within, distance_mm, 0.0), sigma, mode="nearest")
-    weight = ndimage.gaussian_filter1d(within.astype(np.float64), sigma, mode="nearest")
-    return np.where(within, total / np.maximum(weight, 1e-12), np.nan)
+    return ndimage.gaussian_filter1d(distance_mm, sigma, mode="nearest")
 
 
 def _candidate(
@@ -165,29 +173,35 @@ def _candidate(
     )
 
 
-def _eligible(site: Candidate, vessels: VesselMap, parameters: PlanParameters) -> bool:
-    away_from_calcium = (
-        site.calcium_distance_mm is None or site.calcium_distance_mm > parameters.calcium_margin_mm
-    )
-    artery = next(a for a in vessels.arteries if a.id == site.artery)
-    vein = next(v for v in vessels.veins if v.id == site.vein)
+def _eligible(
+    artery: Centerline,
+    vein: Centerline,
+    found: NearestSegments,
+    vessels: VesselMap,
+    parameters: PlanParameters,
+) -> np.ndarray:
+    """Whether each site (an artery segment's nearest vein point) keeps the rules:
+    away from calcified wall, both lumens wide enough, both points away from
+    where their vessels leave the volume. The needle is checked later."""
+    artery_radius = np.interp(found.arc_a_mm, artery.arc_mm, artery.radii_mm)
+    vein_radius = np.interp(found.arc_b_mm, vein.arc_mm, vein.radii_mm)
+    calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
     return (
-        away_from_calcium
-        and 2 * site.artery_radius_mm >= parameters.min_artery_mm
-        and 2 * site.vein_radius_mm >= parameters.min_vein_mm
-        and _away_from_the_edge(artery, site.artery_arc_mm, parameters.edge_margin_mm)
-        and _away_from_the_edge(vein, site.vein_arc_mm, parameters.edge_margin_mm)
+        (calcium > parameters.calcium_margin_mm)
+        & (2 * artery_radius >= parameters.min_artery_mm)
+        & (2 * vein_radius >= parameters.min_vein_mm)
+        & _away_from_the_edge(artery, found.arc_a_mm, parameters.edge_margin_mm)
+        & _away_from_the_edge(vein, found.arc_b_mm, parameters.edge_margin_mm)
     )
 
 
-def _away_from_the_edge(line: Centerline, arc_mm: float, margin_mm: float) -> bool:
-    """Whether a point lies farther than `margin_mm` (along the line) from an end
+def _away_from_the_edge(line: Centerline, arc_mm: np.ndarray, margin_mm: float) -> np.ndarray:
+    """Whether points lie farther than `margin_mm` (along the line) from an end
     where the line leaves the volume: there the lumen is cut by the volume's
     border and neither the centreline nor the site beyond it can be seen."""
-    return not (
-        (line.proximal_end == END_BORDER and arc_mm < margin_mm)
-        or (line.distal_end == END_BORDER and arc_mm > line.length_mm - margin_mm)
-    )
+    near_top = (line.proximal_end == END_BORDER) & (arc_mm < margin_mm)
+    near_bottom = (line.distal_end == END_BORDER) & (arc_mm > line.length_mm - margin_mm)
+    return ~(near_top | near_bottom)
 
 
 def _calcium_distance_mm(vessels: VesselMap, artery_id: str, arc_mm: np.ndarray) -> np.ndarray:
@@ -196,21 +210,6 @@ def _calcium_distance_mm(vessels: VesselMap, artery_id: str, arc_mm: np.ndarray)
     if calcium.size == 0:
         return np.full(len(arc_mm), np.inf)
     return np.min(np.abs(np.asarray(arc_mm)[:, None] - calcium[None, :]), axis=1)
-
-
-def _nearest_eligible_mm(vessels: VesselMap, parameters: PlanParameters) -> float | None:
-    """Smallest distance from an eligible artery point to any vein, whatever the reach."""
-    best = None
-    for artery in vessels.arteries:
-        ok = 2 * artery.radii_mm >= parameters.min_artery_mm
-        ok &= _calcium_distance_mm(vessels, artery.id, artery.arc_mm) > parameters.calcium_margin_mm
-        if not ok.any():
-            continue
-        for vein in vessels.veins:
-            profile = distance_profile(artery.points_mm, vein.points_mm)
-            distance = float(profile.distance_mm[ok].min())
-            best = distance if best is None else min(best, distance)
-    return best
 
 
 def _needle_is_clear(sites: list[Candidate], vessels: VesselMap) -> np.ndarray:
