@@ -137,6 +137,37 @@ def test_needle_never_crosses_bone_or_another_artery():
         assert crossing.distance_mm == pytest.approx(7.0, abs=0.1)
 
 
+def converging_vessels(closest: str, artery_from_z_mm: float = 0.0):
+    """A straight artery (lumen from `artery_from_z_mm` up to the top) and a vein that
+    draws nearer to it towards the volume's top or bottom, 4 mm apart where closest."""
+    spacing = 0.5
+    shape = (60, 40, 120)
+    frame = Volume(np.zeros(shape, np.uint8), np.full(3, spacing), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(shape, np.uint8)
+    labels[(np.hypot(x - 12.0, y - 10.0) <= 1.6) & (z >= artery_from_z_mm)] = 1
+    rise_mm = z.max() - z if closest == "top" else z - artery_from_z_mm
+    labels[np.hypot(x - 16.0 - 0.1 * np.maximum(rise_mm, 0.0), y - 10.0) <= 1.8] = 2
+    return frame.with_array(labels)
+
+
+def test_no_site_at_the_stump_where_the_artery_contrast_stops():
+    labels = converging_vessels("bottom", artery_from_z_mm=20.0)
+    at_stump = plan_from_labels(labels, PlanParameters(patent_end_margin_mm=0.0)).crossing
+    assert at_stump.artery_point_mm[2] < 21.0
+    crossing = plan_from_labels(labels).crossing  # default margin: 2 mm along the artery
+    artery_end_z = plan_from_labels(labels).vessels.arteries[0].points_mm[-1, 2]
+    assert crossing.artery_point_mm[2] == pytest.approx(artery_end_z + 2.0, abs=0.5)
+
+
+def test_nearest_distance_follows_the_site_rules():
+    # Closest (4 mm) where both vessels leave the volume's top: that edge is not
+    # eligible (5 mm margin), so the nearest eligible distance is 4.5 mm.
+    plan = plan_from_labels(converging_vessels("top"), PlanParameters(reach_mm=3.0))
+    assert not plan.feasible and "4.5 mm" in plan.reason
+    assert plan.nearest_mm == pytest.approx(4.5, abs=0.1)
+
+
 def test_stent_graft_path_bridges_a_gap_in_the_vein():
     whole = plan_from_labels(parallel_vessels(None)).stent_graft
     bridged = plan_from_labels(parallel_vessels(None, vein_gap_z_mm=(12.0, 16.0))).stent_graft

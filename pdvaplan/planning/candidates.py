@@ -5,8 +5,9 @@ its nearest vein segment (exact segment-to-segment distance): a site. Sites
 within reach are the candidates; the nearest eligible site at any distance is
 `nearest_mm`, so both follow one set of rules. A site is eligible when its
 artery point is farther than the calcium margin (along the artery) from
-calcified wall, both lumens are wide enough, neither point sits within
-`edge_margin_mm` of where its vessel leaves the volume, and the straight needle
+calcified wall and `patent_end_margin_mm` from where its contrast stops, both
+lumens are wide enough, neither point sits within `edge_margin_mm` of where
+its vessel leaves the volume, and the straight needle
 from the artery centreline to the vein centreline crosses no bone and no other
 artery's lumen (voxel-exact line of sight through the label map). The crossing
 is the eligible site with the smallest centreline distance (rule 4); the others
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pdvaplan.centerlines import END_BORDER, Centerline
+from pdvaplan.centerlines import END_BORDER, END_LUMEN, Centerline
 from pdvaplan.kernels import NearestSegments, line_of_sight_lengths, nearest_segments_within
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.vessels import BONE, VesselMap
@@ -110,7 +111,8 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
         return Search(
             (),
             None,
-            "no patent artery point is eligible (calcium margin, minimum diameter or volume edge)",
+            "no patent artery point is eligible (calcium margin, minimum diameter, patent end "
+            "or volume edge)",
         )
     if not any_within:
         return Search(
@@ -124,8 +126,8 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
             (),
             nearest,
             "every site within reach is too close to calcified wall "
-            f"(margin {parameters.calcium_margin_mm:g} mm), too narrow, or at the edge of the "
-            "volume",
+            f"(margin {parameters.calcium_margin_mm:g} mm), too narrow, at the end of the patent "
+            "lumen or at the edge of the volume",
         )
     clear = _needle_is_clear(sites, vessels)
     if not clear.any():
@@ -181,8 +183,9 @@ def _eligible(
     parameters: PlanParameters,
 ) -> np.ndarray:
     """Whether each site (an artery segment's nearest vein point) keeps the rules:
-    away from calcified wall, both lumens wide enough, both points away from
-    where their vessels leave the volume. The needle is checked later."""
+    away from calcified wall and from where the artery's contrast stops, both
+    lumens wide enough, both points away from where their vessels leave the
+    volume. The needle is checked later."""
     artery_radius = np.interp(found.arc_a_mm, artery.arc_mm, artery.radii_mm)
     vein_radius = np.interp(found.arc_b_mm, vein.arc_mm, vein.radii_mm)
     calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
@@ -190,17 +193,20 @@ def _eligible(
         (calcium > parameters.calcium_margin_mm)
         & (2 * artery_radius >= parameters.min_artery_mm)
         & (2 * vein_radius >= parameters.min_vein_mm)
-        & _away_from_the_edge(artery, found.arc_a_mm, parameters.edge_margin_mm)
-        & _away_from_the_edge(vein, found.arc_b_mm, parameters.edge_margin_mm)
+        & _away_from_ends(artery, found.arc_a_mm, END_BORDER, parameters.edge_margin_mm)
+        & _away_from_ends(vein, found.arc_b_mm, END_BORDER, parameters.edge_margin_mm)
+        & _away_from_ends(artery, found.arc_a_mm, END_LUMEN, parameters.patent_end_margin_mm)
     )
 
 
-def _away_from_the_edge(line: Centerline, arc_mm: np.ndarray, margin_mm: float) -> np.ndarray:
-    """Whether points lie farther than `margin_mm` (along the line) from an end
-    where the line leaves the volume: there the lumen is cut by the volume's
-    border and neither the centreline nor the site beyond it can be seen."""
-    near_top = (line.proximal_end == END_BORDER) & (arc_mm < margin_mm)
-    near_bottom = (line.distal_end == END_BORDER) & (arc_mm > line.length_mm - margin_mm)
+def _away_from_ends(
+    line: Centerline, arc_mm: np.ndarray, kind: str, margin_mm: float
+) -> np.ndarray:
+    """Whether points lie farther than `margin_mm` (along the line) from its ends of
+    one `kind`: where it leaves the volume (the border cuts the lumen, and the
+    site beyond cannot be seen), or where its lumen stops (an artery's contrast)."""
+    near_top = (line.proximal_end == kind) & (arc_mm < margin_mm)
+    near_bottom = (line.distal_end == kind) & (arc_mm > line.length_mm - margin_mm)
     return ~(near_top | near_bottom)
 
 

@@ -105,6 +105,10 @@ class PlanParameters:
     edge_margin_mm : float
         Sites closer than this (along the vessel) to where a vessel leaves the
         volume are not eligible: the border cuts the lumen there.
+    patent_end_margin_mm : float
+        Artery points closer than this (along the artery) to where its
+        contrast stops are not eligible: that end is known to about a
+        millimetre, and a needle at the stump leaves no patent artery to land in.
     max_candidates : int
         How many ranked sites to report.
     catalog : Catalog
@@ -120,6 +124,7 @@ class PlanParameters:
     site_separation_mm: float = 10.0
     profile_smoothing_mm: float = 5.0
     edge_margin_mm: float = 5.0
+    patent_end_margin_mm: float = 2.0
     max_candidates: int = 10
     catalog: Catalog = field(default_factory=load_catalog)
 
@@ -132,6 +137,7 @@ class PlanParameters:
             "site_separation_mm": 0 <= self.site_separation_mm < 1000,
             "profile_smoothing_mm": 0 <= self.profile_smoothing_mm < 100,
             "edge_margin_mm": 0 <= self.edge_margin_mm < 100,
+            "patent_end_margin_mm": 0 <= self.patent_end_margin_mm < 100,
             "max_candidates": self.max_candidates >= 1,
             "calcium_hu": math.isfinite(self.calcium_hu),
             "ankle_z_mm": self.ankle_z_mm is None or math.isfinite(self.ankle_z_mm),
