@@ -231,15 +231,18 @@ def lumen_fractions(
     contrast difference between the phases: calcium, bone and tissue cancel and
     veins fall below zero. The veins' is the venous phase with the arteries'
     share unmixed (`unmix_artery`), which keeps the partial volume of a vein's
-    wall next to its artery; only around calcium, which unmixing cannot
-    cancel, is it cut out.
+    wall next to its artery; within the segmentation's bone rim the whole
+    arterial contrast is taken out (the phase difference, in which the bone's
+    blur cancels), so a vein lying against bone keeps its bone side; only
+    around calcium, which unmixing cannot cancel, is it cut out.
 
     Memory: the two smoothed phases (float32) are the only full-crop arrays;
     the fractions are computed slab by slab and written over them, so the
     levels, which vary with height, are never evaluated for the whole crop at
     once.
     """
-    from pdvaplan.segmentation.filters import smooth_mm
+    from pdvaplan.planning.vessels import BONE
+    from pdvaplan.segmentation.filters import smooth_mm, within_mm
 
     vessels = segmentation.labels.array
     margin = np.ceil(_LUMEN_MARGIN_MM / segmentation.labels.spacing_mm).astype(int)
@@ -252,6 +255,13 @@ def lumen_fractions(
         segmentation.venous_on_grid.crop_to(labels).array, spacing, smoothing_mm, truncate=4.0
     )
     background = segmentation.background_hu
+    bone = labels.array == BONE
+    near_bone = (
+        within_mm(bone, spacing, segmentation.bone_rim_mm)
+        if segmentation.bone_rim_mm > 0 and bone.any()
+        else None
+    )
+    del bone
     row = labels.index_to_physical_matrix[2]
     # Height z of a voxel (float32, as `Volume.voxel_coordinate_mm` makes it): when it
     # follows one index axis only, the levels are one profile broadcast over the others.
@@ -271,6 +281,8 @@ def lumen_fractions(
         artery_level = segmentation.artery_level.at(z)
         artery_late = segmentation.artery_venous_level.at(z)
         ratio = (artery_late - background) / np.maximum(artery_level - background, 1.0)
+        if near_bone is not None:
+            ratio = np.where(near_bone[lo:hi], 1.0, ratio)
         early_fraction = np.clip(
             (early - late) / np.maximum(artery_level - artery_late, 1.0), 0.0, 1.0
         )

@@ -49,6 +49,13 @@ Methods, and why they hold up where the images are hard:
   lumen can be there must pass it too, and fails where it cannot be told.
   Artery pieces lying mostly in calcium's rim (an arc's blur on an occluded
   stretch) are dropped.
+* **A vein against bone keeps its bone side.** Veins are found outside a rim
+  around the bone (the bone's blur brightens the unmixed venous image there),
+  then grown into the rim next to them where the phase difference itself
+  (venous minus the whole arterial contrast, in which bone cancels) shows
+  lumen. Where the phases disagree at bone edges (misregistration leaves
+  bands of both signs there), the rim's own negative tail raises that
+  threshold, so bone edges do not become veins.
 * **Sizes in mm³** drop noise specks whatever the grid.
 * **Cost follows the masks, not the volume.** Components come from union-find
   over the mask's voxels, distances from each component's box, smoothing is
@@ -108,6 +115,9 @@ class Segmentation:
         Level of a full vein lumen in the venous phase (arteries unmixed), along z.
     calcium_threshold_hu : float
         Both-phase value down to which calcium was grown from its seeds.
+    bone_rim_mm : float
+        Width (mm) of the rim around the bone mask where a vein's share of the
+        venous phase is the phase difference (the bone's blur cancels).
     """
 
     labels: Volume
@@ -117,6 +127,7 @@ class Segmentation:
     artery_venous_level: LevelProfile
     vein_level: LevelProfile
     calcium_threshold_hu: float
+    bone_rim_mm: float = 0.0
 
     def artery_fraction(self, arterial_hu, z_mm) -> np.ndarray:
         """Artery lumen fraction (0 tissue, 1 full lumen) of arterial-phase values at heights z.
@@ -167,6 +178,7 @@ def segment(
     halo_share: float = 0.8,
     suspect_margin: float = 0.3,
     body_floor_hu: float = -300.0,
+    artery_clearance_mm: float = 2.0,
     timings_s: dict[str, float] | None = None,
 ) -> Segmentation:
     """Label patent artery lumen, vein lumen, calcification and bone from two CT phases.
@@ -206,8 +218,10 @@ def segment(
     min_artery_mm3, min_vein_mm3, min_bone_mm3 : float
         Smallest connected artery, vein and bone pieces kept (mm³).
     bone_rim_mm : float
-        Width of the blurred rim around bone kept free of lumen and calcium
-        (half the largest voxel size is added: partial volume at the edge).
+        Width of the blurred rim around bone kept free of artery lumen and
+        calcium, and where veins only grow from outside it on the phase
+        difference (half the largest voxel size is added: partial volume at
+        the edge).
     calcium_rim_mm : float
         Width of the rim around calcium where lumen needs the phase-difference
         check, and veins are not labelled.
@@ -226,6 +240,10 @@ def segment(
         rim are dropped (an arc's blur on an occluded stretch).
     body_floor_hu : float
         Voxels below this (air) bound the crop that is worked on.
+    artery_clearance_mm : float
+        Voxels this close to an artery are left out when the bone's shell is
+        checked for disagreement between the phases (an artery is darker in
+        the phase difference).
     timings_s : dict, optional
         Filled with the seconds each stage took (resample, smooth, bone,
         artery, calcium, vein, labels), for benchmarks.
@@ -272,14 +290,10 @@ def segment(
     both = np.minimum(art, ven)
 
     clock.lap("smooth")
+    # The bone mask's edge sits up to a voxel inside the true edge (partial volume).
+    rim_mm = bone_rim_mm + 0.5 * float(np.max(spacing))
     bone, bone_rim, bone_near = _bone(
-        both,
-        spacing,
-        background,
-        calcium_hu,
-        axis,
-        # The bone mask's edge sits up to a voxel inside the true edge (partial volume).
-        (bone_rim_mm + 0.5 * float(np.max(spacing)), bone_near_mm),
+        both, spacing, background, calcium_hu, axis, (rim_mm, bone_near_mm)
     )
     calcium_seed_hu = calcium_partial_volume * calcium_hu
     calcium_low_hu = min(calcium_grow_fraction * calcium_hu, calcium_seed_hu)
@@ -393,17 +407,28 @@ def segment(
 
     clock.lap("calcium")
     vein_sigma = np.sqrt(max(vein_smoothing_mm**2 - smoothing_mm**2, 0.0))
+    # Near bone, whose blur brightens both phases alike, a vein's share is the phase
+    # difference itself (ratio 1): the bone cancels there. Kept for the bone's shell
+    # (its rim outside the bone) only, to give veins found outside the rim back the
+    # lumen they have inside it (`_grow_into_rim`).
+    shell = Shell(bone_rim & ~bone, art, ven, background)
     # Unmixed in place (art is scratch, ven takes the result): no full-size temporaries.
-    residual = unmix_artery(ven, art, background, along_axis(ratio, axis), overwrite=True)
+    unmixed = unmix_artery(ven, art, background, along_axis(ratio, axis), overwrite=True)
     del art, ven
-    residual[hidden] = np.float32(background)
-    residual = smooth_mm(residual, spacing, vein_sigma)
+    unmixed[hidden] = np.float32(background)
+    residual = smooth_mm(unmixed, spacing, vein_sigma)
     free = ~artery
     if covered is not None:
         free &= covered
-    free &= ~bone_rim
     free &= ~calcium_rim
-    del calcium_rim, bone_rim
+    del calcium_rim
+    # Near bone: the rim, and the zone the rim's hidden blur (bone is dense, so
+    # hidden) reaches when smoothed.
+    near_bone = bone_rim | bone_near
+    near_bone &= free
+    near_bone &= ~bone
+    free &= ~bone_rim
+    del bone_rim
     vein_level = coarse.levels(
         residual,
         detect(vein_smoothing_mm, residual, free & ~bone_near),
@@ -418,6 +443,30 @@ def segment(
     del residual, free
     if not vein.any():
         raise PdvaplanInputError(f"{venous.source}: no contrast-filled vein found")
+    # Only the voxels near bone next to a vein found outside the rim (within the
+    # rim's width) may be that vein's lumen; bone edges elsewhere stay out
+    # whatever the phases do there.
+    near_bone &= within_mm(vein, spacing, rim_mm + 2.0 * float(np.max(spacing)))
+    # Where the phases disagree at bone edges (misregistration), the shell's own
+    # values set a higher threshold there; arteries (darker) are left out of it.
+    near_artery = within_mm(artery, spacing, artery_clearance_mm)
+    floor = shell.floor_hu(
+        axis, max(1, round(level_slab_mm / spacing[axis])), ~near_artery.ravel()[shell.flat]
+    )
+    del near_artery
+    vein = _grow_into_rim(
+        vein,
+        near_bone,
+        unmixed,
+        shell,
+        bone,
+        background,
+        spacing,
+        vein_sigma,
+        along_axis(np.fmax(at_fraction(vein_level, boundary_fraction).ravel(), floor), axis),
+        axis,
+    )
+    del unmixed, near_bone, shell
 
     clock.lap("vein")
     crop = np.zeros(artery.shape, np.uint8)
@@ -437,6 +486,7 @@ def segment(
         artery_venous_level=LevelProfile(heights_mm[order], artery_venous[order]),
         vein_level=LevelProfile(heights_mm[order], vein_level[order]),
         calcium_threshold_hu=calcium_low_hu,
+        bone_rim_mm=rim_mm,
     )
 
 
@@ -621,3 +671,85 @@ def _brighter_in_arterial(arterial, venous, half_difference, axis):
         difference = np.subtract(arterial[part], venous[part], dtype=np.float32)
         np.greater_equal(difference, threshold[part] if axis == 0 else threshold, out=out[part])
     return out
+
+
+class Shell:
+    """The phase difference (venous minus arterial contrast) on the voxels of a mask.
+
+    Held as flat indices and values, so a thin shell around the bone costs
+    little, and read back into any box (`into`).
+    """
+
+    def __init__(self, mask, arterial, venous, background) -> None:
+        self.shape = mask.shape
+        self.flat = np.flatnonzero(mask)
+        contrast = arterial.ravel()[self.flat] - np.float32(background)
+        self.values = venous.ravel()[self.flat] - np.maximum(contrast, np.float32(0.0))
+
+    def floor_hu(self, axis: int, slab: int, keep: np.ndarray, tail: float = 2.0) -> np.ndarray:
+        """Per slice along `axis`: the level the shell's values reach without a vessel.
+
+        Where the phases are registered, bone and its blur cancel and the shell
+        holds background and noise, plus veins (brighter) and arteries (darker,
+        left out by the caller). Where they are not, each bone edge leaves a
+        band of both signs. A vein adds only positive values, so the negative
+        tail measures the rest: the median plus its distance to the `tail`
+        percentile, per slab of `slab` slices (all slices where a slab holds
+        too few values), over the shell's voxels where `keep` (bool, one per
+        voxel of the shell) is True.
+        """
+        count = self.shape[axis]
+        where = np.unravel_index(self.flat[keep], self.shape)[axis] // slab
+        kept = self.values[keep]
+        out = np.full(count, np.nan)
+        if kept.size == 0:
+            return out
+        overall = _median_and_tail(kept, tail)
+        for n in range(-(-count // slab)):
+            values = kept[where == n]
+            level = _median_and_tail(values, tail) if values.size >= 100 else overall
+            out[n * slab : (n + 1) * slab] = level
+        return out
+
+    def into(self, image: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        """Write the shell's values into `image`, the box ``[low, high)`` of the full array."""
+        index = np.unravel_index(self.flat, self.shape)
+        inside = np.ones(self.flat.size, bool)
+        for i, a, b in zip(index, low, high, strict=True):
+            inside &= (i >= a) & (i < b)
+        local = tuple(i[inside] - a for i, a in zip(index, low, strict=True))
+        image[local] = self.values[inside]
+
+
+def _median_and_tail(values: np.ndarray, tail: float) -> float:
+    median, low = np.percentile(values, [50.0, tail])
+    return float(2.0 * median - low)
+
+
+def _grow_into_rim(
+    vein, candidates, unmixed, shell, bone, background, spacing, sigma_mm, low, axis
+):
+    """`vein` grown over the `candidates` (rim voxels) where the phase difference shows lumen.
+
+    The image is the unmixed venous phase with the bone's shell replaced by
+    the phase difference (the bone's blur cancels there) and the bone itself
+    by the background, smoothed by `sigma_mm` in the box of the candidates
+    only; a candidate counts at or above `low` (HU per slice, broadcasting
+    along `axis`) and when connected to `vein`.
+    """
+    if not candidates.any():
+        return vein
+    # Smoothing reaches int(3 sigma + 0.5) voxels: a box that much wider smooths
+    # the candidates as the whole image would.
+    pad = np.floor(3.0 * sigma_mm / np.asarray(spacing, float) + 0.5).astype(int) + 1
+    box = bounding_box(candidates, pad)
+    low_corner = np.array([b.start for b in box])
+    high_corner = np.array([b.stop for b in box])
+    image = unmixed[box].copy()
+    image[bone[box]] = np.float32(background)
+    shell.into(image, low_corner, high_corner)
+    image = smooth_mm(image, spacing, sigma_mm)
+    threshold = low[tuple(box[a] if a == axis else slice(None) for a in range(3))]
+    grown = vein.copy()
+    grown[box] |= candidates[box] & (image >= threshold)
+    return components_touching(grown, vein)
