@@ -99,9 +99,10 @@ def test_the_crossing_is_the_same_in_physical_space_on_any_grid(spacing_mm, dire
     )
     plan = plan_from_labels(other.labels)
     assert_right_site(plan, other.truth, regret_mm=0.1)
-    # Distance minima along paired vessels are shallow, so equally good sites
-    # may lie a few mm apart; a frame error would put them centimetres apart.
-    assert np.linalg.norm(plan.crossing.artery_point_mm - reference.artery_point_mm) < 5.0
+    # Distance minima along paired vessels are shallow (here 0.1 mm deeper than
+    # 5 mm either side) and voxelised masks wiggle by 0.1 mm, so equally good sites
+    # may lie several mm apart; a frame error would put them centimetres apart.
+    assert np.linalg.norm(plan.crossing.artery_point_mm - reference.artery_point_mm) < 8.0
 
 
 def parallel_vessels(obstacle: str | None, vein_gap_z_mm: tuple[float, float] | None = None):
@@ -155,9 +156,9 @@ def test_no_site_at_the_stump_where_the_artery_contrast_stops():
     labels = converging_vessels("bottom", artery_from_z_mm=20.0)
     at_stump = plan_from_labels(labels, PlanParameters(patent_end_margin_mm=0.0)).crossing
     assert at_stump.artery_point_mm[2] < 21.0
-    crossing = plan_from_labels(labels).crossing  # default margin: 2 mm along the artery
-    artery_end_z = plan_from_labels(labels).vessels.arteries[0].points_mm[-1, 2]
-    assert crossing.artery_point_mm[2] == pytest.approx(artery_end_z + 2.0, abs=0.5)
+    plan = plan_from_labels(labels, PlanParameters(patent_end_margin_mm=3.0))
+    artery_end_z = plan.vessels.arteries[0].points_mm[-1, 2]
+    assert plan.crossing.artery_point_mm[2] == pytest.approx(artery_end_z + 3.0, abs=0.5)
 
 
 def test_nearest_distance_follows_the_site_rules():

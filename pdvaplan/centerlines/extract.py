@@ -165,10 +165,13 @@ def extract_centerlines(
         depth = depth_mm(own.array, spacing)
         for branch in skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth):
             line = _fit_branch(branch, own, own_lumen, depth, mask, settings, skirt_mm)
+            if line is None:
+                continue
             free = branch.start_junction < 0 and branch.end_junction < 0
-            if line is not None and not (
-                free and arc_length_mm(line[0])[-1] < settings.min_length_mm
-            ):
+            # Isolated specks go, and so do branches that shrink to nothing between
+            # two junctions of one tangle (they would be zero-length vessels).
+            shortest_mm = settings.min_length_mm if free else settings.step_mm
+            if arc_length_mm(line[0])[-1] >= shortest_mm:
                 found.append(line)
     if not found:
         return []

@@ -17,9 +17,11 @@ each artery-vein pair.
 Distances along paired vessels change slowly (a few mm along the vessel move
 them by a tenth of a mm), so the minimum of raw centreline distances is
 decided by sub-voxel wiggles of the centrelines, and biased low. Sites are
-therefore ranked by the distance profile along the artery smoothed over
-`profile_smoothing_mm`, which keeps the broad minimum and averages the
-wiggles out; the distance reported is the centreline distance at the site.
+therefore ranked by the distance profile along the artery fitted, around each
+point, by a quadratic over +-`profile_smoothing_mm` (Savitzky-Golay): the
+wiggles average out, and a minimum keeps its depth, where a Gaussian would
+raise sharp minima more than broad ones and so favour the wrong pair of
+vessels. The distance reported is the centreline distance at the site.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import signal
 
 from pdvaplan.centerlines import END_BORDER, END_LUMEN, Centerline
 from pdvaplan.kernels import NearestSegments, line_of_sight_lengths, nearest_segments_within
@@ -141,12 +143,19 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     return Search(tuple(ranked), nearest, None)
 
 
-def _smoothed_profile(distance_mm: np.ndarray, artery: Centerline, sigma_mm: float) -> np.ndarray:
-    """The distance profile along the artery, Gaussian-smoothed over `sigma_mm`."""
-    if sigma_mm <= 0 or len(distance_mm) < 2:
+def _smoothed_profile(
+    distance_mm: np.ndarray, artery: Centerline, half_width_mm: float
+) -> np.ndarray:
+    """The distance profile along the artery, each point replaced by a quadratic
+    fitted over +-`half_width_mm` around it (Savitzky-Golay)."""
+    n = len(distance_mm)
+    step_mm = float(np.median(np.diff(artery.arc_mm)))
+    if half_width_mm <= 0 or not step_mm > 0:
         return distance_mm
-    sigma = sigma_mm / float(np.median(np.diff(artery.arc_mm)))
-    return ndimage.gaussian_filter1d(distance_mm, sigma, mode="nearest")
+    window = min(2 * round(half_width_mm / step_mm) + 1, n - 1 + n % 2)  # odd, <= n
+    if window < 3:
+        return distance_mm
+    return signal.savgol_filter(distance_mm, window, 2, mode="interp")
 
 
 def _candidate(

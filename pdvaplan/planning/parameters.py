@@ -100,8 +100,9 @@ class PlanParameters:
         Candidates of one artery-vein pair closer than this along the artery
         are one site; the best of them is kept.
     profile_smoothing_mm : float
-        Sites are ranked by the distance profile along the artery smoothed
-        by a Gaussian of this sigma (0: raw distances).
+        Sites are ranked by the distance profile along the artery, each point
+        replaced by a quadratic fitted over this far either side (0: raw
+        distances).
     edge_margin_mm : float
         Sites closer than this (along the vessel) to where a vessel leaves the
         volume are not eligible: the border cuts the lumen there.
@@ -122,9 +123,9 @@ class PlanParameters:
     calcium_margin_mm: float = 5.0
     ankle_z_mm: float | None = None
     site_separation_mm: float = 10.0
-    profile_smoothing_mm: float = 5.0
+    profile_smoothing_mm: float = 10.0
     edge_margin_mm: float = 5.0
-    patent_end_margin_mm: float = 2.0
+    patent_end_margin_mm: float = 1.0
     max_candidates: int = 10
     catalog: Catalog = field(default_factory=load_catalog)
 
