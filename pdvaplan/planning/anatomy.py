@@ -34,7 +34,6 @@ Examples
 
 from __future__ import annotations
 
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 
@@ -205,18 +204,6 @@ def name_centerlines(
         stem = _vein_stem(frame, line, list(arteries), stems, settings)
         names[line.id] = None if stem is None else f"{stem} vein"
     return names
-
-
-_NAME_CACHE: dict[int, dict[str, str | None]] = {}
-
-
-def vessel_names(vessels: VesselMap) -> dict[str, str | None]:
-    """`name_vessels` with default settings, computed once per VesselMap object."""
-    key = id(vessels)
-    if key not in _NAME_CACHE:
-        _NAME_CACHE[key] = name_vessels(vessels)
-        weakref.finalize(vessels, _NAME_CACHE.pop, key, None)
-    return _NAME_CACHE[key]
 
 
 def leg_frame(labels: Volume, settings: AnatomySettings | None = None) -> LegFrame | None:

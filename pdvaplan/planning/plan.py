@@ -23,7 +23,7 @@ from scipy import ndimage
 from pdvaplan import __version__
 from pdvaplan.centerlines.files import write_text_atomically
 from pdvaplan.io import Volume
-from pdvaplan.planning.anatomy import vessel_names
+from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import plan_stent_grafts
@@ -50,6 +50,7 @@ class Plan:
     vessels: VesselMap
     parameters: PlanParameters
     inputs: dict = field(default_factory=dict)
+    names: dict[str, str | None] = field(default_factory=dict)  # anatomical, per vessel id
     timings_s: dict = field(default_factory=lambda: dict.fromkeys(STAGES))
 
     @property
@@ -66,13 +67,13 @@ class Plan:
             "feasible": self.feasible,
             "reason": self.reason,
             "nearest_mm": self.nearest_mm,
-            "crossing": _site(crossing, self.vessels, ankle_z) if crossing else None,
+            "crossing": _site(crossing, self.names, ankle_z) if crossing else None,
             "candidates": [
-                _site(c, self.vessels, ankle_z) | {"rank": n}
+                _site(c, self.names, ankle_z) | {"rank": n}
                 for n, c in enumerate(self.candidates, start=1)
             ],
             "stent_graft": self.stent_graft,
-            "vessels": _vessel_summaries(self.vessels),
+            "vessels": _vessel_summaries(self.vessels, self.names),
             "inputs": self.inputs,
             "parameters": self.parameters.as_dict(),
             "timings_s": self.timings_s,
@@ -80,8 +81,7 @@ class Plan:
         }
 
 
-def _site(site: Candidate, vessels: VesselMap, ankle_z_mm: float | None) -> dict:
-    names = vessel_names(vessels)
+def _site(site: Candidate, names: dict, ankle_z_mm: float | None) -> dict:
     return {
         "artery": site.artery,
         "vein": site.vein,
@@ -104,8 +104,7 @@ def _site(site: Candidate, vessels: VesselMap, ankle_z_mm: float | None) -> dict
     }
 
 
-def _vessel_summaries(vessels: VesselMap) -> list[dict]:
-    names = vessel_names(vessels)
+def _vessel_summaries(vessels: VesselMap, names: dict) -> list[dict]:
     summaries = []
     for kind, lines in (("artery", vessels.arteries), ("vein", vessels.veins)):
         for line in lines:
@@ -146,6 +145,7 @@ def plan_vessels(vessels: VesselMap, parameters: PlanParameters, timings: dict) 
             stent = plan_stent_grafts(
                 vein, best, parameters.catalog, parameters.ankle_z_mm, vessels.veins
             )
+        names = name_vessels(vessels)
     return Plan(
         feasible=bool(search.candidates),
         reason=search.reason,
@@ -154,6 +154,7 @@ def plan_vessels(vessels: VesselMap, parameters: PlanParameters, timings: dict) 
         stent_graft=stent,
         vessels=vessels,
         parameters=parameters,
+        names=names,
         timings_s=timings,
     )
 
