@@ -22,6 +22,9 @@ import numpy as np
 from pdvaplan.kernels._polyline import as_point_mm, as_points_mm
 from pdvaplan.kernels._threads import use_threads
 
+#: Needles per parallel task (they share one buffer of pieces).
+_CHUNK = 256
+
 
 class LineOfSight(NamedTuple):
     """The labels a needle segment crosses, in order from its start.
@@ -337,13 +340,15 @@ def _lengths_many(starts, ends, labels, to_index, origin, n_labels):
 
 @numba.njit(cache=True, parallel=True)
 def _lengths_many_parallel(starts, ends, labels, to_index, origin, n_labels):
-    """`_lengths_many` with the needles split over numba's threads."""
+    """`_lengths_many` with runs of `_CHUNK` needles split over numba's threads."""
     lengths, outside, bad = _lengths_outputs(starts, n_labels)
-    for needle in numba.prange(starts.shape[0]):
+    n_needles = starts.shape[0]
+    for chunk in numba.prange((n_needles + _CHUNK - 1) // _CHUNK):
         pieces = _piece_buffers(labels)
-        _needle_lengths(
-            needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad
-        )
+        for needle in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_needles)):
+            _needle_lengths(
+                needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad
+            )
     return lengths, outside, bad
 
 
