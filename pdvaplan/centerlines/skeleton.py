@@ -39,10 +39,28 @@ class Branch:
 
 
 def depth_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
-    """Distance (mm) from each mask voxel to the nearest background voxel (0 outside)."""
-    return edt.edt(
-        np.ascontiguousarray(mask, dtype=np.uint8), anisotropy=tuple(float(s) for s in spacing_mm)
+    """Distance (mm) from each mask voxel to the nearest background voxel (0 outside).
+
+    Computed in the mask's bounding box (and a voxel of background), not the
+    whole array; voxels outside the array do not count as background.
+    """
+    depth = np.zeros(mask.shape, np.float32)
+    found = np.argwhere(mask)
+    if len(found) == 0:
+        return depth
+    box = _box_around(found, mask.shape)
+    depth[box] = edt.edt(
+        np.ascontiguousarray(mask[box], dtype=np.uint8),
+        anisotropy=tuple(float(s) for s in spacing_mm),
     )
+    return depth
+
+
+def _box_around(voxels: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """The bounding box of voxel indices, widened by one voxel within `shape`."""
+    lower = np.maximum(voxels.min(axis=0) - 1, 0)
+    upper = np.minimum(voxels.max(axis=0) + 2, shape)
+    return tuple(slice(a, b) for a, b in zip(lower, upper, strict=True))
 
 
 def skeleton_branches(
@@ -112,13 +130,23 @@ def _skeleton_voxels(mask: np.ndarray, spacing_mm: np.ndarray, pad_mm: float = 1
 
     Thinning treats the array's edge as background, so a vessel that leaves
     the array would get a rounded end and a skeleton that stops short of the
-    edge (by up to several radii). The mask is therefore extended beyond its
-    edges by repeating the edge slices, thinned, and cut back.
+    edge (by up to several radii). The mask is therefore extended beyond the
+    array edges it touches by repeating the edge slices, thinned, and cut back.
+    Thinning costs in proportion to the box it runs in, so it runs in the
+    mask's bounding box (and a voxel of background), not in the whole array.
     """
+    found = np.argwhere(mask)
+    if len(found) == 0:
+        return found
+    box = _box_around(found, mask.shape)
     pad = np.ceil(pad_mm / spacing_mm).astype(int)
-    padded = np.pad(mask, [(p, p) for p in pad], mode="edge")
-    inner = tuple(slice(p, p + n) for p, n in zip(pad, mask.shape, strict=True))
-    return np.argwhere(skeletonize(padded)[inner])
+    widths = [
+        (p if b.start == 0 else 0, p if b.stop == n else 0)
+        for p, b, n in zip(pad, box, mask.shape, strict=True)
+    ]
+    padded = np.pad(mask[box], widths, mode="edge")
+    inner = tuple(slice(w[0], w[0] + b.stop - b.start) for w, b in zip(widths, box, strict=True))
+    return np.argwhere(skeletonize(padded)[inner]) + [b.start for b in box]
 
 
 def _voxel_graph(voxels: np.ndarray, spacing_mm: np.ndarray) -> sparse.csr_matrix:
