@@ -85,10 +85,21 @@ class CenterlineSettings:
 
 
 def lumen_fraction_from_mask(mask: Volume, blur_mm: float) -> Volume:
-    """A mask as a lumen fraction: 1 inside, 0 outside, blurred by `blur_mm` (sigma)."""
+    """A mask as a lumen fraction: 1 inside, 0 outside, blurred by `blur_mm` (sigma).
+
+    The blur is computed in the mask's bounding box widened by the filter's
+    reach (4 sigma); beyond it the fraction is 0.
+    """
     fraction = mask.array.astype(np.float32)
-    if blur_mm > 0:
-        fraction = ndimage.gaussian_filter(fraction, blur_mm / mask.spacing_mm)
+    found = np.argwhere(fraction)
+    if blur_mm <= 0 or len(found) == 0:
+        return mask.with_array(fraction)
+    sigma = blur_mm / mask.spacing_mm
+    reach = np.ceil(4.0 * sigma).astype(int) + 1
+    lower = np.maximum(found.min(axis=0) - reach, 0)
+    upper = np.minimum(found.max(axis=0) + 1 + reach, mask.shape)
+    box = tuple(slice(a, b) for a, b in zip(lower, upper, strict=True))
+    fraction[box] = ndimage.gaussian_filter(fraction[box], sigma, truncate=4.0)
     return mask.with_array(fraction)
 
 
