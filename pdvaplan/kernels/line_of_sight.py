@@ -118,7 +118,7 @@ def trace_line_of_sight(
     labels = _as_labels(labels)
     to_index, origin_mm = _index_map(origin_mm, spacing_mm, direction)
     run_labels, run_t0, run_t1, t_enter, t_exit = _trace(
-        start_mm, end_mm, labels, to_index, origin_mm
+        start_mm.reshape(1, 3), end_mm.reshape(1, 3), labels, to_index, origin_mm
     )
     length = float(np.linalg.norm(end_mm - start_mm))
     run_length = (run_t1 - run_t0) * length
@@ -231,20 +231,22 @@ def _index_map(origin_mm, spacing_mm, direction) -> tuple[np.ndarray, np.ndarray
 
 
 @numba.njit(cache=True)
-def _walk(start, end, labels, to_index, origin, piece_label, piece_t0, piece_t1):
-    """Walk the voxels the segment crosses; fill pieces (label, t0, t1) in segment fractions.
+def _walk(starts, ends, needle, labels, to_index, origin, pieces):
+    """Walk the voxels that segment ``starts[needle] -> ends[needle]`` crosses.
 
-    Returns the number of pieces and the fractions where the segment enters
-    and leaves the volume (``t_enter >= t_exit`` if it misses the volume).
+    Fills the piece buffers (label, t0, t1 in segment fractions; see
+    `_piece_buffers`) and returns the number of pieces and the fractions where
+    the segment enters and leaves the volume (``t_enter >= t_exit`` if it
+    misses the volume). Indexes rows instead of taking row views, so that
+    threads never touch the shared arrays' reference counts.
     """
-    u0 = np.empty(3)
-    du = np.empty(3)
+    piece_label, piece_t0, piece_t1, u0, du, voxel = pieces
     for k in range(3):
         u0[k] = 0.5
         du[k] = 0.0
         for m in range(3):
-            u0[k] += to_index[k, m] * (start[m] - origin[m])
-            du[k] += to_index[k, m] * (end[m] - start[m])
+            u0[k] += to_index[k, m] * (starts[needle, m] - origin[m])
+            du[k] += to_index[k, m] * (ends[needle, m] - starts[needle, m])
     if du[0] == 0.0 and du[1] == 0.0 and du[2] == 0.0:
         return 0, 1.0, 1.0  # a zero-length needle crosses nothing
     # In u = index + 0.5, voxel v covers [v, v + 1) and the volume [0, n).
@@ -262,7 +264,6 @@ def _walk(start, end, labels, to_index, origin, piece_label, piece_t0, piece_t1)
             t_exit = min(t_exit, max(t_low, t_high))
     if t_enter >= t_exit:
         return 0, 1.0, 1.0
-    voxel = np.empty(3, dtype=np.int64)
     for k in range(3):
         u = u0[k] + t_enter * du[k]
         v = np.floor(u) if du[k] >= 0.0 else np.ceil(u) - 1.0
@@ -298,14 +299,11 @@ def _walk(start, end, labels, to_index, origin, piece_label, piece_t0, piece_t1)
 
 @numba.njit(cache=True)
 def _trace(start, end, labels, to_index, origin):
-    """Runs of equal labels along one segment, as (labels, t0, t1, t_enter, t_exit)."""
-    capacity = labels.shape[0] + labels.shape[1] + labels.shape[2] + 1
-    piece_label = np.empty(capacity, dtype=np.int64)
-    piece_t0 = np.empty(capacity)
-    piece_t1 = np.empty(capacity)
-    n_pieces, t_enter, t_exit = _walk(
-        start, end, labels, to_index, origin, piece_label, piece_t0, piece_t1
-    )
+    """Runs of equal labels along segment ``start[0] -> end[0]`` (arrays of shape (1, 3)),
+    as (labels, t0, t1, t_enter, t_exit)."""
+    pieces = _piece_buffers(labels)
+    piece_label, piece_t0, piece_t1 = pieces[0], pieces[1], pieces[2]
+    n_pieces, t_enter, t_exit = _walk(start, end, 0, labels, to_index, origin, pieces)
     n_runs = 0
     for p in range(n_pieces):
         if n_runs > 0 and piece_label[p] == piece_label[n_runs - 1]:
@@ -360,26 +358,25 @@ def _lengths_outputs(starts, n_labels):
 
 @numba.njit(cache=True)
 def _piece_buffers(labels):
-    """Room for the pieces of one needle: it crosses at most one voxel face per step."""
+    """Room for the pieces of one needle (it crosses at most one voxel face per step),
+    and for its start, step and voxel in index space."""
     capacity = labels.shape[0] + labels.shape[1] + labels.shape[2] + 1
-    return np.empty(capacity, dtype=np.int64), np.empty(capacity), np.empty(capacity)
+    return (
+        np.empty(capacity, dtype=np.int64),
+        np.empty(capacity),
+        np.empty(capacity),
+        np.empty(3),
+        np.empty(3),
+        np.empty(3, dtype=np.int64),
+    )
 
 
 @numba.njit(cache=True)
 def _needle_lengths(needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad):
     """Fill row `needle` of `lengths`, `outside` and `bad` (1 if a label is out of range)."""
     n_labels = lengths.shape[1]
-    piece_label, piece_t0, piece_t1 = pieces
-    n_pieces, t_enter, t_exit = _walk(
-        starts[needle],
-        ends[needle],
-        labels,
-        to_index,
-        origin,
-        piece_label,
-        piece_t0,
-        piece_t1,
-    )
+    piece_label, piece_t0, piece_t1 = pieces[0], pieces[1], pieces[2]
+    n_pieces, t_enter, t_exit = _walk(starts, ends, needle, labels, to_index, origin, pieces)
     length = 0.0
     for k in range(3):
         length += (ends[needle, k] - starts[needle, k]) ** 2
