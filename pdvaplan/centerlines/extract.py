@@ -297,7 +297,7 @@ def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float):
     line = points[-1] + s[:, None] * direction
     inside = whole.contains(line)
     value = ndimage.map_coordinates(
-        lumen.array, lumen.physical_to_index(line).T, order=1, mode="constant", cval=0.0
+        lumen.array, lumen.physical_to_index(line).T, order=1, mode="nearest"
     )
     outside = (value < 0.5) | ~inside
     at_end = int(np.argmin(np.abs(s)))
