@@ -1,7 +1,7 @@
 """The planner against the phantoms' known answers, and its speed end to end.
 
-Run from the repository root: ``python -m benchmarks.plan [--random N] [--sizes]``;
-prints markdown tables and writes them to ``benchmarks/results/plan.md``.
+Run from the repository root: ``python -m benchmarks.plan [--random N]`` (or ``--sizes``);
+prints markdown tables and writes them to ``benchmarks/results/plan.md`` (``plan-sizes.md``).
 
 A plan is judged the way a clinician judges a site (`phantoms.scoring.score_crossing`):
 right vessels, artery point <= 1 mm and vein point <= 1.25 mm off the true axes, on an
@@ -167,13 +167,26 @@ def size_rows(scales: tuple[float, ...]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Sweep the presets and random phantoms; optionally time growing sizes."""
+    """Sweep the presets and random phantoms, or (``--sizes``) time growing sizes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--random", type=int, default=50, help="random phantoms [50]")
     parser.add_argument(
-        "--sizes", action="store_true", help="also time 3 grid sizes up to about 512 x 512 x 600"
+        "--sizes",
+        action="store_true",
+        help="instead, time 3 grid sizes up to about 512 x 512 x 600 (results/plan-sizes.md)",
     )
     args = parser.parse_args(argv)
+    if args.sizes:
+        report = [
+            "# End-to-end plan time from the two phases by grid size\n",
+            f"Machine: {machine_note()}.\n",
+            "The basic leg, one process, sizes in order; peak RSS is the process's so far "
+            "(it includes generating each phantom). Target (issue 5): <= 90 s at 512 x 512 x 600; "
+            "(issue 3) segmentation plus centrelines <= 60 s and <= 6 GiB.\n",
+            markdown_table(size_rows((1.0, 1.6, 2.3))),
+        ]
+        _write(report, RESULTS.with_name("plan-sizes.md"))
+        return
     label_rows = [run_case(name, 0, use_labels=True) for name in PRESETS]
     rows = [run_case(name, 0) for name in PRESETS]
     rows += [run_case("random", seed) for seed in range(1, args.random + 1)]
@@ -190,23 +203,20 @@ def main(argv: list[str] | None = None) -> None:
         markdown_table([{k: r.get(k, "") for k in _columns(rows)} for r in rows]),
         "\n## From the true label maps (`--labels`), target regret <= 0.1 mm\n",
         markdown_table([{k: r.get(k, "") for k in _columns(label_rows)} for r in label_rows]),
-    ]
-    report += [
         "\n## One leg on three grids (from the phases)\n",
         "Target (issue 5): the same physical crossing within 0.5 mm. The distance minimum is "
         "shallow (about 0.1 mm deeper than 5 mm either side along the artery), so centrelines "
         "good to 0.05 mm place it within a few mm; what must agree is its quality (regret).\n",
         markdown_table(grid_rows()),
     ]
-    if args.sizes:
-        report += [
-            "\n## End-to-end time from the two phases by grid size\n",
-            markdown_table(size_rows((1.0, 1.6, 2.3))),
-        ]
+    _write(report, RESULTS)
+
+
+def _write(report: list[str], path: Path) -> None:
     text = "\n".join(report) + "\n"
     print(text)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")
 
 
 def _columns(rows: list[dict]) -> list[str]:
