@@ -31,6 +31,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PARALLEL_MIN_ITEMS = 20_000
 
 
+#: Parallel loops hand their blocks of work out round-robin over this many
+#: tasks (block ``b`` to task ``b % PARALLEL_TASKS``), so that each thread gets
+#: blocks from the whole input: where the work is, along a polyline, varies a
+#: lot (two vessels close over one stretch and apart elsewhere), and numba's
+#: prange gives each thread one contiguous range of tasks.
+PARALLEL_TASKS = 64
+
+
 def use_threads(n_items: int) -> bool:
     """Whether a job of `n_items` should run on numba's thread pool."""
     return n_items >= PARALLEL_MIN_ITEMS and numba.get_num_threads() > 1

@@ -20,9 +20,9 @@ import numba
 import numpy as np
 
 from pdvaplan.kernels._polyline import as_point_mm, as_points_mm
-from pdvaplan.kernels._threads import use_threads
+from pdvaplan.kernels._threads import PARALLEL_TASKS, use_threads
 
-#: Needles per parallel task (they share one buffer of pieces).
+#: Needles per block of parallel work.
 _CHUNK = 256
 
 
@@ -338,15 +338,19 @@ def _lengths_many(starts, ends, labels, to_index, origin, n_labels):
 
 @numba.njit(cache=True, parallel=True)
 def _lengths_many_parallel(starts, ends, labels, to_index, origin, n_labels):
-    """`_lengths_many` with runs of `_CHUNK` needles split over numba's threads."""
+    """`_lengths_many` with runs of `_CHUNK` needles dealt round-robin to numba's
+    threads (see `PARALLEL_TASKS`)."""
     lengths, outside, bad = _lengths_outputs(starts, n_labels)
     n_needles = starts.shape[0]
-    for chunk in numba.prange((n_needles + _CHUNK - 1) // _CHUNK):
+    n_chunks = (n_needles + _CHUNK - 1) // _CHUNK
+    n_tasks = min(PARALLEL_TASKS, n_chunks)
+    for task in numba.prange(n_tasks):
         pieces = _piece_buffers(labels)
-        for needle in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_needles)):
-            _needle_lengths(
-                needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad
-            )
+        for chunk in range(task, n_chunks, n_tasks):
+            for needle in range(chunk * _CHUNK, min((chunk + 1) * _CHUNK, n_needles)):
+                _needle_lengths(
+                    needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad
+                )
     return lengths, outside, bad
 
 

@@ -13,7 +13,7 @@ from pdvaplan.kernels._polyline import (
     locate_on_polyline,
     polyline_arc_lengths,
 )
-from pdvaplan.kernels._threads import use_threads
+from pdvaplan.kernels._threads import PARALLEL_TASKS, use_threads
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
@@ -171,24 +171,27 @@ def nearest_in_tree(queries, step, b, tree_b, reach_mm):
 
 @numba.njit(cache=True, parallel=True)
 def nearest_in_tree_parallel(queries, step, b, tree_b, reach_mm):
-    """`nearest_in_tree` over numba's threads, in runs of `_CHUNK` consecutive queries."""
+    """`nearest_in_tree` over numba's threads: runs of `_CHUNK` consecutive queries
+    dealt round-robin to the threads (see `PARALLEL_TASKS`)."""
     n_queries = queries.shape[0] - step
     segment_b, distance2, frac_q, frac_b = _nearest_outputs(n_queries)
     n_chunks = (n_queries + _CHUNK - 1) // _CHUNK
-    for chunk in numba.prange(n_chunks):
-        _nearest_run(
-            queries,
-            step,
-            b,
-            tree_b,
-            reach_mm,
-            chunk * _CHUNK,
-            min((chunk + 1) * _CHUNK, n_queries),
-            segment_b,
-            distance2,
-            frac_q,
-            frac_b,
-        )
+    n_tasks = min(PARALLEL_TASKS, n_chunks)
+    for task in numba.prange(n_tasks):
+        for chunk in range(task, n_chunks, n_tasks):
+            _nearest_run(
+                queries,
+                step,
+                b,
+                tree_b,
+                reach_mm,
+                chunk * _CHUNK,
+                min((chunk + 1) * _CHUNK, n_queries),
+                segment_b,
+                distance2,
+                frac_q,
+                frac_b,
+            )
     return segment_b, distance2, frac_q, frac_b
 
 

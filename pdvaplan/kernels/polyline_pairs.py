@@ -13,7 +13,7 @@ from pdvaplan.kernels._polyline import (
     locate_on_polyline,
     polyline_arc_lengths,
 )
-from pdvaplan.kernels._threads import use_threads
+from pdvaplan.kernels._threads import PARALLEL_TASKS, use_threads
 from pdvaplan.kernels.segment_distance import closest_on_segments
 from pdvaplan.kernels.segment_tree import (
     STACK_DEPTH,
@@ -22,6 +22,9 @@ from pdvaplan.kernels.segment_tree import (
     node_pair_gap2,
     worth_visiting,
 )
+
+#: Leaves of A's tree (LEAF_SIZE segments each) per block of parallel work.
+_LEAVES_PER_BLOCK = 8
 
 
 class SegmentPairs(NamedTuple):
@@ -119,16 +122,25 @@ def _segment_pairs(a, b, reach_mm):
 
 @numba.njit(cache=True, parallel=True)
 def _segment_pairs_parallel(a, b, reach_mm):
-    """`segment_pairs_within` with the leaves of A's tree split over numba's threads."""
+    """`segment_pairs_within` with blocks of leaves of A's tree dealt round-robin to
+    numba's threads (see `PARALLEL_TASKS`)."""
     tree_a = build_segment_tree(a)
     tree_b = build_segment_tree(b)
     counts = np.zeros(a.shape[0] - 1, dtype=np.int64)
     offsets = np.zeros(a.shape[0], dtype=np.int64)
-    for leaf in numba.prange(tree_a[4]):
-        _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, None)
+    n_blocks = (tree_a[4] + _LEAVES_PER_BLOCK - 1) // _LEAVES_PER_BLOCK
+    n_tasks = min(PARALLEL_TASKS, n_blocks)
+    for task in numba.prange(n_tasks):
+        for block in range(task, n_blocks, n_tasks):
+            for leaf in range(block * _LEAVES_PER_BLOCK, (block + 1) * _LEAVES_PER_BLOCK):
+                if leaf < tree_a[4]:
+                    _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, None)
     out = _pair_outputs(counts, offsets)
-    for leaf in numba.prange(tree_a[4]):
-        _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, out)
+    for task in numba.prange(n_tasks):
+        for block in range(task, n_blocks, n_tasks):
+            for leaf in range(block * _LEAVES_PER_BLOCK, (block + 1) * _LEAVES_PER_BLOCK):
+                if leaf < tree_a[4]:
+                    _pairs_of_leaf(leaf, a, tree_a, b, tree_b, reach_mm, counts, offsets, out)
     return _pairs_located(a, b, counts, out)
 
 

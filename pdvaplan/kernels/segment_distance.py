@@ -39,7 +39,7 @@ def _squared_gap(rx, ry, rz, dax, day, daz, dbx, dby, dbz, s, t):
     return x * x + y * y + z * z
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def closest_on_segments(a, ia0, ia1, b, ib0, ib1):
     """Closest points between segments ``a[ia0] -> a[ia1]`` and ``b[ib0] -> b[ib1]``.
 
@@ -66,15 +66,25 @@ def closest_on_segments(a, ia0, ia1, b, ib0, ib1):
     >>> closest_on_segments(a, 0, 1, b, 0, 1)
     (1.0, 0.5, 0.5)
     """
-    dax = a[ia1, 0] - a[ia0, 0]
-    day = a[ia1, 1] - a[ia0, 1]
-    daz = a[ia1, 2] - a[ia0, 2]
-    dbx = b[ib1, 0] - b[ib0, 0]
-    dby = b[ib1, 1] - b[ib0, 1]
-    dbz = b[ib1, 2] - b[ib0, 2]
-    rx = a[ia0, 0] - b[ib0, 0]
-    ry = a[ia0, 1] - b[ib0, 1]
-    rz = a[ia0, 2] - b[ib0, 2]
+    # Inlined into every caller, so that only numbers cross into the compiled
+    # function below: passing arrays to a compiled call costs two atomic
+    # reference-count updates per array, which dominated the tree searches.
+    return _closest_on_segments(
+        a[ia1, 0] - a[ia0, 0],
+        a[ia1, 1] - a[ia0, 1],
+        a[ia1, 2] - a[ia0, 2],
+        b[ib1, 0] - b[ib0, 0],
+        b[ib1, 1] - b[ib0, 1],
+        b[ib1, 2] - b[ib0, 2],
+        a[ia0, 0] - b[ib0, 0],
+        a[ia0, 1] - b[ib0, 1],
+        a[ia0, 2] - b[ib0, 2],
+    )
+
+
+@numba.njit(cache=True)
+def _closest_on_segments(dax, day, daz, dbx, dby, dbz, rx, ry, rz):
+    """`closest_on_segments` from the segment directions and the start-to-start offset."""
     aa = dax * dax + day * day + daz * daz
     bb = dbx * dbx + dby * dby + dbz * dbz
     ab = dax * dbx + day * dby + daz * dbz
