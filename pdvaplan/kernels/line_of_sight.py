@@ -230,15 +230,16 @@ def _index_map(origin_mm, spacing_mm, direction) -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(np.linalg.inv(direction * spacing_mm)), origin_mm
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _walk(starts, ends, needle, labels, to_index, origin, pieces):
     """Walk the voxels that segment ``starts[needle] -> ends[needle]`` crosses.
 
     Fills the piece buffers (label, t0, t1 in segment fractions; see
     `_piece_buffers`) and returns the number of pieces and the fractions where
     the segment enters and leaves the volume (``t_enter >= t_exit`` if it
-    misses the volume). Indexes rows instead of taking row views, so that
-    threads never touch the shared arrays' reference counts.
+    misses the volume). Indexes rows instead of taking row views, and is
+    inlined into its callers: arrays handed to a compiled call or sliced into
+    views cost atomic reference-count updates, per needle.
     """
     piece_label, piece_t0, piece_t1, u0, du, voxel = pieces
     for k in range(3):
@@ -375,7 +376,7 @@ def _piece_buffers(labels):
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _needle_lengths(needle, starts, ends, labels, to_index, origin, pieces, lengths, outside, bad):
     """Fill row `needle` of `lengths`, `outside` and `bad` (1 if a label is out of range)."""
     n_labels = lengths.shape[1]
