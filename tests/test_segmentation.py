@@ -126,9 +126,10 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
         (("random10",), 0.9),
         # 35 HU noise with weak, fading contrast and stenoses.
         (("stenosis",), 0.9),
-        # Below the 0.90 target (artery 0.871 here, 0.877 on the full leg; see
-        # benchmarks/results/segmentation.md): 35 HU noise on 1.3-1.6 mm arteries
-        # whose blurred peak sets too low a level, so the boundary sits outside.
+        # Below the 0.90 target on this short leg (artery 0.871): 35 HU noise on
+        # 1.0-1.5 mm arteries, and the 80 mm squeeze makes its stenoses 6 mm
+        # long, which the smoothing along the leg blurs. The full leg reaches
+        # 0.906 (`test_noisy_full_leg_reaches_the_target`).
         (("random14",), 0.85),
     ],
 )
@@ -137,6 +138,19 @@ def test_lumen_dice_against_truth(key, least_dice):
     labels = segmented(*key).labels.array
     for value in (ARTERY, VEIN):
         assert dice(labels == value, truth == value) >= least_dice, value
+
+
+def test_noisy_full_leg_reaches_the_target():
+    """Random leg 14 at its own grid: 35 HU noise on 1.0-1.5 mm arteries.
+
+    Smoothing along the leg (where the vessels run) lifted its artery Dice
+    from 0.877 to 0.906 (boundary jitter, not the levels, held it back: a
+    boundary fraction of 0.6 instead of 0.5 undersegments it to 0.874).
+    """
+    ph = make_phantom("random", 14)
+    labels = segment(ph.arterial, ph.venous).labels.array
+    assert dice(labels == ARTERY, ph.labels.array == ARTERY) >= 0.9
+    assert dice(labels == VEIN, ph.labels.array == VEIN) >= 0.9
 
 
 @pytest.mark.parametrize("key", [("basic",), ("calcified",), ("random1",)])
@@ -291,8 +305,9 @@ def test_noise_is_measured_and_sets_the_smoothing():
     rng = np.random.default_rng(6)
     tissue = np.concatenate([rng.normal(50, 30, 60_000), rng.normal(-100, 30, 30_000)])
     assert abs(_raw_noise_hu(tissue) - 30.0) < 3.0
-    assert _smoothing_for(8.0) == (0.4, 0.8)
+    assert _smoothing_for(8.0) == (0.4, 0.8, 0.0)
     assert _smoothing_for(35.0)[0] > 0.5 and _smoothing_for(35.0)[1] > 0.9
+    assert _smoothing_for(35.0)[2] == 1.0
 
 
 @pytest.mark.parametrize(

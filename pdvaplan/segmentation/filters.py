@@ -35,7 +35,7 @@ def _chunks(length: int, parts: int) -> list[tuple[int, int]]:
 
 
 def smooth_mm(
-    array: np.ndarray, spacing_mm: np.ndarray, sigma_mm: float, truncate: float = 3.0
+    array: np.ndarray, spacing_mm: np.ndarray, sigma_mm, truncate: float = 3.0
 ) -> np.ndarray:
     """Gaussian smoothing with a standard deviation given in mm, as float32.
 
@@ -49,8 +49,9 @@ def smooth_mm(
         3D image.
     spacing_mm : array_like, shape (3,)
         Voxel size along each axis.
-    sigma_mm : float
-        Standard deviation of the Gaussian in mm; 0 only converts to float32.
+    sigma_mm : float or array_like, shape (3,)
+        Standard deviation of the Gaussian in mm, one for every axis or one
+        per axis; 0 only converts to float32.
     truncate : float
         The kernel reaches this many standard deviations.
 
@@ -70,7 +71,8 @@ def smooth_mm(
     >>> bool(np.allclose(out, ref, atol=1e-3))
     True
     """
-    if sigma_mm <= 0:
+    sigma_mm = np.broadcast_to(np.asarray(sigma_mm, dtype=np.float64), (3,))
+    if np.all(sigma_mm <= 0):
         return array.astype(np.float32)
     sigma = sigma_mm / np.asarray(spacing_mm, dtype=np.float64)
     out = np.empty(array.shape, np.float32)

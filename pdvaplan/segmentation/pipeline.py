@@ -10,8 +10,12 @@ Methods, and why they hold up where the images are hard:
   measured in soft tissue (spread above the histogram mode); 0.4 mm up to
   20 HU of noise, rising to 0.55 mm at 35 HU (veins, larger: 0.8 to 1.0 mm).
   More smoothing shrinks small lumens in clean images; with heavy noise the
-  boundary's jitter costs more. In mm, so the result does not depend on the
-  voxel spacing.
+  boundary's jitter costs more. Above 20 HU the phases are also smoothed
+  along the leg (the axis nearest z), up to 1 mm more at 35 HU: the tibial
+  vessels run along the leg, so this averages noise along them without
+  blurring their cross-section (random leg 14, 35 HU on 1.0-1.5 mm arteries:
+  artery Dice 0.877 -> 0.906); more would blur short stenoses. In mm, so the
+  result does not depend on the voxel spacing.
 * **Levels measured in the image.** The soft-tissue background is the mode of
   the soft-tissue histogram; artery and vein contrast levels are percentiles
   (95th for arteries, 90th for veins) of candidate voxels in slabs along the
@@ -159,6 +163,7 @@ def segment(
     calcium_partial_volume: float = 0.55,
     smoothing_mm: float | None = None,
     vein_smoothing_mm: float | None = None,
+    along_leg_smoothing_mm: float | None = None,
     detection_mm: float = 1.0,
     boundary_fraction: float = 0.5,
     seed_fraction: float = 0.8,
@@ -202,6 +207,10 @@ def segment(
     vein_smoothing_mm : float, optional
         Total smoothing (mm) of the unmixed venous image veins are found in.
         Default: 0.8 mm up to 25 HU of noise, rising to 1.0 mm at 35 HU.
+    along_leg_smoothing_mm : float, optional
+        Further smoothing (standard deviation, mm) of both phases along the
+        axis nearest z, where the vessels run. Default: none up to 20 HU of
+        noise, rising to 1 mm at 35 HU.
     boundary_fraction, seed_fraction : float
         Hysteresis thresholds on the lumen fraction: lumen boundary and seeds.
     vein_seed_fraction : float
@@ -279,11 +288,14 @@ def segment(
 
     clock.lap("resample")
     raw_noise = _raw_noise_hu(arterial.array[box][::2, ::2, ::2])
-    auto_artery, auto_vein = _smoothing_for(raw_noise)
+    auto_artery, auto_vein, auto_along = _smoothing_for(raw_noise)
     smoothing_mm = auto_artery if smoothing_mm is None else smoothing_mm
     vein_smoothing_mm = auto_vein if vein_smoothing_mm is None else vein_smoothing_mm
-    art = smooth_mm(arterial.array[box], spacing, smoothing_mm)
-    ven = smooth_mm(venous_grid.array[box], spacing, smoothing_mm)
+    along = auto_along if along_leg_smoothing_mm is None else along_leg_smoothing_mm
+    phase_sigma_mm = np.full(3, smoothing_mm)
+    phase_sigma_mm[axis] = np.hypot(smoothing_mm, along)
+    art = smooth_mm(arterial.array[box], spacing, phase_sigma_mm)
+    ven = smooth_mm(venous_grid.array[box], spacing, phase_sigma_mm)
     covered = None if covered is None else covered[box]
     coarse = _Coarse(art.shape, spacing, axis, level_slab_mm)
     background = background_hu(coarse(art))
@@ -335,7 +347,7 @@ def segment(
 
     clock.lap("bone")
     # Levels are read away from calcium and bone, whose blur brightens both phases.
-    detected = detect(smoothing_mm, art, ~(hidden | bone_near))
+    detected = detect(phase_sigma_mm, art, ~(hidden | bone_near))
     artery_level = coarse.levels(
         art, detected, level_percentile, background + min_contrast_hu, background
     )
@@ -431,7 +443,7 @@ def segment(
     del bone_rim
     vein_level = coarse.levels(
         residual,
-        detect(vein_smoothing_mm, residual, free & ~bone_near),
+        detect(np.hypot(phase_sigma_mm, vein_sigma), residual, free & ~bone_near),
         vein_level_percentile,
         background + min_contrast_hu,
         background,
@@ -588,16 +600,21 @@ def _raw_noise_hu(sample: np.ndarray, window_hu: float = 100.0) -> float:
     return float(np.median(above - mode) / 0.674)
 
 
-def _smoothing_for(noise_hu: float) -> tuple[float, float]:
-    """Artery-phase and vein smoothing (mm) for an image noise (HU).
+def _smoothing_for(noise_hu: float) -> tuple[float, float, float]:
+    """Artery-phase, vein and further along-the-leg smoothing (mm) for an image noise (HU).
 
     Measured on the phantom sweep: more smoothing than 0.4 mm shrinks small
     lumens in clean images, but with 30-35 HU of noise the boundary's jitter
     costs more than the blur (0.55 mm there; the veins, larger, take 1.0 mm).
+    Along the leg (along the vessels) 1 mm more at 35 HU lifts the artery
+    Dice of the noisy legs by 0.01-0.03; 1.5-2 mm lifts the long legs a little
+    more but blurs 6 mm stenoses (more false lumen there) and starts to cost
+    small arteries.
     """
     artery = float(np.clip(0.4 + 0.01 * (noise_hu - 20.0), 0.4, 0.55))
     vein = float(np.clip(0.8 + 0.02 * (noise_hu - 25.0), 0.8, 1.0))
-    return artery, vein
+    along = float(np.clip((noise_hu - 20.0) / 15.0, 0.0, 1.0))
+    return artery, vein, along
 
 
 def _noise_hu(image: np.ndarray, background: float, window_hu: float = 50.0) -> float:
