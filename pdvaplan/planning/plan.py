@@ -27,8 +27,9 @@ from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import plan_stent_grafts
-from pdvaplan.planning.vessels import ARTERY, CALCIUM, VEIN, VesselMap, map_vessels
+from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap, map_vessels
 from pdvaplan.segmentation import Segmentation, segment
+from pdvaplan.segmentation.filters import smooth_mm, within_mm
 from pdvaplan.segmentation.lumen import unmix_artery
 
 PLAN_SCHEMA = "pdvaplan.plan/1"
@@ -242,9 +243,6 @@ def lumen_fractions(
     levels, which vary with height, are never evaluated for the whole crop at
     once.
     """
-    from pdvaplan.planning.vessels import BONE
-    from pdvaplan.segmentation.filters import smooth_mm, within_mm
-
     vessels = segmentation.labels.array
     margin = np.ceil(_LUMEN_MARGIN_MM / segmentation.labels.spacing_mm).astype(int)
     lower, upper = _bounding_box(vessels, margin, (ARTERY, VEIN))
