@@ -144,11 +144,15 @@ def grid_rows() -> list[dict]:
     return rows
 
 
-def size_rows(scales: tuple[float, ...]) -> list[dict]:
+#: Grids of the basic leg (330 mm long): 140 x 130 x 330, 322 x 299 x 759 and
+#: 509 x 520 x 600 voxels.
+SIZE_SPACINGS_MM = ((0.8, 0.8, 1.0), (0.8 / 2.3, 0.8 / 2.3, 1.0 / 2.3), (0.22, 0.2, 0.55))
+
+
+def size_rows(spacings: tuple[tuple[float, float, float], ...]) -> list[dict]:
     """End-to-end plan time from the two phases at growing grid sizes."""
     rows = []
-    for scale in scales:
-        spacing = (0.8 / scale, 0.8 / scale, 1.0 / scale)
+    for spacing in spacings:
         phantom = make_phantom("basic", 0, spacing)
         start = time.perf_counter()
         plan = plan_from_phases(phantom.arterial, phantom.venous)
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
             "The basic leg, one process, sizes in order; peak RSS is the process's so far "
             "(it includes generating each phantom). Target (issue 5): <= 90 s at 512 x 512 x 600; "
             "(issue 3) segmentation plus centrelines <= 60 s and <= 6 GiB.\n",
-            markdown_table(size_rows((1.0, 1.6, 2.3))),
+            markdown_table(size_rows(SIZE_SPACINGS_MM)),
         ]
         _write(report, RESULTS.with_name("plan-sizes.md"))
         return
