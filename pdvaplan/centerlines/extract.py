@@ -75,7 +75,7 @@ class CenterlineSettings:
     smoothing_mm: float = 1.0  # Gaussian sigma along the vessel
     iterations: int = 2  # rounds of cross-section centring on the skeleton
     final_iterations: int = 1  # rounds once the ends have been followed
-    pixel_mm: float = 0.4  # sampling step in the cross-section planes (lumen fractions interpolate)
+    pixel_mm: float = 0.25  # sampling step in the cross-section planes
     mask_blur_mm: float = 0.3  # blur that turns a mask into a lumen fraction
     skirt_mm: float | None = None  # lumen fraction spread beyond the half level
     lumen_reach_mm: float = 1.0  # lumen fraction farther from the mask (and a voxel) is ignored
