@@ -464,8 +464,10 @@ def segment(
         raise PdvaplanInputError(f"{venous.source}: no contrast-filled vein found")
     # Only the voxels near bone next to a vein found outside the rim (within the
     # rim's width) may be that vein's lumen; bone edges elsewhere stay out
-    # whatever the phases do there.
-    near_bone &= within_mm(vein, spacing, rim_mm + 2.0 * float(np.max(spacing)))
+    # whatever the phases do there. Measured on the coarse grid, a coarse voxel
+    # further (a guard, not a boundary).
+    reach_mm = rim_mm + 2.0 * float(np.max(spacing)) + float(np.max(coarse.spacing))
+    near_bone &= coarse.expand(within_mm(coarse.any(vein), coarse.spacing, reach_mm))
     # Where the phases disagree at bone edges (misregistration), the shell's own
     # values set a higher threshold there; arteries (darker) are left out of it.
     near_artery = within_mm(artery, spacing, artery_clearance_mm)
@@ -532,6 +534,13 @@ class _Coarse:
     def any(self, mask: np.ndarray) -> np.ndarray:
         """Whether any voxel of each 2 x 2 x 2 block is in `mask` (coarse shape)."""
         return self._halve(mask, np.logical_or)
+
+    def expand(self, small: np.ndarray) -> np.ndarray:
+        """A coarse array back on the full grid: each voxel takes its block's value."""
+        out = small
+        for axis in range(3):
+            out = np.repeat(out, self.step, axis=axis)
+        return out[: self.shape[0], : self.shape[1], : self.shape[2]]
 
     def mean(self, image: np.ndarray) -> np.ndarray:
         """Mean of each 2 x 2 x 2 block (float32, coarse shape; edge blocks may be partial)."""
@@ -737,12 +746,15 @@ class Shell:
 
     def into(self, image: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
         """Write the shell's values into `image`, the box ``[low, high)`` of the full array."""
-        index = np.unravel_index(self.flat, self.shape)
-        inside = np.ones(self.flat.size, bool)
+        # Flat indices are sorted: the box's slab across axis 0 is one run of them.
+        plane = self.shape[1] * self.shape[2]
+        first, last = np.searchsorted(self.flat, [low[0] * plane, high[0] * plane])
+        index = np.unravel_index(self.flat[first:last], self.shape)
+        inside = np.ones(last - first, bool)
         for i, a, b in zip(index, low, high, strict=True):
             inside &= (i >= a) & (i < b)
         local = tuple(i[inside] - a for i, a in zip(index, low, strict=True))
-        image[local] = self.values[inside]
+        image[local] = self.values[first:last][inside]
 
 
 def _median_and_tail(values: np.ndarray, tail: float) -> float:
@@ -757,23 +769,36 @@ def _grow_into_rim(
 
     The image is the unmixed venous phase with the bone's shell replaced by
     the phase difference (the bone's blur cancels there) and the bone itself
-    by the background, smoothed by `sigma_mm` in the box of the candidates
+    by the background, smoothed by `sigma_mm` in boxes around the candidates
     only; a candidate counts at or above `low` (HU per slice, broadcasting
     along `axis`) and when connected to `vein`.
     """
     if not candidates.any():
         return vein
     # Smoothing reaches int(3 sigma + 0.5) voxels: a box that much wider smooths
-    # the candidates as the whole image would.
+    # the candidates as the whole image would. One box per piece of candidates
+    # (they lie where veins touch bone), or one around all when that is smaller.
     pad = np.floor(3.0 * sigma_mm / np.asarray(spacing, float) + 0.5).astype(int) + 1
-    box = bounding_box(candidates, pad)
-    low_corner = np.array([b.start for b in box])
-    high_corner = np.array([b.stop for b in box])
-    image = unmixed[box].copy()
-    image[bone[box]] = np.float32(background)
-    shell.into(image, low_corner, high_corner)
-    image = smooth_mm(image, spacing, sigma_mm)
-    threshold = low[tuple(box[a] if a == axis else slice(None) for a in range(3))]
+    shape = np.asarray(candidates.shape)
+    parts = Components(candidates)
+    low_corners, high_corners = parts.boxes()
+    low_corners = np.maximum(low_corners - pad, 0)
+    high_corners = np.minimum(high_corners + pad, shape)
+    whole = bounding_box(candidates, pad)
+    whole_low = np.array([b.start for b in whole])
+    whole_high = np.array([b.stop for b in whole])
+    if parts.count > 200 or np.prod(high_corners - low_corners, axis=1).sum() > np.prod(
+        whole_high - whole_low
+    ):
+        low_corners, high_corners = whole_low[None], whole_high[None]
+    del parts
     grown = vein.copy()
-    grown[box] |= candidates[box] & (image >= threshold)
+    for low_corner, high_corner in zip(low_corners, high_corners, strict=True):
+        box = tuple(slice(a, b) for a, b in zip(low_corner, high_corner, strict=True))
+        image = unmixed[box].copy()
+        image[bone[box]] = np.float32(background)
+        shell.into(image, low_corner, high_corner)
+        image = smooth_mm(image, spacing, sigma_mm)
+        threshold = low[tuple(box[a] if a == axis else slice(None) for a in range(3))]
+        grown[box] |= candidates[box] & (image >= threshold)
     return components_touching(grown, vein)
