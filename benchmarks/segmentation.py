@@ -274,8 +274,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.pipeline:
         report += (
             "\n## Segmentation, lumen fractions and centrelines by size\n\n"
-            "The basic leg generated on each grid, one fresh process per size (kernels\n"
-            "compiled first on a small leg). Memory is the process's resident set sampled\n"
+            "The basic leg generated on each grid, one fresh process per size (the first\n"
+            "size's centrelines include loading the compiled kernels from the cache).\n"
+            "Memory is the process's resident set sampled\n"
             "every 5 ms in a thread, as the peak during each stage; `inputs` is the process\n"
             "holding the two int16 phases before the pipeline starts. Target (issue 3):\n"
             "segmentation + centrelines <= 60 s and <= 6 GiB at about 512 x 512 x 600. `load`\n"
