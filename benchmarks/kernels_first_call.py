@@ -31,21 +31,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
 
-#: Fresh process: times importing the kernels and two calls of one kernel.
-#: Also counts the seconds spent inside numba's dispatcher (cache loads).
-ONE_KERNEL = """
-import json, sys, time
+#: Start of every child script: the clock, and seconds spent inside numba's dispatcher
+#: (compiling or loading from the cache happens there) per function.
+_TIMED_DISPATCHER = """
+import collections, json, sys, time
 start = time.perf_counter()
 import numba.core.dispatcher as dispatcher
-spent = [0.0]
+spent = collections.defaultdict(float)
 original = dispatcher.Dispatcher._compile_for_args
 def timed(self, *args, **kws):
     begin = time.perf_counter()
     try:
         return original(self, *args, **kws)
     finally:
-        spent[0] += time.perf_counter() - begin
+        spent[self.py_func.__module__ + "." + self.py_func.__qualname__] += (
+            time.perf_counter() - begin
+        )
 dispatcher.Dispatcher._compile_for_args = timed
+"""
+
+#: Fresh process: times importing the kernels and two calls of one kernel.
+#: Also counts the seconds spent inside numba's dispatcher (cache loads).
+ONE_KERNEL = (
+    _TIMED_DISPATCHER
+    + """
 import numpy as np
 import pdvaplan.kernels as kernels
 from pdvaplan.kernels.plane_sampling import lumen_section_moments, sample_planes
@@ -96,28 +105,17 @@ for name in names:
     first += middle - before
     second += time.perf_counter() - middle
 print(json.dumps({"import": imported - start, "startup": startup, "first": first,
-                  "second": second, "dispatch": spent[0]}))
+                  "second": second, "dispatch": sum(spent.values())}))
 """
+)
 
 #: The kernels a `pdvaplan plan` run calls (centrelines, then the crossing search).
 PLANNER_KERNELS = ("sample planes", "section moments", "nearest within 10 mm", "line of sight")
 
 #: Runs `pdvaplan plan` in this process with numba's dispatcher timed.
-PLAN = """
-import collections, json, sys, time
-start = time.perf_counter()
-import numba.core.dispatcher as dispatcher
-spent = collections.defaultdict(float)
-original = dispatcher.Dispatcher._compile_for_args
-def timed(self, *args, **kws):
-    begin = time.perf_counter()
-    try:
-        return original(self, *args, **kws)
-    finally:
-        spent[self.py_func.__module__ + "." + self.py_func.__qualname__] += (
-            time.perf_counter() - begin
-        )
-dispatcher.Dispatcher._compile_for_args = timed
+PLAN = (
+    _TIMED_DISPATCHER
+    + """
 from pdvaplan.cli import main
 try:
     main(sys.argv[1:])
@@ -126,6 +124,7 @@ except SystemExit as done:
         raise
 print(json.dumps({"process": time.perf_counter() - start, "dispatch": dict(spent)}))
 """
+)
 
 
 def _run(code: str, *arguments: str, env: dict | None = None) -> dict:
