@@ -57,7 +57,7 @@ ONE_KERNEL = (
     + """
 import numpy as np
 import pdvaplan.kernels as kernels
-from pdvaplan.kernels.plane_sampling import lumen_section_moments, sample_planes
+from pdvaplan.kernels.plane_sampling import lumen_section_moments
 imported = time.perf_counter()
 names, n = sys.argv[1].split(","), int(sys.argv[2])
 rng = np.random.default_rng(0)
@@ -85,10 +85,7 @@ calls = {
     "line of sight": lambda: kernels.line_of_sight_lengths(
         a[:-1] / 6, a[1:] / 6, labels, *frame
     ),
-    "sample planes": lambda: sample_planes(lumen, centres, axis_u, axis_v, offsets),
-    "section moments": lambda: lumen_section_moments(
-        sample_planes(lumen, centres, axis_u, axis_v, offsets) > 0.5, 1
-    ),
+    "section moments": lambda: lumen_section_moments(lumen, centres, axis_u, axis_v, offsets, 1),
 }
 startup = 0.0
 if names[0] == "startup":
@@ -110,7 +107,7 @@ print(json.dumps({"import": imported - start, "startup": startup, "first": first
 )
 
 #: The kernels a `pdvaplan plan` run calls (centrelines, then the crossing search).
-PLANNER_KERNELS = ("sample planes", "section moments", "nearest within 10 mm", "line of sight")
+PLANNER_KERNELS = ("section moments", "nearest within 10 mm", "line of sight")
 
 #: Runs `pdvaplan plan` in this process with numba's dispatcher timed.
 PLAN = (
@@ -174,7 +171,6 @@ def report(plan_repeats: int = 3, kernel_repeats: int = 3) -> tuple[list[str], s
         "nearest within 10 mm",
         "distance profile",
         "line of sight",
-        "sample planes",
         "section moments",
     ]
     lines = [
@@ -183,12 +179,12 @@ def report(plan_repeats: int = 3, kernel_repeats: int = 3) -> tuple[list[str], s
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in kernels:
-        for n in (1_000,) if name in ("sample planes", "section moments") else (1_000, 100_000):
+        for n in (1_000,) if name == "section moments" else (1_000, 100_000):
             kernel_first_call(("startup", name), n)  # warm the cache for this path
             runs = [kernel_first_call(("startup", name), n) for _ in range(kernel_repeats)]
             run = _median_run(runs)
             path = "serial" if n < 10_000 else "parallel"
-            if name in ("sample planes", "section moments"):
+            if name == "section moments":
                 path = "parallel only"
             lines.append(
                 f"| {name} | {n:.0e} | {path} | {run['import']:.2f} | {run['startup']:.3f} | "

@@ -8,7 +8,6 @@ are in ``benchmarks/segmentation.py``.
 
 from __future__ import annotations
 
-import doctest
 import functools
 from dataclasses import replace
 
@@ -16,16 +15,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-import pdvaplan.segmentation.bone
-import pdvaplan.segmentation.calcium
-import pdvaplan.segmentation.filters
-import pdvaplan.segmentation.grid
-import pdvaplan.segmentation.levels
-import pdvaplan.segmentation.lumen
-import pdvaplan.segmentation.pipeline
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, resample_to
-from pdvaplan.segmentation import segment
+from pdvaplan.segmentation import filters, segment
 from phantoms import DIRECTIONS, make_phantom
 from phantoms.anatomy import CalcifiedArc, Stenosis
 from phantoms.presets import basic_leg, noisy_stenosis_leg, random_leg
@@ -269,7 +261,7 @@ def test_components_match_scipy_labelling():
     rng = np.random.default_rng(3)
     mask = ndimage.gaussian_filter(rng.normal(size=(40, 50, 30)), 1.0) > 0.1
     labels, count = ndimage.label(mask)
-    parts = pdvaplan.segmentation.filters.Components(mask)
+    parts = filters.Components(mask)
     assert parts.count == count
     assert sorted(parts.sizes().tolist()) == sorted(np.bincount(labels.ravel())[1:].tolist())
     # Same partition: each of our components is exactly one scipy component.
@@ -287,14 +279,14 @@ def test_within_mm_in_boxes_equals_full_transform():
     mask = ndimage.gaussian_filter(rng.normal(size=(60, 40, 50)), 1.5) > 0.25
     spacing = np.array([0.7, 1.3, 0.9])
     expected = ndimage.distance_transform_edt(~mask, sampling=spacing) <= 2.0
-    assert np.array_equal(pdvaplan.segmentation.filters.within_mm(mask, spacing, 2.0), expected)
+    assert np.array_equal(filters.within_mm(mask, spacing, 2.0), expected)
 
 
 def test_threaded_smoothing_equals_scipy():
     rng = np.random.default_rng(5)
     image = rng.normal(50, 30, (160, 130, 110)).astype(np.int16)  # above the serial limit
     spacing = np.array([0.8, 0.6, 1.2])
-    got = pdvaplan.segmentation.filters.smooth_mm(image, spacing, 0.5)
+    got = filters.smooth_mm(image, spacing, 0.5)
     expected = ndimage.gaussian_filter(image, 0.5 / spacing, output=np.float32, truncate=3.0)
     assert np.allclose(got, expected, atol=1e-3)
 
@@ -308,20 +300,3 @@ def test_noise_is_measured_and_sets_the_smoothing():
     assert _smoothing_for(8.0) == (0.4, 0.8, 0.0)
     assert _smoothing_for(35.0)[0] > 0.5 and _smoothing_for(35.0)[1] > 0.9
     assert _smoothing_for(35.0)[2] == 1.0
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        pdvaplan.segmentation.bone,
-        pdvaplan.segmentation.calcium,
-        pdvaplan.segmentation.filters,
-        pdvaplan.segmentation.grid,
-        pdvaplan.segmentation.levels,
-        pdvaplan.segmentation.lumen,
-        pdvaplan.segmentation.pipeline,
-    ],
-)
-def test_docstring_examples(module):
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0

@@ -19,10 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pdvaplan.io import Volume
-from pdvaplan.kernels.plane_sampling import lumen_section_moments, sample_planes
-
-#: Section samples taken at once (bounds the memory of the sample grids).
-_SAMPLES_PER_BATCH = 1_000_000
+from pdvaplan.kernels.plane_sampling import lumen_section_moments
 
 
 @dataclass(frozen=True)
@@ -50,29 +47,6 @@ def normal_frames(tangent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return u, np.cross(tangent, u)
 
 
-def sample_sections(
-    lumen: Volume,
-    points_mm: np.ndarray,
-    tangent: np.ndarray,
-    half_width_mm: float,
-    pixel_mm: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lumen fraction on square grids normal to `tangent` at each point.
-
-    Samples outside the volume are NaN. Returns the samples (n, m, m), the
-    in-plane offsets (m,) in mm, and the in-plane unit vectors (u, v) stacked
-    as (n, 2, 3).
-    """
-    u, v = normal_frames(tangent)
-    offsets = np.arange(-half_width_mm, half_width_mm + pixel_mm / 2, pixel_mm)
-    # Work in index space: the plane grid maps linearly, so map its axes once.
-    to_index = np.linalg.inv(lumen.index_to_physical_matrix)
-    origin = lumen.physical_to_index(points_mm)
-    u_index, v_index = u @ to_index.T, v @ to_index.T
-    values = sample_planes(lumen.array, origin, u_index, v_index, offsets)
-    return values, offsets, np.stack([u, v], axis=1)
-
-
 def measure_sections(
     lumen: Volume,
     points_mm: np.ndarray,
@@ -97,37 +71,20 @@ def measure_sections(
         How far the blur spreads the lumen fraction beyond the half level; the
         region is widened by this much.
     """
-    tangent = tangents(points_mm)
-    side = 2 * half_width_mm / pixel_mm + 1
-    batch = max(1, int(_SAMPLES_PER_BATCH / side**2))
-    parts = [
-        _measure(
-            lumen,
-            points_mm[i : i + batch],
-            tangent[i : i + batch],
-            half_width_mm,
-            pixel_mm,
-            skirt_mm,
-        )
-        for i in range(0, len(points_mm), batch)
-    ]
-    return Sections(
-        *(
-            np.concatenate([getattr(p, f) for p in parts])
-            for f in ("points_mm", "radii_mm", "reliable")
-        )
-    )
-
-
-def _measure(lumen, points_mm, tangent, half_width_mm, pixel_mm, skirt_mm) -> Sections:
-    samples, offsets, frames = sample_sections(lumen, points_mm, tangent, half_width_mm, pixel_mm)
+    u, v = normal_frames(tangents(points_mm))
+    offsets = np.arange(-half_width_mm, half_width_mm + pixel_mm / 2, pixel_mm)
+    # Work in index space: the plane grid maps linearly, so map its axes once.
+    to_index = np.linalg.inv(lumen.index_to_physical_matrix)
     grow = int(np.ceil(skirt_mm / pixel_mm))
-    total, row, column, found, touches_edge, cut = lumen_section_moments(samples, grow)
+    centres = lumen.physical_to_index(points_mm)
+    total, row, column, found, touches_edge, cut = lumen_section_moments(
+        lumen.array, centres, u @ to_index.T, v @ to_index.T, offsets, grow
+    )
     # A section the volume's border cuts through is lopsided: leave that point be.
     reliable = found & ~touches_edge & ~cut & (total > 0)
     a = offsets[0] + np.nan_to_num(row) * pixel_mm
     b = offsets[0] + np.nan_to_num(column) * pixel_mm
-    shift = a[:, None] * frames[:, 0] + b[:, None] * frames[:, 1]
+    shift = a[:, None] * u + b[:, None] * v
     points = np.where(reliable[:, None], points_mm + shift, points_mm)
     radii = np.where(reliable, np.sqrt(total * pixel_mm**2 / np.pi), np.nan)
     return Sections(points, radii, reliable)

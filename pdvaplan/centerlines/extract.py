@@ -30,7 +30,7 @@ from scipy import ndimage
 
 from pdvaplan.centerlines.cross_section import measure_sections
 from pdvaplan.centerlines.polyline import arc_length_mm, resample, smooth
-from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches
+from pdvaplan.centerlines.skeleton import bounding_box, depth_mm, skeleton_branches
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
@@ -91,14 +91,10 @@ def lumen_fraction_from_mask(mask: Volume, blur_mm: float) -> Volume:
     reach (4 sigma); beyond it the fraction is 0.
     """
     fraction = mask.array.astype(np.float32)
-    found = np.argwhere(fraction)
-    if blur_mm <= 0 or len(found) == 0:
-        return mask.with_array(fraction)
     sigma = blur_mm / mask.spacing_mm
-    reach = np.ceil(4.0 * sigma).astype(int) + 1
-    lower = np.maximum(found.min(axis=0) - reach, 0)
-    upper = np.minimum(found.max(axis=0) + 1 + reach, mask.shape)
-    box = tuple(slice(a, b) for a, b in zip(lower, upper, strict=True))
+    box = bounding_box(mask.array, np.ceil(4.0 * sigma).astype(int) + 1)
+    if blur_mm <= 0 or box is None:
+        return mask.with_array(fraction)
     fraction[box] = ndimage.gaussian_filter(fraction[box], sigma, truncate=4.0)
     return mask.with_array(fraction)
 
@@ -144,7 +140,7 @@ def extract_centerlines(
     >>> mask = Volume(tube, np.array([0.5, 0.5, 0.5]), np.zeros(3), np.eye(3))
     >>> (line,) = extract_centerlines(mask)
     >>> round(line.length_mm, 1), round(float(np.median(line.radii_mm)), 1)
-    (19.5, 2.0)
+    (19.9, 2.0)
     """
     settings = settings or CenterlineSettings()
     binary = mask.array != 0

@@ -45,10 +45,9 @@ def depth_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
     whole array; voxels outside the array do not count as background.
     """
     depth = np.zeros(mask.shape, np.float32)
-    found = np.argwhere(mask)
-    if len(found) == 0:
+    box = bounding_box(mask, 1)
+    if box is None:
         return depth
-    box = _box_around(found, mask.shape)
     depth[box] = edt.edt(
         np.ascontiguousarray(mask[box], dtype=np.uint8),
         anisotropy=tuple(float(s) for s in spacing_mm),
@@ -56,11 +55,26 @@ def depth_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
     return depth
 
 
-def _box_around(voxels: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, ...]:
-    """The bounding box of voxel indices, widened by one voxel within `shape`."""
-    lower = np.maximum(voxels.min(axis=0) - 1, 0)
-    upper = np.minimum(voxels.max(axis=0) + 2, shape)
-    return tuple(slice(a, b) for a, b in zip(lower, upper, strict=True))
+def bounding_box(mask: np.ndarray, widen: np.ndarray | int = 0) -> tuple[slice, ...] | None:
+    """The bounding box of a mask's nonzero voxels, widened by `widen` voxels
+    (per axis or all alike) within the array; None if the mask is empty.
+
+    Examples
+    --------
+    >>> mask = np.zeros((4, 5, 6), bool)
+    >>> mask[1, 2:4, 5] = True
+    >>> bounding_box(mask, 1)
+    (slice(0, 3, None), slice(1, 5, None), slice(4, 6, None))
+    """
+    axes = range(mask.ndim)
+    spans = [np.flatnonzero(mask.any(axis=tuple(a for a in axes if a != d))) for d in axes]
+    if spans[0].size == 0:
+        return None
+    widen = np.broadcast_to(widen, mask.ndim)
+    return tuple(
+        slice(max(int(span[0] - w), 0), min(int(span[-1] + 1 + w), n))
+        for span, w, n in zip(spans, widen, mask.shape, strict=True)
+    )
 
 
 def skeleton_branches(
@@ -135,10 +149,9 @@ def _skeleton_voxels(mask: np.ndarray, spacing_mm: np.ndarray, pad_mm: float = 1
     Thinning costs in proportion to the box it runs in, so it runs in the
     mask's bounding box (and a voxel of background), not in the whole array.
     """
-    found = np.argwhere(mask)
-    if len(found) == 0:
-        return found
-    box = _box_around(found, mask.shape)
+    box = bounding_box(mask, 1)
+    if box is None:
+        return np.zeros((0, 3), dtype=np.int64)
     pad = np.ceil(pad_mm / spacing_mm).astype(int)
     widths = [
         (p if b.start == 0 else 0, p if b.stop == n else 0)
