@@ -75,7 +75,9 @@ class CenterlineSettings:
     smoothing_mm: float = 1.0  # Gaussian sigma along the vessel
     iterations: int = 2  # rounds of cross-section centring on the skeleton
     final_iterations: int = 1  # rounds once the ends have been followed
-    pixel_mm: float = 0.25  # sampling step in the cross-section planes
+    pixel_mm: float = 0.25  # sampling step in the cross-section planes ...
+    centring_pixel_mm: float = 0.5  # ... and in the first rounds, on the skeleton
+    pixels_per_radius: float = 16.0  # both coarser for wider vessels, to keep this many
     mask_blur_mm: float = 0.3  # blur that turns a mask into a lumen fraction
     skirt_mm: float | None = None  # lumen fraction spread beyond the half level
     lumen_reach_mm: float = 1.0  # lumen fraction farther from the mask (and a voxel) is ignored
@@ -155,15 +157,22 @@ def extract_centerlines(
     skirt_mm = settings.skirt_mm
     if skirt_mm is None:
         skirt_mm = 2.5 * settings.mask_blur_mm + spacing.max()
-    components, _ = ndimage.label(binary, structure=np.ones((3, 3, 3)))
+    # Components are labelled in the mask's bounding box: labelling costs in
+    # proportion to the array, and vessels fill a small part of a leg's volume.
+    whole_box = bounding_box(binary)
+    components, _ = ndimage.label(binary[whole_box], structure=np.ones((3, 3, 3)))
+    corner = np.array([s.start for s in whole_box])
     found = []
     for number, box in enumerate(ndimage.find_objects(components), start=1):
-        extent_mm = max(s.stop - s.start for s in box) * spacing.max()
+        start = corner + [s.start for s in box]
+        stop = corner + [s.stop for s in box]
+        extent_mm = (stop - start).max() * spacing.max()
         margin = np.ceil(min(extent_mm, 12.0) / spacing).astype(int) + 2
-        lower = np.clip([s.start - m for s, m in zip(box, margin, strict=True)], 0, None)
-        upper = np.minimum([s.stop + m for s, m in zip(box, margin, strict=True)], mask.shape)
-        window = tuple(slice(a, b) for a, b in zip(lower, upper, strict=True))
-        own = mask.crop(lower, upper).with_array(components[window] == number)
+        lower, upper = np.maximum(start - margin, 0), np.minimum(stop + margin, mask.shape)
+        inside = tuple(slice(a, b) for a, b in zip(start - lower, stop - lower, strict=True))
+        own_array = np.zeros(upper - lower, dtype=bool)
+        own_array[inside] = components[box] == number
+        own = mask.crop(lower, upper).with_array(own_array)
         own_lumen = (
             lumen_fraction_from_mask(own, settings.mask_blur_mm)
             if lumen is None
@@ -251,10 +260,13 @@ def _fit_branch(
     depth = depth_mm[tuple(np.rint(index).astype(int).T)]
     points, depth = resample(own.index_to_physical(index), step, depth)
     half_width = float(depth.max()) * 1.3 + skirt_mm + 1.0
+    # Sections of wide vessels (an aorta) need no finer pixels than narrow ones do.
+    coarser = max(1.0, float(depth.max()) / (settings.pixels_per_radius * settings.pixel_mm))
+    pixel_mm, centring_pixel_mm = settings.pixel_mm * coarser, settings.centring_pixel_mm * coarser
     points = smooth(points, settings.smoothing_mm, step, start_pinned, end_pinned)
     radii = np.full(len(points), np.nan)
     for _ in range(settings.iterations):
-        sections = measure_sections(lumen, points, half_width, settings.pixel_mm, skirt_mm)
+        sections = measure_sections(lumen, points, half_width, centring_pixel_mm, skirt_mm)
         points, radii = resample(sections.points_mm, step, sections.radii_mm)
         points = smooth(points, settings.smoothing_mm, step, start_pinned, end_pinned)
     ends = [END_JUNCTION if start_pinned else None, END_JUNCTION if end_pinned else None]
@@ -267,7 +279,7 @@ def _fit_branch(
         return None
     points = resample(points, step)
     for _ in range(settings.final_iterations):  # centre the stretches the ends were followed along
-        final = measure_sections(lumen, points, half_width, settings.pixel_mm, skirt_mm)
+        final = measure_sections(lumen, points, half_width, pixel_mm, skirt_mm)
         points = smooth(final.points_mm, settings.smoothing_mm, step, start_pinned, end_pinned)
     radii = _fill_and_filter(final.radii_mm, points, own, depth_mm, settings, step)
     points, radii = resample(points, step, radii)

@@ -221,10 +221,12 @@ def _away_from_ends(
 
 def _calcium_distance_mm(vessels: VesselMap, artery_id: str, arc_mm: np.ndarray) -> np.ndarray:
     """Distance along the artery from each arc position to calcified wall (inf: none)."""
-    calcium = vessels.calcium_arc_mm.get(artery_id, np.zeros(0))
-    if calcium.size == 0:
+    stretches = vessels.calcified_stretches_mm.get(artery_id, np.zeros((0, 2)))
+    if len(stretches) == 0:
         return np.full(len(arc_mm), np.inf)
-    return np.min(np.abs(np.asarray(arc_mm)[:, None] - calcium[None, :]), axis=1)
+    arc = np.asarray(arc_mm)[:, None]
+    beyond = np.maximum(stretches[None, :, 0] - arc, arc - stretches[None, :, 1])
+    return np.min(np.maximum(beyond, 0.0), axis=1)
 
 
 def _needle_is_clear(sites: list[Candidate], vessels: VesselMap) -> np.ndarray:

@@ -121,8 +121,8 @@ def _vessel_summaries(vessels: VesselMap, names: dict) -> list[dict]:
                 "distal_end": line.distal_end,
             }
             if kind == "artery":
-                calcium = vessels.calcium_arc_mm.get(line.id, np.zeros(0))
-                summary["calcified_wall_voxels"] = int(calcium.size)
+                calcium = vessels.calcified_stretches_mm.get(line.id, np.zeros((0, 2)))
+                summary["calcified_wall_voxels"] = len(calcium)
             summaries.append(summary)
     return summaries
 

@@ -4,9 +4,12 @@ Arteries are the centrelines of the patent artery lumen (label 1), so every
 point on them is patent and each one's distal ``lumen-end`` is where its
 contrast, and so its patency, stops. Veins are the centrelines of label 2.
 Calcified wall is label 3 where it touches the artery lumen; each such voxel
-is projected onto the nearest artery centreline to give the arc positions
-(mm along the artery) where its wall is calcified, so that the calcium margin
-can be measured along the vessel.
+is projected onto the nearest artery centreline to give the stretch (mm along
+the artery) where its wall is calcified, so that the calcium margin can be
+measured along the vessel. A voxel's stretch is its projection's arc position
+widened by half the voxel's extent along the vessel: calcium fills the voxel,
+not just its centre, and slices of 1.5 mm would otherwise shorten a calcified
+stretch by up to 0.75 mm at each end.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline, CenterlineSettings, extract_centerlines
+from pdvaplan.centerlines.cross_section import tangents
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
@@ -37,8 +41,9 @@ class VesselMap:
         The label map (contract values).
     arteries, veins : tuple of Centerline
         Ids ``artery-n`` and ``vein-n``.
-    calcium_arc_mm : dict
-        Per artery id, arc positions (mm from its proximal end) of calcified wall.
+    calcified_stretches_mm : dict
+        Per artery id, (n, 2) arc stretches (mm from its proximal end, from and
+        to) of calcified wall, one per calcium voxel touching its lumen.
     artery_components : Volume
         Connected components of the artery lumen (0 outside), so a needle can
         tell its own artery from another one.
@@ -49,7 +54,7 @@ class VesselMap:
     labels: Volume
     arteries: tuple[Centerline, ...]
     veins: tuple[Centerline, ...]
-    calcium_arc_mm: dict[str, np.ndarray]
+    calcified_stretches_mm: dict[str, np.ndarray]
     artery_components: Volume
     component_of: dict[str, int]
 
@@ -88,7 +93,7 @@ def map_vessels(
     veins = _centerlines(labels, label_array == VEIN, vein_lumen, settings, "vein")
     components, _ = ndimage.label(label_array == ARTERY, structure=np.ones((3, 3, 3)))
     component_of = {line.id: _component_at(components, labels, line) for line in arteries}
-    calcium = _calcified_arcs(labels, label_array, arteries)
+    calcium = _calcified_stretches(labels, label_array, arteries)
     return VesselMap(labels, arteries, veins, calcium, labels.with_array(components), component_of)
 
 
@@ -107,26 +112,32 @@ def _component_at(components: np.ndarray, labels: Volume, line: Centerline) -> i
     return int(np.bincount(found).argmax()) if found.size else 0
 
 
-def _calcified_arcs(labels: Volume, label_array: np.ndarray, arteries) -> dict[str, np.ndarray]:
-    """Arc positions along each artery of calcium voxels that touch its lumen."""
-    arcs = {line.id: np.zeros(0) for line in arteries}
+def _calcified_stretches(
+    labels: Volume, label_array: np.ndarray, arteries
+) -> dict[str, np.ndarray]:
+    """Arc stretches along each artery of calcium voxels that touch its lumen."""
+    stretches = {line.id: np.zeros((0, 2)) for line in arteries}
     if not arteries:
-        return arcs
+        return stretches
     calcium = np.argwhere(label_array == CALCIUM)
     touching = np.zeros(len(calcium), bool)
     for offset in itertools.product((-1, 0, 1), repeat=3):  # any of the 26 neighbours
         neighbour = np.clip(calcium + offset, 0, np.array(label_array.shape) - 1)
         touching |= label_array[tuple(neighbour.T)] == ARTERY
     if not touching.any():
-        return arcs
+        return stretches
     calcium_mm = labels.index_to_physical(calcium[touching])
     points = np.concatenate([line.points_mm for line in arteries])
     radii = np.concatenate([line.radii_mm for line in arteries])
     arc = np.concatenate([line.arc_mm for line in arteries])
+    tangent = np.concatenate([tangents(line.points_mm) for line in arteries])
     owner = np.repeat(np.arange(len(arteries)), [len(line.points_mm) for line in arteries])
     distance, nearest = cKDTree(points).query(calcium_mm)
     close = distance <= radii[nearest] + _CALCIUM_REACH_MM + labels.spacing_mm.max()
+    # Half a voxel's extent along the vessel: its edges along each index axis.
+    half_mm = 0.5 * (np.abs(tangent[nearest] @ labels.direction) * labels.spacing_mm).sum(axis=1)
     for n, line in enumerate(arteries):
         mine = close & (owner[nearest] == n)
-        arcs[line.id] = np.sort(arc[nearest[mine]])
-    return arcs
+        centre, half = arc[nearest[mine]], half_mm[mine]
+        stretches[line.id] = np.column_stack([centre - half, centre + half])[np.argsort(centre)]
+    return stretches
