@@ -18,7 +18,7 @@ from pdvaplan.centerlines import (
 )
 from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import Volume, read_volume, write_volume
+from pdvaplan.io import Volume, read_volume, resample_to, write_volume
 from pdvaplan.kernels import distance_profile
 from phantoms import DIRECTIONS, make_phantom
 from phantoms.presets import POSTERIOR_TIBIAL, basic_leg
@@ -144,6 +144,22 @@ def test_real_vmtk_lumen_gives_centerlines_near_the_vmtk_reference(shared_data):
     distance, _ = cKDTree(np.concatenate([c.points_mm for c in lines])).query(reference)
     assert np.mean(distance) < 0.6
     assert np.percentile(distance, 95) < 1.5
+
+
+def test_real_ct_aorta_gives_one_line_through_the_volume(shared_data):
+    # A short, wide vessel (28 mm across, 20 slices of 2 mm): its skeleton has small
+    # loops at junctions and at both ends, which once split it into pieces.
+    folder = shared_data / "ct-dicom-series"
+    ct = read_volume(folder / "example_ct_dicom")
+    labels = resample_to(read_volume(folder / "example_seg_dicom.nii.gz"), ct, "nearest")
+    aorta = labels.with_array(labels.array == 52)  # TotalSegmentator's aorta
+    (line,) = extract_centerlines(aorta)
+    assert (line.proximal_end, line.distal_end) == (END_BORDER, END_BORDER)
+    z_mm = aorta.index_to_physical(np.argwhere(aorta.array))[:, 2]
+    assert np.ptp(line.points_mm[:, 2]) >= np.ptp(z_mm)  # reaches both end slices
+    index = np.rint(aorta.physical_to_index(line.points_mm)).astype(int)
+    index = np.clip(index, 0, np.array(aorta.shape) - 1)
+    assert aorta.array[tuple(index.T)].all()
 
 
 def test_empty_mask_is_refused():

@@ -34,7 +34,8 @@ from pdvaplan.centerlines.skeleton import bounding_box, depth_mm, skeleton_branc
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
-#: Length (mm) of the chord that gives a free end's direction.
+#: Length (mm) of the chord that gives a free end's direction, at least (and at
+#: least the lumen radius: a wide vessel's skeleton wanders more near its end).
 _END_CHORD_MM = 3.0
 #: How a centreline ends.
 END_BORDER, END_LUMEN, END_JUNCTION = "border", "lumen-end", "junction"
@@ -270,11 +271,12 @@ def _fit_branch(
         points, radii = resample(sections.points_mm, step, sections.radii_mm)
         points = smooth(points, settings.smoothing_mm, step, start_pinned, end_pinned)
     ends = [END_JUNCTION if start_pinned else None, END_JUNCTION if end_pinned else None]
+    chord_mm = max(_END_CHORD_MM, float(depth.max()))
     if not start_pinned:
-        points, ends[0] = _follow_end(points[::-1], lumen, whole, step)
+        points, ends[0] = _follow_end(points[::-1], lumen, whole, step, chord_mm)
         points = points[::-1]
     if not end_pinned:
-        points, ends[1] = _follow_end(points, lumen, whole, step)
+        points, ends[1] = _follow_end(points, lumen, whole, step, chord_mm)
     if len(points) < 2:
         return None
     points = resample(points, step)
@@ -288,7 +290,7 @@ def _fit_branch(
     return points, radii, ends[0], ends[1]
 
 
-def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float):
+def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float, chord_mm: float):
     """Move the last point of `points` along the vessel to where the lumen or volume ends.
 
     Samples the lumen fraction on the axis line through the last point, from
@@ -297,7 +299,7 @@ def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float):
     """
     # The chord over the last few mm: a skeleton's last voxels may hook sideways
     # where the lumen ends in a blob, and the last segment would follow the hook.
-    back = min(len(points) - 1, max(1, round(_END_CHORD_MM / step)))
+    back = min(len(points) - 1, max(1, round(chord_mm / step)))
     chord = points[-1] - points[-1 - back]
     direction = chord / max(float(np.linalg.norm(chord)), 1e-12)
     reach_mm = 15.0

@@ -6,7 +6,9 @@ are refined later to sub-voxel accuracy. Skeleton voxels are linked to their
 rest fall apart into branches, each ordered along its longest path (robust to
 the small loops thinning leaves). Short branches with a free end (spurs) are
 pruned and the graph rebuilt, so that the branches on either side of a
-dissolved junction merge into one.
+dissolved junction merge into one. Short loops (a branch that leaves a junction
+and comes back to it, as thinning leaves in short wide vessels) are dropped
+last, and branches are joined through the junctions only two of them then meet.
 """
 
 from __future__ import annotations
@@ -130,13 +132,16 @@ def skeleton_branches(
             and (b.start_junction < 0) != (b.end_junction < 0)
             and lengths[n] < max(min_spur_mm, spur_radii * _junction_radius(b, depth))
         ]
-        if not spurs:
-            return branches
-        remove = np.concatenate([_own_voxels(b) for b in spurs])
-        keep = ~_rows_in(voxels, remove)
-        if keep.all():
-            return branches
-        voxels = voxels[keep]
+        remove = np.concatenate([_own_voxels(b) for b in spurs]) if spurs else None
+        if remove is None or _rows_in(voxels, remove).sum() == 0:
+            loops = [
+                n
+                for n, b in enumerate(branches)
+                if b.start_junction == b.end_junction >= 0
+                and lengths[n] < max(min_spur_mm, spur_radii * _junction_radius(b, depth))
+            ]
+            return _joined([b for n, b in enumerate(branches) if n not in loops])
+        voxels = voxels[~_rows_in(voxels, remove)]
 
 
 def _skeleton_voxels(mask: np.ndarray, spacing_mm: np.ndarray, pad_mm: float = 12.0) -> np.ndarray:
@@ -214,6 +219,40 @@ def _branches(voxels: np.ndarray, graph: sparse.csr_matrix) -> list[Branch]:
             index = np.vstack([index, junction_centres[ends[1]]])
         branches.append(Branch(index, ends[0], ends[1]))
     return branches
+
+
+def _joined(branches: list[Branch]) -> list[Branch]:
+    """Branches joined through every junction only two of them meet; a junction
+    only one meets becomes a free end (what is left where short loops went)."""
+    branches = list(branches)
+    while True:
+        ends: dict[int, list[tuple[int, bool]]] = {}
+        for n, b in enumerate(branches):
+            for junction, at_start in ((b.start_junction, True), (b.end_junction, False)):
+                if junction >= 0:
+                    ends.setdefault(junction, []).append((n, at_start))
+        lone = [e[0] for e in ends.values() if len(e) == 1]
+        for n, at_start in lone:
+            b = branches[n]
+            branches[n] = Branch(
+                b.index, -1 if at_start else b.start_junction, b.end_junction if at_start else -1
+            )
+        pairs = [e for e in ends.values() if len(e) == 2 and e[0][0] != e[1][0]]
+        if not pairs:
+            if not lone:
+                return branches
+            continue
+        (first, first_at_start), (second, second_at_start) = pairs[0]
+        head = _reversed(branches[first]) if first_at_start else branches[first]
+        tail = branches[second] if second_at_start else _reversed(branches[second])
+        joined = Branch(
+            np.vstack([head.index, tail.index[1:]]), head.start_junction, tail.end_junction
+        )
+        branches = [b for n, b in enumerate(branches) if n not in (first, second)] + [joined]
+
+
+def _reversed(branch: Branch) -> Branch:
+    return Branch(branch.index[::-1], branch.end_junction, branch.start_junction)
 
 
 def _longest_path(graph: sparse.csr_matrix) -> np.ndarray:
