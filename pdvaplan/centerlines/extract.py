@@ -7,10 +7,11 @@
 3. Each branch, in mm, is resampled every `step_mm`, smoothed, and moved to
    the centroid of the lumen in the plane normal to it, a few times over
    (`measure_sections`); radii are equal-area radii of those sections.
-4. Free ends are followed along their tangent to where the lumen ends (the
-   lumen fraction falls below one half) or the volume does, so a vessel is
-   covered up to the volume border, and an artery's distal end marks where its
-   contrast (patency) stops.
+4. Free ends are followed along their tangent, from the last points whose
+   sections could be measured, to where the lumen ends (the lumen fraction
+   falls below one half) or the volume does, so a vessel is covered up to the
+   volume border, and an artery's distal end marks where its contrast
+   (patency) stops.
 
 The lumen fraction (1 inside, 0 outside) is either given (e.g. intensities
 normalised by the segmentation's contrast levels, which carry partial volume)
@@ -270,6 +271,9 @@ def _fit_branch(
         sections = measure_sections(lumen, points, half_width, centring_pixel_mm, skirt_mm)
         points, radii = resample(sections.points_mm, step, sections.radii_mm)
         points = smooth(points, settings.smoothing_mm, step, start_pinned, end_pinned)
+    # Free ends are followed from the last measured points: where the volume's
+    # border cuts the sections, the skeleton's points bend towards the border.
+    points = points[_measured_span(radii, start_pinned, end_pinned, round(half_width / step))]
     ends = [END_JUNCTION if start_pinned else None, END_JUNCTION if end_pinned else None]
     chord_mm = max(_END_CHORD_MM, float(depth.max()))
     if not start_pinned:
@@ -288,6 +292,17 @@ def _fit_branch(
     if points[0, 2] < points[-1, 2]:
         return points[::-1], radii[::-1], ends[1], ends[0]
     return points, radii, ends[0], ends[1]
+
+
+def _measured_span(radii: np.ndarray, start_pinned: bool, end_pinned: bool, most: int) -> slice:
+    """The points without the unmeasured ones (NaN radius) at each free end, at most
+    `most` of them there; all points if fewer than two were measured."""
+    measured = np.flatnonzero(np.isfinite(radii))
+    if measured.size < 2:
+        return slice(None)
+    first = 0 if start_pinned else min(measured[0], most)
+    last = len(radii) - 1 if end_pinned else max(measured[-1], len(radii) - 1 - most)
+    return slice(first, last + 1)
 
 
 def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float, chord_mm: float):
