@@ -134,6 +134,19 @@ def test_an_end_hooking_into_a_blob_keeps_the_whole_vessel():
     assert line.length_mm > 0.95 * (line.points_mm[0, 2] - line.points_mm[-1, 2])
 
 
+def test_a_lumen_end_follows_the_mask_where_the_lumen_fraction_fades():
+    # An artery whose contrast difference between the phases fades before its
+    # lumen ends (late filling): the given fraction drops 6 mm early, the mask
+    # (the segmentation's decision) does not. Its end is where the mask ends.
+    volume = Volume(np.zeros((40, 40, 120), bool), np.full(3, 0.5), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(volume.voxel_positions_mm(), -1, 0)
+    tube = ((x - 10.0) ** 2 + (y - 10.0) ** 2 <= 1.5**2) & (z >= 20.0)
+    fraction = np.where(z >= 26.0, tube, 0.0).astype(np.float32)
+    (line,) = extract_centerlines(volume.with_array(tube), volume.with_array(fraction))
+    assert line.distal_end == END_LUMEN
+    assert abs(line.points_mm[-1, 2] - 20.0) < 1.0
+
+
 def test_real_vmtk_lumen_gives_centerlines_near_the_vmtk_reference(shared_data):
     pv = pytest.importorskip("pyvista")
     folder = shared_data / "vmtk-test-data" / "input"

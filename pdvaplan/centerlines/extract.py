@@ -9,9 +9,10 @@
    (`measure_sections`); radii are equal-area radii of those sections.
 4. Free ends are followed along their tangent, from the last points whose
    sections could be measured, to where the lumen ends (the lumen fraction
-   falls below one half) or the volume does, so a vessel is covered up to the
-   volume border, and an artery's distal end marks where its contrast
-   (patency) stops.
+   and the mask both fall below one half: where a given fraction fades before
+   the segmented lumen ends, as in an artery that fills late, the mask decides)
+   or the volume does, so a vessel is covered up to the volume border, and an
+   artery's distal end marks where its contrast (patency) stops.
 
 The lumen fraction (1 inside, 0 outside) is either given (e.g. intensities
 normalised by the segmentation's contrast levels, which carry partial volume)
@@ -277,10 +278,10 @@ def _fit_branch(
     ends = [END_JUNCTION if start_pinned else None, END_JUNCTION if end_pinned else None]
     chord_mm = max(_END_CHORD_MM, float(depth.max()))
     if not start_pinned:
-        points, ends[0] = _follow_end(points[::-1], lumen, whole, step, chord_mm)
+        points, ends[0] = _follow_end(points[::-1], lumen, own, whole, step, chord_mm)
         points = points[::-1]
     if not end_pinned:
-        points, ends[1] = _follow_end(points, lumen, whole, step, chord_mm)
+        points, ends[1] = _follow_end(points, lumen, own, whole, step, chord_mm)
     if len(points) < 2:
         return None
     points = resample(points, step)
@@ -305,12 +306,15 @@ def _measured_span(radii: np.ndarray, start_pinned: bool, end_pinned: bool, most
     return slice(first, last + 1)
 
 
-def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float, chord_mm: float):
+def _follow_end(
+    points: np.ndarray, lumen: Volume, own: Volume, whole: Volume, step: float, chord_mm: float
+):
     """Move the last point of `points` along the vessel to where the lumen or volume ends.
 
-    Samples the lumen fraction on the axis line through the last point, from
-    a little before it to well beyond, and stops at the first fall below one
-    half. Returns the polyline (cut or extended) and how the end came about.
+    Samples the lumen fraction and the vessel's mask `own` on the axis line
+    through the last point, from a little before it to well beyond, and stops
+    where both first fall below one half. Returns the polyline (cut or
+    extended) and how the end came about.
     """
     # The chord over the last few mm: a skeleton's last voxels may hook sideways
     # where the lumen ends in a blob, and the last segment would follow the hook.
@@ -321,10 +325,16 @@ def _follow_end(points: np.ndarray, lumen: Volume, whole: Volume, step: float, c
     s = np.arange(-min(5.0, arc_length_mm(points)[-1]), reach_mm, 0.1)
     line = points[-1] + s[:, None] * direction
     inside = whole.contains(line)
-    value = ndimage.map_coordinates(
-        lumen.array, lumen.physical_to_index(line).T, order=1, mode="nearest"
+    value, in_mask = (
+        ndimage.map_coordinates(
+            v.array.astype(np.float32, copy=False),
+            v.physical_to_index(line).T,
+            order=1,
+            mode="nearest",
+        )
+        for v in (lumen, own)
     )
-    outside = (value < 0.5) | ~inside
+    outside = ((value < 0.5) & (in_mask < 0.5)) | ~inside
     at_end = int(np.argmin(np.abs(s)))
     if not outside[at_end]:
         ahead = np.flatnonzero(outside[at_end:])
