@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from pdvaplan import __version__
 from pdvaplan.centerlines.files import write_text_atomically
+from pdvaplan.centerlines.skeleton import depth_mm
 from pdvaplan.io import Volume
 from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
@@ -236,7 +237,8 @@ def lumen_fractions(
     wall next to its artery; within the segmentation's bone rim the whole
     arterial contrast is taken out (the phase difference, in which the bone's
     blur cancels), so a vein lying against bone keeps its bone side; only
-    around calcium, which unmixing cannot cancel, is it cut out.
+    around calcium, which unmixing cannot cancel, is it cut out. Both are then
+    calibrated to 1 deep inside their lumens (`_calibrate`).
 
     Memory: the two smoothed phases (float32) are the only full-crop arrays;
     the fractions are computed slab by slab and written over them, so the
@@ -282,18 +284,36 @@ def lumen_fractions(
         ratio = (artery_late - background) / np.maximum(artery_level - background, 1.0)
         if near_bone is not None:
             ratio = np.where(near_bone[lo:hi], 1.0, ratio)
-        early_fraction = np.clip(
-            (early - late) / np.maximum(artery_level - artery_late, 1.0), 0.0, 1.0
+        early_share = (early - late) / np.maximum(artery_level - artery_late, 1.0)
+        vein[lo:hi] = segmentation.vein_fraction(
+            unmix_artery(late, early, background, ratio), z, clip=False
         )
-        vein[lo:hi] = segmentation.vein_fraction(unmix_artery(late, early, background, ratio), z)
-        artery[lo:hi] = early_fraction
+        artery[lo:hi] = early_share
     # Around calcium (voxels touching it), which unmixing cannot cancel, no vein.
     calcium = labels.array == CALCIUM
     if calcium.any():
         low, high = _bounding_box(calcium, np.ones(3, int))
         box = tuple(slice(a, b) for a, b in zip(low, high, strict=True))
         vein[box][ndimage.binary_dilation(calcium[box], structure=np.ones((3, 3, 3)))] = 0.0
+    for share, value in ((artery, ARTERY), (vein, VEIN)):
+        _calibrate(share, labels.array == value, spacing)
     return labels.with_array(artery), labels.with_array(vein)
+
+
+def _calibrate(share: np.ndarray, lumen: np.ndarray, spacing_mm: np.ndarray) -> None:
+    """Lumen shares (in place) divided by their median deep inside the lumen (1 mm or
+    more from its wall) where that exceeds 1, and clipped to [0, 1].
+
+    The levels come from the segmentation's more strongly smoothed images, in which
+    small vessels peak lower: veins' shares came out 1.1-1.2 deep inside, and the
+    partial volume at their walls as much too high, which made the sections' areas
+    too large (radii 0.13-0.29 mm too large). Below 1, the median is the blur of a
+    narrow lumen, not a wrong level, and is left.
+    """
+    deep = depth_mm(lumen, spacing_mm) >= 1.0
+    if deep.any():
+        share /= max(float(np.median(share[deep])), 1.0)
+    np.clip(share, 0.0, 1.0, out=share)
 
 
 def _bounding_box(

@@ -145,14 +145,16 @@ class Segmentation:
         """
         return _fraction(arterial_hu, self.background_hu, self.artery_level.at(z_mm))
 
-    def vein_fraction(self, venous_hu, z_mm) -> np.ndarray:
-        """Vein lumen fraction of venous-phase values at heights z (away from arteries)."""
-        return _fraction(venous_hu, self.background_hu, self.vein_level.at(z_mm))
+    def vein_fraction(self, venous_hu, z_mm, clip: bool = True) -> np.ndarray:
+        """Vein lumen fraction of venous-phase values at heights z (away from arteries);
+        with ``clip=False``, values beyond [0, 1] are kept (to calibrate the level)."""
+        return _fraction(venous_hu, self.background_hu, self.vein_level.at(z_mm), clip)
 
 
-def _fraction(values_hu, background_hu: float, level_hu: np.ndarray) -> np.ndarray:
+def _fraction(values_hu, background_hu: float, level_hu: np.ndarray, clip: bool = True):
     values = np.asarray(values_hu, dtype=np.float64)
-    return np.clip((values - background_hu) / np.maximum(level_hu - background_hu, 1.0), 0.0, 1.0)
+    share = (values - background_hu) / np.maximum(level_hu - background_hu, 1.0)
+    return np.clip(share, 0.0, 1.0) if clip else share
 
 
 def segment(
