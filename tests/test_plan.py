@@ -12,7 +12,7 @@ from pdvaplan.cli import main
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
 from phantoms import DIRECTIONS
-from phantoms.scoring import score_crossing
+from phantoms.scoring import centerline_accuracy, score_crossing
 
 PLAN_FIELDS = {
     "schema",
@@ -60,6 +60,11 @@ def test_true_label_map_gives_the_true_site(name):
     assert_right_site(plan, phantom.truth, regret_mm=0.1, distance_mm=0.3)
     true_path = phantom.truth["stent_graft"]["path_length_mm"]
     assert plan.stent_graft["length_mm"] == pytest.approx(true_path, rel=0.1)
+    # Radii from the lumen fractions: the veins' were 0.13 mm too large before the
+    # fractions were calibrated to 1 deep inside the lumen.
+    for kind, lines in (("artery", plan.vessels.arteries), ("vein", plan.vessels.veins)):
+        found = centerline_accuracy([(c.points_mm, c.radii_mm) for c in lines], phantom.truth, kind)
+        assert abs(found["radius_bias_mm"]) < 0.08, kind
 
 
 def test_calcified_crossing_keeps_the_margin_from_calcium():
@@ -86,6 +91,11 @@ def test_two_phases_give_the_true_site():
     assert_right_site(plan, phantom.truth)
     true_path = phantom.truth["stent_graft"]["path_length_mm"]
     assert plan.stent_graft["length_mm"] == pytest.approx(true_path, rel=0.1)
+    # Radii from the lumen fractions: the veins' were 0.13 mm too large before the
+    # fractions were calibrated to 1 deep inside the lumen.
+    for kind, lines in (("artery", plan.vessels.arteries), ("vein", plan.vessels.veins)):
+        found = centerline_accuracy([(c.points_mm, c.radii_mm) for c in lines], phantom.truth, kind)
+        assert abs(found["radius_bias_mm"]) < 0.08, kind
 
 
 @pytest.mark.parametrize(
