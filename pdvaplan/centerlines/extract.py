@@ -36,8 +36,8 @@ from pdvaplan.centerlines.skeleton import bounding_box, depth_mm, skeleton_branc
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
-#: Length (mm) of the chord that gives a free end's direction, at least (and at
-#: least the lumen radius: a wide vessel's skeleton wanders more near its end).
+#: Shortest chord (mm) that gives a free end's direction; a wider vessel's chord
+#: is its lumen radius (its skeleton wanders more near its end).
 _END_CHORD_MM = 3.0
 #: How a centreline ends.
 END_BORDER, END_LUMEN, END_JUNCTION = "border", "lumen-end", "junction"
@@ -80,7 +80,7 @@ class CenterlineSettings:
     final_iterations: int = 1  # rounds once the ends have been followed
     pixel_mm: float = 0.25  # sampling step in the cross-section planes ...
     centring_pixel_mm: float = 0.5  # ... and in the first rounds, on the skeleton
-    pixels_per_radius: float = 16.0  # both coarser for wider vessels, to keep this many
+    pixels_per_radius: float = 16.0  # wider vessels get coarser pixels, this many per radius
     mask_blur_mm: float = 0.3  # blur that turns a mask into a lumen fraction
     skirt_mm: float | None = None  # lumen fraction spread beyond the half level
     lumen_reach_mm: float = 1.0  # lumen fraction farther from the mask (and a voxel) is ignored

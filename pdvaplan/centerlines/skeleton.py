@@ -132,8 +132,8 @@ def skeleton_branches(
             and (b.start_junction < 0) != (b.end_junction < 0)
             and lengths[n] < max(min_spur_mm, spur_radii * _junction_radius(b, depth))
         ]
-        remove = np.concatenate([_own_voxels(b) for b in spurs]) if spurs else None
-        if remove is None or _rows_in(voxels, remove).sum() == 0:
+        gone = _rows_in(voxels, np.concatenate([_own_voxels(b) for b in spurs])) if spurs else None
+        if gone is None or not gone.any():
             loops = [
                 n
                 for n, b in enumerate(branches)
@@ -141,7 +141,7 @@ def skeleton_branches(
                 and lengths[n] < max(min_spur_mm, spur_radii * _junction_radius(b, depth))
             ]
             return _joined([b for n, b in enumerate(branches) if n not in loops])
-        voxels = voxels[~_rows_in(voxels, remove)]
+        voxels = voxels[~gone]
 
 
 def _skeleton_voxels(mask: np.ndarray, spacing_mm: np.ndarray, pad_mm: float = 12.0) -> np.ndarray:

@@ -240,10 +240,10 @@ def lumen_fractions(
     around calcium, which unmixing cannot cancel, is it cut out. Both are then
     calibrated to 1 deep inside their lumens (`_calibrate`).
 
-    Memory: the two smoothed phases (float32) are the only full-crop arrays;
-    the fractions are computed slab by slab and written over them, so the
-    levels, which vary with height, are never evaluated for the whole crop at
-    once.
+    Memory: the two smoothed phases (float32) are the only full-crop arrays
+    besides one distance map at a time while calibrating; the fractions are
+    computed slab by slab and written over them, so the levels, which vary with
+    height, are never evaluated for the whole crop at once.
     """
     vessels = segmentation.labels.array
     margin = np.ceil(_LUMEN_MARGIN_MM / segmentation.labels.spacing_mm).astype(int)
