@@ -135,7 +135,7 @@ def rows() -> list[dict]:
             numba.set_num_threads(1)
             ours_one = best_seconds(lumen_section_moments, group)
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-            theirs = best_seconds(scipy_moments, group, repeats=1)
+            theirs = best_seconds(scipy_moments, group)
             table.append(
                 {
                     "mask": f"{name} {seed} {what}",
@@ -162,10 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     report = "\n".join(
         [
             "# Lumen sections: our kernel beside scipy\n",
-            f"Machine: {machine_note()}; load {load_before[0]:.1f} before, "
-            f"{load_after[0]:.1f} after.\n",
+            f"Machine: {machine_note()}; shared with other jobs, load {load_before[0]:.1f} "
+            f"before, {load_after[0]:.1f} after (the thread ratios are the noisiest column).\n",
             "Produced by `python -m benchmarks.section_kernel` (see its docstring for the "
-            "library route). Times are the best of 3 (scipy: 1) over every call "
+            "library route). Times are the best of 3 for both routes over every call "
             "`extract_centerlines` makes on the mask, grouped by section pixel (0.5 mm: the "
             "centring rounds, 0.25 mm: the final one). *mismatches*: sections whose area, "
             "centroid or flags differ.\n",
