@@ -125,10 +125,11 @@ def rows() -> list[dict]:
     """One row per mask and section pixel."""
     table = []
     for name, seed, value, what in MASKS:
-        calls = recorded_calls(name, seed, value)
-        pixels = sorted({round(float(np.diff(c[4][:2])[0]), 3) for c in calls})
-        for pixel in pixels:
-            group = [c for c in calls if round(float(np.diff(c[4][:2])[0]), 3) == pixel]
+        groups: dict[float, list[tuple]] = {}
+        for call in recorded_calls(name, seed, value):
+            offsets = call[4]  # the section's pixel is the step between its offsets
+            groups.setdefault(round(float(offsets[1] - offsets[0]), 3), []).append(call)
+        for pixel, group in sorted(groups.items()):
             sections = sum(len(c[1]) for c in group)
             lumen_section_moments(*group[0])  # compiled (or loaded) before timing
             ours = best_seconds(lumen_section_moments, group)

@@ -32,9 +32,10 @@ from scipy import ndimage
 
 from pdvaplan.centerlines.cross_section import measure_sections
 from pdvaplan.centerlines.polyline import arc_length_mm, resample, smooth
-from pdvaplan.centerlines.skeleton import bounding_box, depth_mm, skeleton_branches
+from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
+from pdvaplan.segmentation.grid import bounding_box
 
 #: Shortest chord (mm) that gives a free end's direction; a wider vessel's chord
 #: is its lumen radius (its skeleton wanders more near its end).
@@ -262,9 +263,10 @@ def _fit_branch(
     start_pinned, end_pinned = branch.start_junction >= 0, branch.end_junction >= 0
     depth = depth_mm[tuple(np.rint(index).astype(int).T)]
     points, depth = resample(own.index_to_physical(index), step, depth)
-    half_width = float(depth.max()) * 1.3 + skirt_mm + 1.0
+    widest_mm = float(depth.max())
+    half_width = widest_mm * 1.3 + skirt_mm + 1.0
     # Sections of wide vessels (an aorta) need no finer pixels than narrow ones do.
-    coarser = max(1.0, float(depth.max()) / (settings.pixels_per_radius * settings.pixel_mm))
+    coarser = max(1.0, widest_mm / (settings.pixels_per_radius * settings.pixel_mm))
     pixel_mm, centring_pixel_mm = settings.pixel_mm * coarser, settings.centring_pixel_mm * coarser
     points = smooth(points, settings.smoothing_mm, step, start_pinned, end_pinned)
     radii = np.full(len(points), np.nan)
@@ -276,7 +278,7 @@ def _fit_branch(
     # border cuts the sections, the skeleton's points bend towards the border.
     points = points[_measured_span(radii, start_pinned, end_pinned, round(half_width / step))]
     ends = [END_JUNCTION if start_pinned else None, END_JUNCTION if end_pinned else None]
-    chord_mm = max(_END_CHORD_MM, float(depth.max()))
+    chord_mm = max(_END_CHORD_MM, widest_mm)
     if not start_pinned:
         points, ends[0] = _follow_end(points[::-1], lumen, own, whole, step, chord_mm)
         points = points[::-1]

@@ -22,6 +22,8 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from skimage.morphology import skeletonize
 
+from pdvaplan.segmentation.grid import bounding_box
+
 #: The 26 neighbour offsets of a voxel.
 _OFFSETS = np.array(
     [d for d in itertools.product((-1, 0, 1), repeat=3) if d != (0, 0, 0)], dtype=np.int64
@@ -55,28 +57,6 @@ def depth_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
         anisotropy=tuple(float(s) for s in spacing_mm),
     )
     return depth
-
-
-def bounding_box(mask: np.ndarray, widen: np.ndarray | int = 0) -> tuple[slice, ...] | None:
-    """The bounding box of a mask's nonzero voxels, widened by `widen` voxels
-    (per axis or all alike) within the array; None if the mask is empty.
-
-    Examples
-    --------
-    >>> mask = np.zeros((4, 5, 6), bool)
-    >>> mask[1, 2:4, 5] = True
-    >>> bounding_box(mask, 1)
-    (slice(0, 3, None), slice(1, 5, None), slice(4, 6, None))
-    """
-    axes = range(mask.ndim)
-    spans = [np.flatnonzero(mask.any(axis=tuple(a for a in axes if a != d))) for d in axes]
-    if spans[0].size == 0:
-        return None
-    widen = np.broadcast_to(widen, mask.ndim)
-    return tuple(
-        slice(max(int(span[0] - w), 0), min(int(span[-1] + 1 + w), n))
-        for span, w, n in zip(spans, widen, mask.shape, strict=True)
-    )
 
 
 def skeleton_branches(

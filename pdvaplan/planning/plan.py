@@ -305,10 +305,10 @@ def _calibrate(share: np.ndarray, lumen: np.ndarray, spacing_mm: np.ndarray) -> 
     more from its wall) where that exceeds 1, and clipped to [0, 1].
 
     The levels come from the segmentation's more strongly smoothed images, in which
-    small vessels peak lower: veins' shares came out 1.1-1.2 deep inside, and the
+    small vessels peak lower: veins' shares came out above 1 deep inside, and the
     partial volume at their walls as much too high, which made the sections' areas
-    too large (radii 0.13-0.29 mm too large). Below 1, the median is the blur of a
-    narrow lumen, not a wrong level, and is left.
+    too large (vein radii up to 0.29 mm too large in the plan benchmark). Below 1,
+    the median is the blur of a narrow lumen, not a wrong level, and is left.
     """
     deep = depth_mm(lumen, spacing_mm) >= 1.0
     if deep.any():

@@ -72,8 +72,11 @@ def slice_heights_mm(volume: Volume, axis: int, offset: int = 0, count: int | No
     return volume.index_to_physical(index)[:, 2]
 
 
-def bounding_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, slice, slice] | None:
-    """Slices of the smallest box holding `mask`, grown by `margin` voxels per axis; None if empty.
+def bounding_box(
+    mask: np.ndarray, margin: np.ndarray | int = 0
+) -> tuple[slice, slice, slice] | None:
+    """Slices of the smallest box holding `mask`, grown by `margin` voxels (per axis, or
+    all alike) within the array; None if empty.
 
     Examples
     --------
@@ -81,7 +84,10 @@ def bounding_box(mask: np.ndarray, margin: np.ndarray) -> tuple[slice, slice, sl
     >>> mask[4:6, 5, 2] = True
     >>> bounding_box(mask, np.array([1, 1, 3]))
     (slice(3, 7, None), slice(4, 7, None), slice(0, 6, None))
+    >>> bounding_box(mask)
+    (slice(4, 6, None), slice(5, 6, None), slice(2, 3, None))
     """
+    margin = np.broadcast_to(margin, 3)
     box = []
     for axis in range(3):
         others = tuple(a for a in range(3) if a != axis)
