@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ from pdvaplan.planning import (
 )
 from pdvaplan.planning.parameters import EXAMPLE_CATALOG
 from pdvaplan.planning.plan import STAGES
-from phantoms import DIRECTIONS, PRESETS, make_phantom, write_phantom
+from phantoms import DIRECTIONS, PRESETS, Acquisition, make_phantom, write_phantom
+from phantoms.presets import random_acquisition
 from phantoms.scoring import score_crossing
 
 DEMO_FOLDER = "pdvaplan-demo"
@@ -146,6 +148,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="direction matrix: identity, ras, permuted, oblique, or 9 numbers row-major "
         "as SimpleITK's GetDirection [preset's]",
     )
+    acquisition = phantom.add_argument_group(
+        "acquisition (random draws these from --seed; given ones replace the draw)"
+    )
+    acquisition.add_argument(
+        "--motion",
+        type=float,
+        nargs=2,
+        metavar=("DEG", "MM"),
+        help="venous phase on its own grid, the leg rotated by DEG degrees and shifted by MM mm "
+        "(axis and direction from --seed) [none]",
+    )
+    acquisition.add_argument(
+        "--hu-scale",
+        type=float,
+        nargs=2,
+        metavar=("A", "B"),
+        help="write grey values A * HU + B (uint16 where they fit) instead of HU [HU]",
+    )
+    acquisition.add_argument(
+        "--swap-phases",
+        action="store_true",
+        help="write the venous phase as arterial.nii.gz and the arterial one as venous.nii.gz",
+    )
     phantom.set_defaults(run=_run_phantom)
 
     centerlines = commands.add_parser(
@@ -185,8 +210,26 @@ def _parse_direction(values: Sequence[str] | None) -> tuple[float, ...] | None:
     return numbers
 
 
+def _acquisition(preset: str, seed: int, args: argparse.Namespace) -> Acquisition:
+    """The preset's acquisition (drawn for random) with the options given replacing it."""
+    acquisition = random_acquisition(seed) if preset == "random" else Acquisition()
+    changes = {}
+    if args.motion is not None:
+        changes["motion_deg"], changes["motion_mm"] = args.motion
+    if args.hu_scale is not None:
+        changes["hu_scale"] = tuple(args.hu_scale)
+    if args.swap_phases:
+        changes["swap_phases"] = True
+    return replace(acquisition, **changes)
+
+
 def _make_and_write_phantom(
-    preset: str, out: Path, seed: int = 0, spacing_mm=None, direction=None
+    preset: str,
+    out: Path,
+    seed: int = 0,
+    spacing_mm=None,
+    direction=None,
+    acquisition: Acquisition | None = None,
 ) -> dict:
     output_folder(out)
     start = time.perf_counter()
@@ -196,6 +239,7 @@ def _make_and_write_phantom(
         spacing_mm,
         direction,
         progress=lambda step: _progress(f"phantom '{preset}' (seed {seed}): {step}"),
+        acquisition=acquisition,
     )
     generated = time.perf_counter()
     paths = write_phantom(phantom, out)
@@ -215,6 +259,17 @@ def summarise_truth(truth: dict) -> str:
         f"{' x '.join(map(str, grid['shape']))} voxels of "
         f"{' x '.join(f'{s:.2f}' for s in grid['spacing_mm'])} mm",
     ]
+    acquisition = truth.get("acquisition") or {}
+    if acquisition.get("venous_from_arterial"):
+        lines.append(
+            f"  venous phase on its own grid, the leg moved {acquisition['motion_deg']:g} deg "
+            f"and {acquisition['motion_mm']:g} mm between the phases"
+        )
+    if acquisition.get("hu_scale"):
+        a, b = acquisition["hu_scale"]
+        lines.append(f"  grey values {a:g} x HU + {b:g}, not HU")
+    if acquisition.get("swap_phases"):
+        lines.append("  phases swapped: arterial.nii.gz holds the venous phase and vice versa")
     for vessel in truth["vessels"]:
         if vessel["kind"] != "artery":
             continue
@@ -244,7 +299,12 @@ def summarise_truth(truth: dict) -> str:
 
 def _run_phantom(args: argparse.Namespace) -> None:
     truth = _make_and_write_phantom(
-        args.preset, args.out, args.seed, args.spacing, _parse_direction(args.direction)
+        args.preset,
+        args.out,
+        args.seed,
+        args.spacing,
+        _parse_direction(args.direction),
+        _acquisition(args.preset, args.seed, args),
     )
     print(summarise_truth(truth))
 

@@ -24,14 +24,16 @@ from pathlib import Path
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, output_folder, write_volume
+from phantoms.acquisition import Acquisition
 from phantoms.anatomy import LegSpec
 from phantoms.imaging import GridSpec, image_leg
-from phantoms.presets import DIRECTIONS, PRESETS, preset, random_leg
+from phantoms.presets import DIRECTIONS, PRESETS, preset, random_acquisition, random_leg
 from phantoms.truth import truth_document
 
 __all__ = [
     "DIRECTIONS",
     "PRESETS",
+    "Acquisition",
     "GridSpec",
     "LegSpec",
     "Phantom",
@@ -46,7 +48,9 @@ FILES = ("arterial.nii.gz", "venous.nii.gz", "labels.nii.gz", "truth.json")
 
 @dataclass(frozen=True)
 class Phantom:
-    """A synthetic leg: both phases (HU), the true labels and the truth document."""
+    """A synthetic leg: both phases as handed over (``arterial`` is the venous phase when
+    the acquisition swaps them), the true labels and the truth document (in the true
+    arterial phase's frame)."""
 
     arterial: Volume
     venous: Volume
@@ -61,6 +65,7 @@ def make_phantom(
     direction: tuple[float, ...] | None = None,
     spec: LegSpec | None = None,
     progress: Callable[[str], None] | None = None,
+    acquisition: Acquisition | None = None,
 ) -> Phantom:
     """Generate a phantom from a preset name, or from `spec` if given.
 
@@ -78,6 +83,10 @@ def make_phantom(
         An explicit anatomy; `name` then only labels the truth.
     progress : callable, optional
         Called with a line of text before each long step.
+    acquisition : Acquisition, optional
+        Leg motion between the phases, grey values other than HU, phases
+        swapped. Default: none of these, except for ``"random"``, which draws
+        them from `seed` (`phantoms.presets.random_acquisition`).
 
     Returns
     -------
@@ -98,11 +107,26 @@ def make_phantom(
         tuple(spacing_mm) if spacing_mm is not None else grid.spacing_mm,
         tuple(direction) if direction is not None else grid.direction,
     )
-    images = image_leg(leg, grid, seed, progress)
+    if acquisition is None:
+        acquisition = random_acquisition(seed) if name == "random" else Acquisition()
+    images = image_leg(leg, grid, seed, progress, acquisition)
     if progress is not None:
         progress("computing the known answer ...")
     truth = truth_document(leg, images.labels, name, seed)
-    return Phantom(images.arterial, images.venous, images.labels, truth)
+    venous = images.venous
+    truth["acquisition"] = acquisition.as_dict() | {
+        "venous_from_arterial": None if images.motion is None else images.motion.as_dict(),
+        "venous_grid": {
+            "shape": list(venous.shape),
+            "spacing_mm": venous.spacing_mm.tolist(),
+            "origin_mm": venous.origin_mm.tolist(),
+            "direction": venous.direction.ravel().tolist(),
+        },
+    }
+    given = (images.arterial, venous)
+    if acquisition.swap_phases:
+        given = given[::-1]
+    return Phantom(*given, images.labels, truth)
 
 
 def write_phantom(phantom: Phantom, folder: str | os.PathLike) -> list[Path]:

@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, check_frame
+from phantoms.acquisition import Acquisition, LegMotion, leg_motion
 from phantoms.anatomy import Centreline, LegSpec, centrelines, contrast_fraction
 
 #: Voxels processed at once; bounds memory on large grids.
@@ -49,11 +50,13 @@ class GridSpec:
 
 @dataclass(frozen=True)
 class LegImages:
-    """The two contrast phases (HU, int16) and the true label map (uint8)."""
+    """The two contrast phases (HU as int16, or grey values), the true label map (uint8)
+    and the leg's motion between the phases (None when the phases share one grid)."""
 
     arterial: Volume
     venous: Volume
     labels: Volume
+    motion: LegMotion | None = None
 
 
 def grid_volume(spec: LegSpec, grid: GridSpec) -> Volume:
@@ -87,7 +90,11 @@ def grid_volume(spec: LegSpec, grid: GridSpec) -> Volume:
 
 
 def image_leg(
-    spec: LegSpec, grid: GridSpec, seed: int, progress: Callable[[str], None] | None = None
+    spec: LegSpec,
+    grid: GridSpec,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+    acquisition: Acquisition | None = None,
 ) -> LegImages:
     """Sample the leg into arterial and venous CT volumes and a label map.
 
@@ -101,18 +108,69 @@ def image_leg(
         Seed of the image noise; equal seeds give identical images.
     progress : callable, optional
         Called with a line of text once the grid is known.
+    acquisition : Acquisition, optional
+        Leg motion between the phases (the venous phase then has a grid of
+        its own) and grey values other than HU. Default: one grid, HU.
 
     Returns
     -------
     LegImages
-        ``arterial`` and ``venous`` in HU (int16), ``labels`` with the
-        contract's values (1 patent artery lumen, 2 vein lumen, 3 calcium,
-        4 bone, 0 anything else).
+        ``arterial`` and ``venous`` (HU as int16, or the acquisition's grey
+        values), ``labels`` on the arterial grid with the contract's values
+        (1 patent artery lumen, 2 vein lumen, 3 calcium, 4 bone, 0 anything
+        else).
     """
+    acquisition = acquisition or Acquisition()
     frame = grid_volume(spec, grid)
     if progress is not None:
         progress(f"imaging {' x '.join(map(str, frame.shape))} voxels ...")
     lines = centrelines(spec)
+    arterial, venous, labels = _image_frame(spec, lines, frame)
+    venous_frame, motion = frame, None
+    if acquisition.moved:
+        lower, upper = spec.box_mm
+        motion = leg_motion(acquisition, seed, (lower + upper) / 2)
+        direction = np.asarray(grid.direction, dtype=np.float64).reshape(3, 3)
+        # The venous grid as the moved leg sees it (anatomy coordinates): it covers the
+        # leg's box whatever the rotation; in the scanner it has the arterial direction.
+        seen = grid_volume(
+            spec,
+            GridSpec(
+                tuple(frame.spacing_mm * motion.venous_spacing_scale),
+                tuple((motion.rotation.T @ direction).ravel()),
+            ),
+        )
+        _, venous, _ = _image_frame(spec, lines, seen)
+        venous_frame = Volume(
+            np.zeros((2, 2, 2), np.uint8),
+            seen.spacing_mm,
+            motion.venous_from_arterial(seen.origin_mm),
+            direction,
+            GRID_SOURCE,
+        )
+
+    rng = np.random.default_rng(seed)
+    phases = []
+    for clean, spacing in ((arterial, frame.spacing_mm), (venous, venous_frame.spacing_mm)):
+        image = ndimage.gaussian_filter(clean, spec.psf_sigma_mm / spacing, output=np.float32)
+        image += rng.normal(0.0, spec.noise_sigma_hu, image.shape).astype(np.float32)
+        phases.append(acquisition.grey(image))
+    return LegImages(
+        frame.with_array(phases[0], "arterial phase"),
+        Volume(
+            phases[1],
+            venous_frame.spacing_mm,
+            venous_frame.origin_mm,
+            venous_frame.direction,
+            "venous phase",
+        ),
+        frame.with_array(labels, "labels"),
+        motion,
+    )
+
+
+def _image_frame(spec: LegSpec, lines: dict[str, Centreline], frame: Volume):
+    """Clean HU images of both phases (float32) and the labels (uint8) on `frame`'s grid."""
     arterial = np.empty(frame.shape, np.float32)
     venous = np.empty(frame.shape, np.float32)
     labels = np.zeros(frame.shape, np.uint8)
@@ -135,19 +193,7 @@ def image_leg(
         arterial[:, :, ks] = a.reshape(shape)
         venous[:, :, ks] = v.reshape(shape)
         labels[:, :, ks] = lab.reshape(shape)
-
-    rng = np.random.default_rng(seed)
-    sigma_voxels = spec.psf_sigma_mm / frame.spacing_mm
-    phases = []
-    for clean in (arterial, venous):
-        image = ndimage.gaussian_filter(clean, sigma_voxels, output=np.float32)
-        image += rng.normal(0.0, spec.noise_sigma_hu, image.shape).astype(np.float32)
-        phases.append(np.clip(np.rint(image), -32768, 32767).astype(np.int16))
-    return LegImages(
-        frame.with_array(phases[0], "arterial phase"),
-        frame.with_array(phases[1], "venous phase"),
-        frame.with_array(labels, "labels"),
-    )
+    return arterial, venous, labels
 
 
 def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, points: np.ndarray):

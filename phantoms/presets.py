@@ -26,6 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from phantoms.acquisition import Acquisition
 from phantoms.anatomy import (
     ArterySpec,
     CalcifiedArc,
@@ -217,6 +218,32 @@ def random_leg(seed: int, max_voxels: float = 8e6) -> tuple[LegSpec, GridSpec]:
         spec, grid = _draw_leg(rng, max_voxels)
         if _vessels_clear(spec):
             return spec, grid
+
+
+def random_acquisition(seed: int) -> Acquisition:
+    """How a random leg's phases were acquired, drawn from `seed`: the leg moved by 0-5
+    degrees and 0-10 mm between them, and half the legs in grey values ``a * HU + b``
+    (a 0.4-1.6, air 0-1000 above zero, uint16). Never swapped.
+
+    Drawn from a generator of its own (``(seed, 12)``): the leg itself is the same
+    whatever its acquisition.
+
+    Examples
+    --------
+    >>> acquisition = random_acquisition(7)
+    >>> 0 <= acquisition.motion_deg <= 5 and 0 <= acquisition.motion_mm <= 10
+    True
+    """
+    rng = np.random.default_rng([seed, 12])
+    motion_deg, motion_mm = rng.uniform(0.0, 5.0), rng.uniform(0.0, 10.0)
+    slope = rng.uniform(0.4, 1.6)
+    offset = 1024.0 * slope + rng.uniform(0.0, 1000.0)
+    uncalibrated = rng.random() < 0.5
+    return Acquisition(
+        float(motion_deg),
+        float(motion_mm),
+        (float(slope), float(offset)) if uncalibrated else None,
+    )
 
 
 def _draw_leg(rng: np.random.Generator, max_voxels: float) -> tuple[LegSpec, GridSpec]:
