@@ -384,13 +384,67 @@ def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True)
         raise PdvaplanInputError(f"{path}: cannot be written ({error})") from None
 
 
+@dataclass(frozen=True)
+class RigidTransform:
+    """A rigid map between two physical frames: ``moving = matrix @ reference + offset_mm``.
+
+    It takes positions in the reference frame (the arterial phase's) to where
+    the moving acquisition (the venous phase's) images them, as SimpleITK's
+    registration reports its transforms.
+
+    Examples
+    --------
+    >>> turn = RigidTransform(np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]),
+    ...                       np.array([0.0, 0.0, 5.0]))
+    >>> turn.apply([[1.0, 0.0, 0.0]]).tolist()
+    [[0.0, 1.0, 5.0]]
+    >>> RigidTransform.identity().is_identity
+    True
+    """
+
+    matrix: np.ndarray
+    offset_mm: np.ndarray
+
+    def __post_init__(self) -> None:
+        matrix = np.asarray(self.matrix, dtype=np.float64).reshape(3, 3)
+        if not np.allclose(matrix.T @ matrix, np.eye(3), atol=1e-6):
+            raise ValueError("a rigid transform's matrix must be a rotation")
+        object.__setattr__(self, "matrix", matrix)
+        object.__setattr__(self, "offset_mm", np.asarray(self.offset_mm, dtype=np.float64))
+
+    @classmethod
+    def identity(cls) -> RigidTransform:
+        """The transform that leaves every position where it is."""
+        return cls(np.eye(3), np.zeros(3))
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether every position stays where it is."""
+        return bool(np.array_equal(self.matrix, np.eye(3)) and not np.any(self.offset_mm))
+
+    def apply(self, points_mm) -> np.ndarray:
+        """Positions (..., 3) in the moving frame."""
+        return np.asarray(points_mm, dtype=np.float64) @ self.matrix.T + self.offset_mm
+
+    def to_sitk(self) -> sitk.Transform:
+        """The same map as a SimpleITK transform (for resampling the moving image)."""
+        transform = sitk.AffineTransform(3)
+        transform.SetMatrix(self.matrix.ravel().tolist())
+        transform.SetTranslation(self.offset_mm.tolist())
+        return transform
+
+
 def resample_to(
-    moving: Volume, reference: Volume, interpolation: str = "linear", fill_value: float = 0.0
+    moving: Volume,
+    reference: Volume,
+    interpolation: str = "linear",
+    fill_value: float = 0.0,
+    transform: RigidTransform | None = None,
 ) -> Volume:
     """Resample a volume onto another volume's grid by physical position.
 
-    Both volumes must lie in one physical frame (co-registered); sizes,
-    spacings, origins and directions may all differ.
+    Sizes, spacings, origins and directions may all differ. Without a
+    `transform` both volumes must lie in one physical frame (co-registered).
 
     Parameters
     ----------
@@ -402,6 +456,9 @@ def resample_to(
         ``"nearest"`` for label maps.
     fill_value : float
         Value for reference voxels that fall outside `moving`.
+    transform : RigidTransform, optional
+        Where `moving` images each position of `reference`'s frame (e.g. a
+        registration's result). Default: the same position.
 
     Returns
     -------
@@ -418,4 +475,6 @@ def resample_to(
     resampler.SetOutputDirection(reference.direction.ravel().tolist())
     resampler.SetInterpolator(interpolators[interpolation])
     resampler.SetDefaultPixelValue(fill_value)
+    if transform is not None and not transform.is_identity:
+        resampler.SetTransform(transform.to_sitk())
     return from_sitk(resampler.Execute(moving.to_sitk()), moving.source)

@@ -86,12 +86,24 @@ class VeinSpec:
 
 @dataclass(frozen=True)
 class Bone:
-    """A straight bone shaft along z: cortex ring around fatty marrow."""
+    """A straight bone shaft along z: cortex ring around fatty marrow.
+
+    The cortex is thickest mid-shaft (`cortex_mm`) and thins towards the
+    ends to `cortex_end_fraction` of that, as a tibia's does: the marrow
+    cavity widens towards the metaphyses. The outer surface is a cylinder.
+    """
 
     name: str
     centre_xy_mm: tuple[float, float]
     radius_mm: float
     cortex_mm: float
+    cortex_end_fraction: float = 0.55
+
+    def cortex_at_mm(self, z_mm: np.ndarray, length_mm: float) -> np.ndarray:
+        """Cortex thickness (mm) at heights `z_mm` of a leg `length_mm` long."""
+        t = np.clip(np.asarray(z_mm, dtype=np.float64) / length_mm, 0.0, 1.0)
+        end = self.cortex_end_fraction
+        return self.cortex_mm * (end + (1.0 - end) * np.sin(np.pi * t))
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,9 @@ class LegSpec:
     box_half_width_mm: tuple[float, float] = (56.0, 52.0)
     leg_semi_axes_mm: tuple[float, float] = (50.0, 46.0)
     fat_thickness_mm: float = 7.0
+    calf_bulge: float = 0.07  # the leg's outline is this much wider at the calf
+    calf_z_fraction: float = 0.65  # height of the calf's widest point, share of the length
+    calf_width_fraction: float = 0.25  # the bulge's Gaussian width, share of the length
     intensities: Intensities = field(default_factory=Intensities)
     noise_sigma_hu: float = 12.0
     psf_sigma_mm: float = 0.35
@@ -136,6 +151,15 @@ class LegSpec:
             if artery.name == name:
                 return artery
         raise KeyError(name)
+
+    def outline_scale(self, z_mm: np.ndarray) -> np.ndarray:
+        """How much wider than `leg_semi_axes_mm` the leg's outline is at heights `z_mm`
+        (1 at the ankle and the knee, up to ``1 + calf_bulge`` at the calf). Vessels
+        and bones keep their places; only skin, fat and muscle follow the calf."""
+        z = np.asarray(z_mm, dtype=np.float64) / self.length_mm
+        return 1.0 + self.calf_bulge * np.exp(
+            -0.5 * ((z - self.calf_z_fraction) / self.calf_width_fraction) ** 2
+        )
 
     @property
     def box_mm(self) -> tuple[np.ndarray, np.ndarray]:

@@ -214,26 +214,30 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
     half_width_mm = 0.5 * frame.spacing_mm.sum()
 
     def paint_shape(image, signed_mm, normal_of, value):
+        """Paint a shape given its signed distance and `normal_of(indices)` (unit normals)."""
         share = (signed_mm < 0).astype(np.float32)
         band = np.flatnonzero(np.abs(signed_mm) < half_width_mm)
-        share[band] = coverage(signed_mm[band], normal_of(points[band]))
+        share[band] = coverage(signed_mm[band], normal_of(band))
         paint(image, share, value)
 
-    # Leg outline and the muscle inside its fat ring (elliptic cylinders along z).
+    # Leg outline and the muscle inside its fat ring (elliptic sections, wider at the calf).
+    outline = np.asarray(spec.leg_semi_axes_mm) * spec.outline_scale(points[:, 2])[:, None]
     for semi_axes, tissue in (
-        (np.asarray(spec.leg_semi_axes_mm), hu.fat),
-        (np.asarray(spec.leg_semi_axes_mm) - spec.fat_thickness_mm, hu.muscle),
+        (outline, hu.fat),
+        (outline - spec.fat_thickness_mm, hu.muscle),
     ):
         signed = _ellipse_distance(points, semi_axes)
-        paint_shape(arterial, signed, lambda band, a=semi_axes: _ellipse_normal(band, a), tissue)
+        normal_of = lambda band, a=semi_axes: _ellipse_normal(points[band], a[band])  # noqa: E731
+        paint_shape(arterial, signed, normal_of, tissue)
 
     labels = np.zeros(len(points), np.uint8)
     for bone in spec.bones:
         centre = np.asarray(bone.centre_xy_mm)
         rho = np.hypot(points[:, 0] - centre[0], points[:, 1] - centre[1])
-        normal_of = lambda band, c=centre: _radial_normal(band, c)  # noqa: E731
+        normal_of = lambda band, c=centre: _radial_normal(points[band], c)  # noqa: E731
+        cortex_mm = bone.cortex_at_mm(points[:, 2], spec.length_mm)
         paint_shape(arterial, rho - bone.radius_mm, normal_of, hu.cortex)
-        paint_shape(arterial, rho - bone.radius_mm + bone.cortex_mm, normal_of, hu.marrow)
+        paint_shape(arterial, rho - bone.radius_mm + cortex_mm, normal_of, hu.marrow)
         labels[rho < bone.radius_mm] = BONE
     venous = arterial.copy()
 
@@ -270,14 +274,16 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
 
 
 def _ellipse_distance(points: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
-    """First-order signed distance (mm) to an elliptic cylinder along z."""
-    q = np.hypot(points[:, 0] / semi_axes[0], points[:, 1] / semi_axes[1])
-    gradient = np.hypot(points[:, 0] / semi_axes[0] ** 2, points[:, 1] / semi_axes[1] ** 2)
+    """First-order signed distance (mm) in the axial plane to ellipses of `semi_axes`
+    (shape (2,), or (N, 2): one per point)."""
+    semi_axes = np.broadcast_to(semi_axes, (len(points), 2))
+    q = np.hypot(points[:, 0] / semi_axes[:, 0], points[:, 1] / semi_axes[:, 1])
+    gradient = np.hypot(points[:, 0] / semi_axes[:, 0] ** 2, points[:, 1] / semi_axes[:, 1] ** 2)
     return (q - 1.0) * np.maximum(q, 1e-9) / np.maximum(gradient, 1e-9)
 
 
 def _ellipse_normal(points: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:
-    """Outward unit normal of the elliptic cylinder's level sets at `points`."""
+    """Outward unit normal (axial plane) of the ellipses' level sets at `points`."""
     return _radial_normal(points[:, :2] / semi_axes**2, np.zeros(2))
 
 

@@ -217,7 +217,7 @@ def plan_from_phases(
     with _timed(timings, "segment"):
         segmentation = segment(arterial, venous, calcium_hu=parameters.calcium_hu)
     with _timed(timings, "centerlines"):
-        artery_lumen, vein_lumen = lumen_fractions(segmentation, arterial)
+        artery_lumen, vein_lumen = lumen_fractions(segmentation, segmentation.arterial_hu)
         vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
     return plan_vessels(vessels, parameters, timings)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import Volume, resample_to
+from pdvaplan.io import RigidTransform, Volume, resample_to
 
 
 def same_grid(a: Volume, b: Volume, tolerance_mm: float = 1e-3) -> bool:
@@ -22,13 +22,18 @@ def same_grid(a: Volume, b: Volume, tolerance_mm: float = 1e-3) -> bool:
     )
 
 
-def venous_on_grid(venous: Volume, arterial: Volume) -> tuple[Volume, np.ndarray | None]:
+def venous_on_grid(
+    venous: Volume, arterial: Volume, transform: RigidTransform | None = None
+) -> tuple[Volume, np.ndarray | None]:
     """The venous phase on the arterial grid by physical position, and where it is defined.
 
     Parameters
     ----------
     venous, arterial : Volume
-        The two phases, in one physical frame.
+        The two phases.
+    transform : RigidTransform, optional
+        Where the venous phase images each position of the arterial frame
+        (a registration's result). Default: the same position.
 
     Returns
     -------
@@ -44,17 +49,18 @@ def venous_on_grid(venous: Volume, arterial: Volume) -> tuple[Volume, np.ndarray
     PdvaplanInputError
         If no arterial voxel lies inside the venous volume.
     """
-    if same_grid(venous, arterial):
+    moved = transform is not None and not transform.is_identity
+    if same_grid(venous, arterial) and not moved:
         return venous, None
     covered = resample_to(
-        venous.with_array(np.ones(venous.shape, np.uint8)), arterial, "nearest", 0
+        venous.with_array(np.ones(venous.shape, np.uint8)), arterial, "nearest", 0, transform
     ).array.astype(bool)
     if not covered.any():
         raise PdvaplanInputError(
             f"{venous.source}: venous phase does not overlap the arterial phase "
             f"{arterial.source} in physical space"
         )
-    return resample_to(venous, arterial, "linear", 0.0), covered
+    return resample_to(venous, arterial, "linear", 0.0, transform), covered
 
 
 def axis_nearest_z(volume: Volume) -> int:

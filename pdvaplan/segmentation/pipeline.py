@@ -77,6 +77,7 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 from pdvaplan.segmentation.bone import bone_mask
 from pdvaplan.segmentation.calcium import calcium_mask
+from pdvaplan.segmentation.calibrate import HuScale, estimate_hu_scale, volume_in_hu
 from pdvaplan.segmentation.filters import (
     Components,
     components_touching,
@@ -92,6 +93,8 @@ from pdvaplan.segmentation.grid import (
 )
 from pdvaplan.segmentation.levels import LevelProfile, along_axis, background_hu, slab_levels
 from pdvaplan.segmentation.lumen import hysteresis, unmix_artery
+from pdvaplan.segmentation.phase_order import PhaseOrder, check_phase_order
+from pdvaplan.segmentation.register import Registration, register_phases
 
 #: Label values of the contract's label map.
 ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
@@ -122,6 +125,15 @@ class Segmentation:
     bone_rim_mm : float
         Width (mm) of the rim around the bone mask where a vein's share of the
         venous phase is the phase difference (the bone's blur cancels).
+    arterial_hu : Volume
+        The arterial phase in HU (the input itself when it was in HU).
+    hu_scales : tuple of HuScale
+        How each phase's grey values map to HU (arterial, venous).
+    registration : Registration
+        Where the venous phase images each position of the arterial frame, and
+        its check on bone.
+    phase_order : PhaseOrder
+        What the one-phase vessels say about the order of the phases.
     """
 
     labels: Volume
@@ -132,6 +144,10 @@ class Segmentation:
     vein_level: LevelProfile
     calcium_threshold_hu: float
     bone_rim_mm: float = 0.0
+    arterial_hu: Volume | None = None
+    hu_scales: tuple[HuScale, HuScale] | None = None
+    registration: Registration | None = None
+    phase_order: PhaseOrder | None = None
 
     def artery_fraction(self, arterial_hu, z_mm) -> np.ndarray:
         """Artery lumen fraction (0 tissue, 1 full lumen) of arterial-phase values at heights z.
@@ -187,6 +203,8 @@ def segment(
     suspect_margin: float = 0.3,
     body_floor_hu: float = -300.0,
     artery_clearance_mm: float = 2.0,
+    register: str = "rigid",
+    hu_scale: tuple[float, float] | None = None,
     timings_s: dict[str, float] | None = None,
 ) -> Segmentation:
     """Label patent artery lumen, vein lumen, calcification and bone from two CT phases.
@@ -194,8 +212,9 @@ def segment(
     Parameters
     ----------
     arterial, venous : Volume
-        Arterial- and venous-phase CT (HU) of one leg in one physical frame;
-        their grids may differ. The labels are made on the arterial grid.
+        Arterial- and venous-phase CT of one leg, in HU or grey values
+        ``a * HU + b`` (cone-beam CT); their grids may differ and the leg may
+        have moved between them. The labels are made on the arterial grid.
     calcium_hu : float
         Calcium density (HU) of the contract's calcium rule.
     calcium_partial_volume : float
@@ -261,9 +280,15 @@ def segment(
         Voxels this close to an artery are left out when the bone's shell is
         checked for disagreement between the phases (an artery is darker in
         the phase difference).
+    register : {"rigid", "none"}
+        Register the venous phase rigidly onto the arterial one, or take them
+        to share a frame (`pdvaplan.segmentation.register`).
+    hu_scale : tuple of two floats, optional
+        Both phases' grey values are ``a * HU + b`` with these (a, b).
+        Default: estimated from each phase (`pdvaplan.segmentation.calibrate`).
     timings_s : dict, optional
-        Filled with the seconds each stage took (resample, smooth, bone,
-        artery, calcium, vein, labels), for benchmarks.
+        Filled with the seconds each stage took (calibrate, register, phase
+        order, resample, smooth, bone, artery, calcium, vein, labels).
 
     Returns
     -------
@@ -272,8 +297,8 @@ def segment(
     Raises
     ------
     PdvaplanInputError
-        If the phases do not overlap physically, or no body, artery or vein
-        is found.
+        If a phase does not look like CT, the registration fails, the phases
+        look swapped or do not overlap, or no body, artery or vein is found.
 
     Examples
     --------
@@ -284,17 +309,38 @@ def segment(
     [0, 1, 2, 3, 4]
     """
     clock = _Clock(timings_s)
-    venous_grid, covered = venous_on_grid(venous, arterial)
+    if hu_scale is None:
+        scales = (estimate_hu_scale(arterial), estimate_hu_scale(venous))
+    else:
+        scales = (HuScale(*hu_scale), HuScale(*hu_scale))
+    arterial, venous = volume_in_hu(arterial, scales[0]), volume_in_hu(venous, scales[1])
+    clock.lap("calibrate")
+    registration = register_phases(arterial, venous, register)
+    clock.lap("register")
+    venous_grid, covered = venous_on_grid(venous, arterial, registration.transform)
     spacing = arterial.spacing_mm
     box = bounding_box(arterial.array >= body_floor_hu, np.ceil(3.0 / spacing).astype(int))
     if box is None:
         raise PdvaplanInputError(
             f"{arterial.source}: no voxel above {body_floor_hu:g} HU (no body)"
         )
+    clock.lap("resample")
+    order = check_phase_order(
+        arterial.array[box],
+        venous_grid.array[box],
+        spacing,
+        None if covered is None else covered[box],
+    )
+    if order.verdict == "swapped":
+        raise PdvaplanInputError(
+            f"{arterial.source}: the phases look swapped: {order.only_arterial_ml:.1f} ml of "
+            f"vessels are bright in it and dark in {venous.source} ({order.only_venous_ml:.1f} ml "
+            "the other way round), as veins are in a venous phase; give them the other way round"
+        )
+    clock.lap("phase order")
     axis = axis_nearest_z(arterial)
     heights_mm = slice_heights_mm(arterial, axis, box[axis].start, box[axis].stop - box[axis].start)
 
-    clock.lap("resample")
     raw_noise = _raw_noise_hu(arterial.array[box][::2, ::2, ::2])
     auto_artery, auto_vein, auto_along = _smoothing_for(raw_noise)
     smoothing_mm = auto_artery if smoothing_mm is None else smoothing_mm
@@ -510,6 +556,10 @@ def segment(
         vein_level=LevelProfile(heights_mm[order], vein_level[order]),
         calcium_threshold_hu=calcium_low_hu,
         bone_rim_mm=rim_mm,
+        arterial_hu=arterial,
+        hu_scales=scales,
+        registration=registration,
+        phase_order=order,
     )
 
 
