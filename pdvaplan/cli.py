@@ -108,6 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=EXAMPLE_CATALOG,
         help="stent-graft sizes (JSON) [an example catalogue, not device data]",
     )
+    images = plan.add_argument_group("two acquisitions")
+    images.add_argument(
+        "--register",
+        choices=("rigid", "none"),
+        default="rigid",
+        help="register the venous phase rigidly onto the arterial one, or 'none' when they "
+        "share a frame (bone of the two is then only checked) [rigid]",
+    )
+    images.add_argument(
+        "--hu-scale",
+        type=float,
+        nargs=2,
+        metavar=("A", "B"),
+        help="both phases' grey values are A * HU + B [estimated from air and soft tissue]",
+    )
     plan.add_argument("--no-render", action="store_true", help="write no pictures")
     plan.set_defaults(run=_run_plan)
 
@@ -348,6 +363,8 @@ def _run_plan(args: argparse.Namespace) -> None:
         calcium_hu=args.calcium_hu,
         calcium_margin_mm=args.calcium_margin_mm,
         ankle_z_mm=args.ankle_z_mm,
+        register=args.register,
+        hu_scale=None if args.hu_scale is None else tuple(args.hu_scale),
         catalog=load_catalog(args.catalog),
     )
     plan = _plan_and_write(
@@ -414,10 +431,19 @@ def _plan_and_write(
 
         _progress("drawing the pictures and report.html ...")
         start = time.perf_counter()
-        render_plan(plan, folder, volumes.get("arterial"), volumes.get("venous"))
+        phases = (
+            (plan.segmentation.arterial_hu, plan.segmentation.venous_on_grid)
+            if plan.segmentation is not None
+            else (None, None)
+        )
+        render_plan(plan, folder, *phases)
         plan.timings_s["render"] = round(time.perf_counter() - start, 3)
     write_plan(plan, folder)
-    spent = {stage: t for stage, t in plan.timings_s.items() if t}
+    for warning in plan.warnings:
+        print(f"pdvaplan: warning: {warning}", file=sys.stderr, flush=True)
+    spent = {
+        stage: t for stage, t in plan.timings_s.items() if isinstance(t, float | int) and t
+    }
     _progress(
         f"planned in {sum(spent.values()):.1f} s ("
         + ", ".join(f"{stage} {t:.1f} s" for stage, t in spent.items())
@@ -452,7 +478,6 @@ def summarise_plan(plan: Plan) -> str:
         f"stent-graft path: {stent['length_mm']:.0f} mm down {crossing.vein}: {chain}",
         f"{len(plan.candidates) - 1} other candidate sites ranked in plan.json",
     ]
-    lines += [f"warning: {w}" for w in stent["warnings"]]
     return "\n".join(lines)
 
 

@@ -112,6 +112,12 @@ class PlanParameters:
         millimetre, and a needle at the stump leaves no patent artery to land in.
     max_candidates : int
         How many ranked sites to report.
+    register : {"rigid", "none"}
+        Register the venous phase rigidly onto the arterial one, or take the
+        phases to share a frame (then bone of the two is only checked).
+    hu_scale : tuple of two floats or None
+        The phases' grey values are ``a * HU + b`` with these (a, b); None:
+        estimated from each phase.
     catalog : Catalog
         Stent-graft sizes.
     """
@@ -127,6 +133,8 @@ class PlanParameters:
     edge_margin_mm: float = 5.0
     patent_end_margin_mm: float = 1.0
     max_candidates: int = 10
+    register: str = "rigid"
+    hu_scale: tuple[float, float] | None = None
     catalog: Catalog = field(default_factory=load_catalog)
 
     def __post_init__(self) -> None:
@@ -142,11 +150,20 @@ class PlanParameters:
             "max_candidates": self.max_candidates >= 1,
             "calcium_hu": math.isfinite(self.calcium_hu),
             "ankle_z_mm": self.ankle_z_mm is None or math.isfinite(self.ankle_z_mm),
+            "register": self.register in ("rigid", "none"),
+            "hu_scale": self.hu_scale is None
+            or (
+                len(self.hu_scale) == 2
+                and all(math.isfinite(v) for v in self.hu_scale)
+                and self.hu_scale[0] > 0
+            ),
         }
         for name, ok in checks.items():
             if not ok:
                 option = "--" + name.replace("_", "-")
-                raise PdvaplanInputError(f"{option} {getattr(self, name)}: out of range")
+                value = getattr(self, name)
+                shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
+                raise PdvaplanInputError(f"{option} {shown}: out of range")
 
     def as_dict(self) -> dict:
         """Every parameter as used, JSON-ready (the catalogue by its file)."""

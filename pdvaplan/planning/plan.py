@@ -26,6 +26,7 @@ from pdvaplan.centerlines.skeleton import depth_mm
 from pdvaplan.io import Volume
 from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
+from pdvaplan.planning.checks import plan_checks
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import plan_stent_grafts
 from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap, map_vessels
@@ -54,6 +55,9 @@ class Plan:
     inputs: dict = field(default_factory=dict)
     names: dict[str, str | None] = field(default_factory=dict)  # anatomical, per vessel id
     timings_s: dict = field(default_factory=lambda: dict.fromkeys(STAGES))
+    checks: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    segmentation: Segmentation | None = None  # from the phases; None from a label map
 
     @property
     def crossing(self) -> Candidate | None:
@@ -76,11 +80,32 @@ class Plan:
             ],
             "stent_graft": self.stent_graft,
             "vessels": _vessel_summaries(self.vessels, self.names),
+            "side": None,
+            "registration": (
+                self.segmentation.registration.as_dict() if self.segmentation else None
+            ),
+            "intensity": _intensity(self.segmentation),
+            "checks": self.checks,
+            "warnings": self.warnings,
             "inputs": self.inputs,
             "parameters": self.parameters.as_dict(),
             "timings_s": self.timings_s,
             "version": __version__,
         }
+
+
+def _intensity(segmentation: Segmentation | None) -> dict | None:
+    """plan.json's ``intensity``: the arterial phase's grey-to-HU mapping, and each phase's."""
+    if segmentation is None:
+        return None
+    arterial, venous = segmentation.hu_scales
+    return {
+        "hu_scale": [arterial.slope, arterial.offset],
+        "estimated": arterial.estimated,
+        "maps": "grey = a * HU + b, [a, b]",
+        "arterial": arterial.as_dict(),
+        "venous": venous.as_dict(),
+    }
 
 
 def _site(site: Candidate, names: dict, ankle_z_mm: float | None) -> dict:
@@ -135,8 +160,14 @@ def _timed(timings: dict, stage: str) -> Iterator[None]:
     timings[stage] = round((timings.get(stage) or 0.0) + time.perf_counter() - start, 3)
 
 
-def plan_vessels(vessels: VesselMap, parameters: PlanParameters, timings: dict) -> Plan:
-    """Search the crossing and plan the stent-grafts for mapped vessels."""
+def plan_vessels(
+    vessels: VesselMap,
+    parameters: PlanParameters,
+    timings: dict,
+    segmentation: Segmentation | None = None,
+) -> Plan:
+    """Search the crossing and plan the stent-grafts for mapped vessels (of `segmentation`,
+    when they come from two phases), with the checks that tell how far to trust it."""
     with _timed(timings, "search"):
         search = search_crossings(vessels, parameters)
     with _timed(timings, "plan"):
@@ -148,6 +179,8 @@ def plan_vessels(vessels: VesselMap, parameters: PlanParameters, timings: dict) 
                 vein, best, parameters.catalog, parameters.ankle_z_mm, vessels.veins
             )
         names = name_vessels(vessels)
+        checks, warnings = plan_checks(segmentation, vessels)
+    warnings += (stent or {}).get("warnings", [])
     return Plan(
         feasible=bool(search.candidates),
         reason=search.reason,
@@ -158,6 +191,9 @@ def plan_vessels(vessels: VesselMap, parameters: PlanParameters, timings: dict) 
         parameters=parameters,
         names=names,
         timings_s=timings,
+        checks=checks,
+        warnings=warnings,
+        segmentation=segmentation,
     )
 
 
@@ -214,12 +250,21 @@ def plan_from_phases(
     """
     parameters = parameters or PlanParameters()
     timings = dict.fromkeys(STAGES) | (timings or {})
+    stages: dict[str, float] = {}
     with _timed(timings, "segment"):
-        segmentation = segment(arterial, venous, calcium_hu=parameters.calcium_hu)
+        segmentation = segment(
+            arterial,
+            venous,
+            calcium_hu=parameters.calcium_hu,
+            register=parameters.register,
+            hu_scale=parameters.hu_scale,
+            timings_s=stages,
+        )
+    timings["segment_stages"] = {k: round(v, 3) for k, v in stages.items()}
     with _timed(timings, "centerlines"):
         artery_lumen, vein_lumen = lumen_fractions(segmentation, segmentation.arterial_hu)
         vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
-    return plan_vessels(vessels, parameters, timings)
+    return plan_vessels(vessels, parameters, timings, segmentation)
 
 
 def lumen_fractions(

@@ -17,8 +17,10 @@ import numpy as np
 
 from pdvaplan.centerlines import Centerline
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import Volume, read_volume
+from pdvaplan.io import RigidTransform, Volume, read_volume
 from pdvaplan.planning.plan import json_default
+from pdvaplan.segmentation.calibrate import HuScale, volume_in_hu
+from pdvaplan.segmentation.grid import venous_on_grid
 
 #: The label map a plan was made from, written beside plan.json when no input file holds it.
 SEGMENTATION_FILE = "segmentation.nii.gz"
@@ -214,4 +216,33 @@ def load_plan_folder(folder: str | os.PathLike) -> PlanView:
             f"{plan_path}: names no label map or phases to draw from, and {folder} holds no "
             f"{SEGMENTATION_FILE}"
         )
-    return PlanView(plan, centerlines, labels, volumes.get("arterial"), volumes.get("venous"))
+    arterial, venous = volumes.get("arterial"), volumes.get("venous")
+    if arterial is not None and venous is not None:
+        arterial, venous = phases_in_plan_frame(arterial, venous, plan)
+    return PlanView(plan, centerlines, labels, arterial, venous)
+
+
+def phases_in_plan_frame(arterial: Volume, venous: Volume, plan: dict) -> tuple[Volume, Volume]:
+    """The phases as the plan saw them: in HU (its ``intensity``), the venous one on the
+    arterial grid through its ``registration``.
+
+    Parameters
+    ----------
+    arterial, venous : Volume
+        The inputs as read.
+    plan : dict
+        plan.json.
+    """
+    intensity = plan.get("intensity") or {}
+    scales = [
+        HuScale(*intensity[phase]["hu_scale"]) if phase in intensity else HuScale(1.0, 0.0)
+        for phase in ("arterial", "venous")
+    ]
+    arterial, venous = volume_in_hu(arterial, scales[0]), volume_in_hu(venous, scales[1])
+    registration = plan.get("registration") or {}
+    transform = (
+        RigidTransform(np.asarray(registration["matrix"]), np.asarray(registration["offset_mm"]))
+        if "matrix" in registration
+        else None
+    )
+    return arterial, venous_on_grid(venous, arterial, transform)[0]

@@ -27,6 +27,7 @@ h1 { font-size: 1.6em; margin: 0 0 4px; } h2 { font-size: 1.25em; margin-top: 2e
 .no { background: #fdecea; border-left: 6px solid #c62828; }
 .note { background: #fff8e1; border-left: 6px solid #f0a000; padding: 10px 14px;
         border-radius: 6px; margin: 10px 0; }
+.note.warn { background: #fdecea; border-left-color: #c62828; }
 table { border-collapse: collapse; margin: 8px 0 4px; font-size: 0.92em; }
 th, td { border: 1px solid #d9dce0; padding: 4px 9px; text-align: right; }
 th { background: #f0f2f5; } td.l, th.l { text-align: left; }
@@ -155,6 +156,75 @@ def plan_in_words(view: PlanView) -> list[str]:
     return sentences
 
 
+def check_rows(plan: dict) -> list[list[str]]:
+    """The plan's checks as rows of words and numbers (empty when plan.json has none).
+
+    Examples
+    --------
+    >>> check_rows({"checks": {"vessels_found": {"arteries": 3, "veins": 6}}})
+    [['vessels found', '3 arteries, 6 veins']]
+    """
+    checks = plan.get("checks") or {}
+    rows = []
+    registration = plan.get("registration")
+    if registration:
+        residual = registration.get("bone_residual_mm")
+        shown = "not measured (no bone)" if residual is None else f"{residual:.2f} mm"
+        if registration.get("method") == "rigid":
+            rotation = ", ".join(f"{a:.1f}" for a in registration["rotation_deg"])
+            shift = ", ".join(f"{t:.1f}" for t in registration["translation_mm"])
+            rows.append(
+                [
+                    "registration (venous onto arterial phase)",
+                    f"rigid: rotated ({rotation}) deg about x, y, z and shifted ({shift}) mm; "
+                    f"bone residual {shown} (limit {registration['max_bone_residual_mm']:g} mm)",
+                ]
+            )
+        else:
+            rows.append(
+                ["registration", f"none (phases taken to share a frame); bone residual {shown}"]
+            )
+    for phase, scale in (checks.get("intensity") or {}).items():
+        a, b = scale["hu_scale"]
+        how = "given" if not scale.get("estimated") else "estimated from air and soft tissue"
+        words = (
+            "in HU already" if a == 1.0 and b == 0.0 else f"grey = {a:.4g} x HU + {b:.5g} ({how})"
+        )
+        rows.append([f"{phase} phase grey values", words])
+    order = checks.get("phase_order")
+    if order:
+        rows.append(
+            [
+                "phase order",
+                f"{order['verdict']}: {order['only_venous_ml']:.1f} ml of vessels bright in the "
+                f"venous phase only, {order['only_arterial_ml']:.1f} ml in the arterial phase only",
+            ]
+        )
+    contrast = checks.get("contrast_to_noise")
+    if contrast:
+        rows.append(
+            [
+                "contrast-to-noise (full lumen over soft tissue)",
+                f"arteries {contrast['artery_arterial']:.1f} (arterial phase) / "
+                f"{contrast['artery_venous']:.1f} (venous); veins {contrast['vein_venous']:.1f} "
+                f"(venous) / {contrast['vein_arterial']:.1f} (arterial)",
+            ]
+        )
+    found = checks.get("vessels_found")
+    if found:
+        rows.append(["vessels found", f"{found['arteries']} arteries, {found['veins']} veins"])
+    calcium = checks.get("calcium_found")
+    if calcium:
+        rows.append(
+            [
+                "calcium found",
+                f"{calcium['volume_mm3']:.0f} mm\u00b3; calcified wall on "
+                f"{calcium['arteries_with_calcified_wall']} arteries",
+            ]
+        )
+    return rows
+
+
 def _segment_words(segment: dict) -> str:
     size = f"{segment['proximal_diameter_mm']:g}"
     if segment["distal_diameter_mm"] != segment["proximal_diameter_mm"]:
@@ -209,8 +279,8 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
     note = (stent or {}).get("catalog_note")
     if note:
         parts.append(f"<div class='note'><b>Stent-graft catalogue:</b> {_e(note)}</div>")
-    for warning in (stent or {}).get("warnings") or []:
-        parts.append(f"<div class='note'><b>Warning:</b> {_e(warning)}</div>")
+    for warning in plan.get("warnings") or (stent or {}).get("warnings") or []:
+        parts.append(f"<div class='note warn'><b>Warning:</b> {_e(warning)}</div>")
 
     by_name = {p.name: p for p in pictures}
     parts.append("<h2>The crossing in 3D</h2>" if crossing else "<h2>The leg in 3D</h2>")
@@ -380,6 +450,10 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
             )
         )
 
+    checks = check_rows(plan)
+    if checks:
+        parts.append("<h2>Checks: how far to trust this plan</h2>")
+        parts.append(_table(["check", "measured"], checks, left=2))
     parts.append("<h2>Inputs, parameters, timings</h2>")
     inputs = plan.get("inputs") or {}
     checksums = inputs.get("sha256") or {}
@@ -399,8 +473,12 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
             left=1,
         )
     )
-    planned = {k: v for k, v in (plan.get("timings_s") or {}).items() if v is not None}
-    rows = [[f"plan: {k}", f"{v:.2f}"] for k, v in planned.items()]
+    rows = []
+    for step, seconds in (plan.get("timings_s") or {}).items():
+        if isinstance(seconds, dict):
+            rows += [[f"plan: {step}: {k}", f"{v:.2f}"] for k, v in seconds.items()]
+        elif seconds is not None:
+            rows.append([f"plan: {step}", f"{seconds:.2f}"])
     rows += [[f"drawing: {k}", f"{v:.2f}"] for k, v in timings.items()]
     parts.append(_table(["step", "seconds"], rows, left=1))
     if files:

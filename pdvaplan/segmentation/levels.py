@@ -64,6 +64,56 @@ def background_hu(image: np.ndarray, low_hu: float = -20.0, high_hu: float = 140
     return float((edges[peak] + edges[peak + 1]) / 2)
 
 
+def soft_tissue_hu(image: np.ndarray, low_hu: float = -20.0, high_hu: float = 140.0) -> float:
+    """Soft-tissue level to a fraction of an HU: the mode of `image` between `low_hu` and
+    `high_hu` (1-HU bins, smoothed), refined by a parabola through the peak.
+
+    Finer than `background_hu`, for the difference of two images' levels.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> tissue = np.concatenate([rng.normal(52.3, 10, 50000), rng.normal(-100, 10, 30000)])
+    >>> abs(soft_tissue_hu(tissue) - 52.3) < 1.0
+    True
+    """
+    values = image[(image >= low_hu) & (image <= high_hu)]
+    if values.size == 0:
+        return float(np.clip(0.0, low_hu, high_hu))
+    counts, edges = np.histogram(values, bins=np.arange(low_hu, high_hu + 1.0, 1.0))
+    smooth = np.convolve(counts, np.ones(5) / 5.0, mode="same")
+    peak = int(np.argmax(smooth))
+    centre = (edges[peak] + edges[peak + 1]) / 2
+    if 0 < peak < len(smooth) - 1:
+        left, mid, right = smooth[peak - 1 : peak + 2]
+        curvature = left - 2 * mid + right
+        if curvature < 0:
+            centre += 0.5 * (left - right) / curvature
+    return float(centre)
+
+
+def noise_hu(sample: np.ndarray, window_hu: float = 100.0) -> float:
+    """Noise (standard deviation, HU) of an unsmoothed image: the spread of soft tissue above
+    its mode.
+
+    Only values above the mode are used (fat lies below soft tissue): their
+    median distance from the mode is 0.674 standard deviations.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> tissue = np.concatenate([rng.normal(50, 20, 50000), rng.normal(-100, 20, 20000)])
+    >>> abs(noise_hu(tissue) - 20.0) < 1.5
+    True
+    """
+    values = np.asarray(sample, np.float32)
+    mode = np.float32(background_hu(values))
+    above = values[(values >= mode) & (values <= mode + window_hu)]
+    if above.size < 100:
+        return 0.0
+    return float(np.median(above - mode) / 0.674)
+
+
 def slab_levels(
     image: np.ndarray,
     candidates: np.ndarray,

@@ -91,7 +91,13 @@ from pdvaplan.segmentation.grid import (
     slice_heights_mm,
     venous_on_grid,
 )
-from pdvaplan.segmentation.levels import LevelProfile, along_axis, background_hu, slab_levels
+from pdvaplan.segmentation.levels import (
+    LevelProfile,
+    along_axis,
+    noise_hu,
+    slab_levels,
+    soft_tissue_hu,
+)
 from pdvaplan.segmentation.lumen import hysteresis, unmix_artery
 from pdvaplan.segmentation.phase_order import PhaseOrder, check_phase_order
 from pdvaplan.segmentation.register import Registration, register_phases
@@ -325,23 +331,23 @@ def segment(
             f"{arterial.source}: no voxel above {body_floor_hu:g} HU (no body)"
         )
     clock.lap("resample")
-    order = check_phase_order(
+    phases_order = check_phase_order(
         arterial.array[box],
         venous_grid.array[box],
         spacing,
         None if covered is None else covered[box],
     )
-    if order.verdict == "swapped":
+    if phases_order.verdict == "swapped":
         raise PdvaplanInputError(
-            f"{arterial.source}: the phases look swapped: {order.only_arterial_ml:.1f} ml of "
-            f"vessels are bright in it and dark in {venous.source} ({order.only_venous_ml:.1f} ml "
+            f"{arterial.source}: the phases look swapped: {phases_order.only_arterial_ml:.1f} ml of "
+            f"vessels are bright in it and dark in {venous.source} ({phases_order.only_venous_ml:.1f} ml "
             "the other way round), as veins are in a venous phase; give them the other way round"
         )
     clock.lap("phase order")
     axis = axis_nearest_z(arterial)
     heights_mm = slice_heights_mm(arterial, axis, box[axis].start, box[axis].stop - box[axis].start)
 
-    raw_noise = _raw_noise_hu(arterial.array[box][::2, ::2, ::2])
+    raw_noise = noise_hu(arterial.array[box][::2, ::2, ::2])
     auto_artery, auto_vein, auto_along = _smoothing_for(raw_noise)
     smoothing_mm = auto_artery if smoothing_mm is None else smoothing_mm
     vein_smoothing_mm = auto_vein if vein_smoothing_mm is None else vein_smoothing_mm
@@ -352,7 +358,12 @@ def segment(
     ven = smooth_mm(venous_grid.array[box], spacing, phase_sigma_mm)
     covered = None if covered is None else covered[box]
     coarse = _Coarse(art.shape, spacing, axis, level_slab_mm)
-    background = background_hu(coarse(art))
+    background = soft_tissue_hu(coarse(art))
+    # One background serves both phases: the venous phase's soft tissue (enhanced a
+    # little in a real venous phase, a few HU off after calibrating two acquisitions)
+    # is moved to the arterial phase's.
+    venous_offset_hu = soft_tissue_hu(coarse(ven)) - soft_tissue_hu(coarse(art))
+    ven -= np.float32(venous_offset_hu)
     both = np.minimum(art, ven)
 
     clock.lap("smooth")
@@ -559,7 +570,7 @@ def segment(
         arterial_hu=arterial,
         hu_scales=scales,
         registration=registration,
-        phase_order=order,
+        phase_order=phases_order,
     )
 
 
@@ -652,20 +663,6 @@ def _smooth_voxels(image: np.ndarray, sigma_voxels: np.ndarray) -> np.ndarray:
         if sigma > 0.05:
             out = ndimage.gaussian_filter1d(out, float(sigma), axis, truncate=3.0)
     return out
-
-
-def _raw_noise_hu(sample: np.ndarray, window_hu: float = 100.0) -> float:
-    """Noise (HU) of an unsmoothed image: the spread of soft tissue above its mode.
-
-    Only values above the mode are used (fat lies below soft tissue): their
-    median distance from the mode is 0.674 standard deviations.
-    """
-    values = np.asarray(sample, np.float32)
-    mode = np.float32(background_hu(values))
-    above = values[(values >= mode) & (values <= mode + window_hu)]
-    if above.size < 100:
-        return 0.0
-    return float(np.median(above - mode) / 0.674)
 
 
 def _smoothing_for(noise_hu: float) -> tuple[float, float, float]:

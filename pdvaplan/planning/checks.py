@@ -1,0 +1,152 @@
+"""What the planner measured to trust its own answer: plan.json's ``checks`` and ``warnings``.
+
+A planning tool must not hand over a confident wrong plan. Every stage that
+can tell whether its input was within what it can judge reports a check; each
+check outside its normal range becomes a warning (in plan.json, on stderr and
+at the top of the report). Checks that must stop the plan (a failed
+registration, swapped phases, an image that is not CT) raise in their stage
+instead.
+
+Normal ranges (parameters of `CheckLimits`):
+
+* contrast-to-noise of a full artery lumen in the arterial phase and of a
+  full vein lumen in the venous phase: at least 5 (noise: the spread of soft
+  tissue; contrast: the segmentation's lumen levels over the background);
+* veins in the arterial phase: at most 40 % of their venous-phase contrast
+  (more means a late arterial phase, where veins and arteries look alike);
+* fat after mapping grey values to HU: -190 to -40 HU (an estimated mapping
+  that puts fat elsewhere rests on anchors that were not air and muscle).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pdvaplan.planning.vessels import ARTERY, CALCIUM, VEIN, VesselMap
+from pdvaplan.segmentation import Segmentation
+from pdvaplan.segmentation.levels import noise_hu
+
+
+@dataclass(frozen=True)
+class CheckLimits:
+    """Normal ranges of the checks (see the module docstring)."""
+
+    min_contrast_to_noise: float = 5.0
+    max_vein_arterial_share: float = 0.4
+    fat_hu: tuple[float, float] = (-190.0, -40.0)
+
+
+def plan_checks(
+    segmentation: Segmentation | None, vessels: VesselMap, limits: CheckLimits | None = None
+) -> tuple[dict, list[str]]:
+    """The checks of a plan and the warnings for those outside their normal range.
+
+    Parameters
+    ----------
+    segmentation : Segmentation or None
+        The segmentation of the two phases (None for a plan from a label map).
+    vessels : VesselMap
+        The vessels planned on.
+    limits : CheckLimits, optional
+
+    Returns
+    -------
+    checks : dict
+        JSON-ready: vessels and calcium found, and with phases the intensity
+        mapping, registration, phase order and contrast-to-noise.
+    warnings : list of str
+        One sentence per check outside its normal range.
+    """
+    limits = limits or CheckLimits()
+    labels = vessels.labels.array
+    voxel_mm3 = float(np.prod(vessels.labels.spacing_mm))
+    checks = {
+        "vessels_found": {"arteries": len(vessels.arteries), "veins": len(vessels.veins)},
+        "calcium_found": {
+            "volume_mm3": float(np.count_nonzero(labels == CALCIUM)) * voxel_mm3,
+            "arteries_with_calcified_wall": sum(
+                1 for s in vessels.calcified_stretches_mm.values() if len(s)
+            ),
+        },
+    }
+    warnings: list[str] = []
+    if segmentation is None:
+        return checks, warnings
+    checks["intensity"] = {
+        phase: {
+            "hu_scale": [scale.slope, scale.offset],
+            "estimated": scale.estimated,
+            "fat_hu": scale.anchors.get("fat_hu"),
+        }
+        for phase, scale in zip(("arterial", "venous"), segmentation.hu_scales, strict=True)
+    }
+    for phase, scale in zip(("arterial", "venous"), segmentation.hu_scales, strict=True):
+        fat = scale.anchors.get("fat_hu")
+        low, high = limits.fat_hu
+        if scale.estimated and not scale.is_identity and fat is not None and not low <= fat <= high:
+            warnings.append(
+                f"the {phase} phase's grey values were mapped to HU by an estimate that puts fat "
+                f"at {fat:.0f} HU (normal {low:g} to {high:g}): the mapping may be off; give "
+                "--hu-scale A B if it is known"
+            )
+    checks["registration"] = {
+        "method": segmentation.registration.method,
+        "bone_residual_mm": segmentation.registration.residual.median_mm,
+    }
+    warnings += segmentation.registration.warnings()
+    checks["phase_order"] = segmentation.phase_order.as_dict()
+    warnings += segmentation.phase_order.warnings()
+    contrast = phase_contrast(segmentation)
+    checks["contrast_to_noise"] = contrast
+    for vessel, phase in (("artery", "arterial"), ("vein", "venous")):
+        value = contrast[f"{vessel}_{phase}"]
+        if value < limits.min_contrast_to_noise:
+            warnings.append(
+                f"weak contrast: a full {vessel} lumen stands {value:.1f} noise sigmas above "
+                f"soft tissue in the {phase} phase (normal {limits.min_contrast_to_noise:g} or "
+                f"more); {vessel} boundaries and the distances between vessels are less sure"
+            )
+    share = contrast["vein_arterial"] / max(contrast["vein_venous"], 1e-9)
+    if share > limits.max_vein_arterial_share:
+        warnings.append(
+            f"veins are already bright in the arterial phase ({100 * share:.0f} % of their "
+            f"venous-phase contrast; normal {100 * limits.max_vein_arterial_share:.0f} % at "
+            "most): a late arterial phase, where arteries and veins can be confused"
+        )
+    return checks, warnings
+
+
+def phase_contrast(segmentation: Segmentation) -> dict:
+    """Contrast-to-noise of full artery and vein lumens in each phase.
+
+    The contrast of a full lumen is its level over the soft-tissue background:
+    the segmentation's artery levels (95th percentile per slab) in each phase
+    and its vein level in the venous phase; the veins' in the arterial phase is
+    the 90th percentile of the arterial phase over the vein mask (the vein
+    level's percentile). The noise is each phase's soft-tissue spread.
+    """
+    labels = segmentation.labels.array
+    arterial = segmentation.arterial_hu.array
+    venous = segmentation.venous_on_grid.array
+    background = segmentation.background_hu
+    noise = {
+        "arterial": noise_hu(arterial[::2, ::2, ::2]),
+        "venous": noise_hu(venous[::2, ::2, ::2]),
+    }
+    veins = labels == VEIN
+    vein_arterial = float(np.percentile(arterial[veins], 90.0)) if veins.any() else background
+    contrast_hu = {
+        "artery_arterial": float(np.median(segmentation.artery_level.hu)) - background,
+        "artery_venous": float(np.median(segmentation.artery_venous_level.hu)) - background,
+        "vein_venous": float(np.median(segmentation.vein_level.hu)) - background,
+        "vein_arterial": max(vein_arterial - background, 0.0),
+    }
+    out = {
+        name: value / max(noise[name.split("_")[1]], 1.0) for name, value in contrast_hu.items()
+    }
+    out["noise_hu"] = noise
+    out["contrast_hu"] = contrast_hu
+    out["artery_voxels"] = int(np.count_nonzero(labels == ARTERY))
+    return out
