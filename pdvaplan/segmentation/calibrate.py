@@ -62,7 +62,7 @@ class HuScale:
     Examples
     --------
     >>> scale = HuScale(0.65, 1100.0)
-    >>> scale.to_hu(np.array([450, 1132.5], np.uint16)).tolist()
+    >>> np.round(scale.to_hu(np.array([450.0, 1132.5])), 3).tolist()
     [-1000.0, 50.0]
     >>> HuScale(1.0, 0.0).is_identity
     True
@@ -140,7 +140,7 @@ def estimate_hu_scale(volume: Volume) -> HuScale:
     values = _sample(volume.array)
     low, high = float(values.min()), float(values.max())
     if high <= low:
-        raise PdvaplanInputError(f"{source}: every voxel holds {low:g}; not an image of a leg")
+        raise PdvaplanInputError(f"{source}: every voxel holds {low:g} (no body in the image)")
     values = _without_padding(values)
     not_ct = (
         f"{source}: grey values do not look like CT ({{}}); pdvaplan needs CT or cone-beam CT "

@@ -82,6 +82,15 @@ class PhaseOrder:
             "veins the arterial phase does not)"
         ]
 
+    def swapped_message(self, arterial_source: str, venous_source: str) -> str:
+        """The one-line refusal for phases that look swapped."""
+        return (
+            f"{arterial_source}: the phases look swapped: {self.only_arterial_ml:.1f} ml of "
+            f"vessels are bright in it and dark in {venous_source} ({self.only_venous_ml:.1f} "
+            "ml the other way round), as veins are in a venous phase; give them the other way "
+            "round (--arterial VEN --venous ART)"
+        )
+
     def as_dict(self) -> dict:
         """JSON-ready record."""
         return vars(self).copy()
@@ -114,9 +123,9 @@ def check_phase_order(
     >>> venous = arterial.copy()
     >>> arterial[4:6, 4:6, :] = venous[4:6, 4:6, :] = 300.0  # an artery, bright in both
     >>> venous[12:16, 12:16, :] = 220.0  # a vein, bright in the venous phase only
-    >>> check_phase_order(arterial, venous, np.ones(3)).verdict
+    >>> check_phase_order(arterial, venous, np.full(3, 2.0)).verdict
     'right'
-    >>> check_phase_order(venous, arterial, np.ones(3)).verdict
+    >>> check_phase_order(venous, arterial, np.full(3, 2.0)).verdict
     'swapped'
     """
     a, v = _block_mean(arterial_hu), _block_mean(venous_hu)

@@ -338,11 +338,7 @@ def segment(
         None if covered is None else covered[box],
     )
     if phases_order.verdict == "swapped":
-        raise PdvaplanInputError(
-            f"{arterial.source}: the phases look swapped: {phases_order.only_arterial_ml:.1f} ml of "
-            f"vessels are bright in it and dark in {venous.source} ({phases_order.only_venous_ml:.1f} ml "
-            "the other way round), as veins are in a venous phase; give them the other way round"
-        )
+        raise PdvaplanInputError(phases_order.swapped_message(arterial.source, venous.source))
     clock.lap("phase order")
     axis = axis_nearest_z(arterial)
     heights_mm = slice_heights_mm(arterial, axis, box[axis].start, box[axis].stop - box[axis].start)

@@ -48,6 +48,9 @@ METHODS = ("rigid", "none")
 REGISTRATION_SPACING_MM = 2.0
 #: Grid (mm) the residual is measured on.
 CHECK_SPACING_MM = 1.0
+#: A registration that moves no corner of the arterial volume farther than this (mm) is
+#: taken for no motion (the phases' own precision; interpolating would only blur).
+NO_MOTION_MM = 0.2
 #: Largest bone residual (mm) of an acceptable registration.
 MAX_BONE_RESIDUAL_MM = 1.0
 #: Bone surface: where the (smoothed) arterial phase crosses this level (HU).
@@ -220,6 +223,19 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
         np.asarray(euler.GetMatrix()).reshape(3, 3),
         np.asarray(euler.TransformPoint((0.0, 0.0, 0.0))),
     )
+    corners = arterial_hu.corners_mm()
+    if np.linalg.norm(transform.apply(corners) - corners, axis=1).max() < NO_MOTION_MM:
+        # Below the registration's precision: resampling would only blur the venous phase.
+        return Registration(
+            "rigid",
+            identity,
+            centre_mm=centre,
+            metric_before=float(metric_before),
+            metric_after=float(metric_before),
+            residual_before=before,
+            residual=before,
+            seconds=time.perf_counter() - start,
+        )
     after = bone_residual(arterial_hu, venous_hu, transform)
     registration = Registration(
         method="rigid",
