@@ -441,9 +441,7 @@ def _plan_and_write(
     write_plan(plan, folder)
     for warning in plan.warnings:
         print(f"pdvaplan: warning: {warning}", file=sys.stderr, flush=True)
-    spent = {
-        stage: t for stage, t in plan.timings_s.items() if isinstance(t, float | int) and t
-    }
+    spent = {stage: t for stage, t in plan.timings_s.items() if isinstance(t, float | int) and t}
     _progress(
         f"planned in {sum(spent.values()):.1f} s ("
         + ", ".join(f"{stage} {t:.1f} s" for stage, t in spent.items())

@@ -143,9 +143,7 @@ def phase_contrast(segmentation: Segmentation) -> dict:
         "vein_venous": float(np.median(segmentation.vein_level.hu)) - background,
         "vein_arterial": max(vein_arterial - background, 0.0),
     }
-    out = {
-        name: value / max(noise[name.split("_")[1]], 1.0) for name, value in contrast_hu.items()
-    }
+    out = {name: value / max(noise[name.split("_")[1]], 1.0) for name, value in contrast_hu.items()}
     out["noise_hu"] = noise
     out["contrast_hu"] = contrast_hu
     out["artery_voxels"] = int(np.count_nonzero(labels == ARTERY))
