@@ -88,22 +88,25 @@ class VeinSpec:
 class Bone:
     """A straight bone shaft along z: cortex ring around fatty marrow.
 
-    The cortex is thickest mid-shaft (`cortex_mm`) and thins towards the
-    ends to `cortex_end_fraction` of that, as a tibia's does: the marrow
-    cavity widens towards the metaphyses. The outer surface is a cylinder.
+    The cortex is `cortex_mm` thick along the shaft and thins within a few
+    centimetres of each end to `cortex_end_fraction` of that, as a tibia's
+    does towards its metaphyses, where the marrow cavity widens. The outer
+    surface is a cylinder.
     """
 
     name: str
     centre_xy_mm: tuple[float, float]
     radius_mm: float
     cortex_mm: float
-    cortex_end_fraction: float = 0.55
+    cortex_end_fraction: float = 0.5
+    cortex_taper_mm: float = 25.0
 
     def cortex_at_mm(self, z_mm: np.ndarray, length_mm: float) -> np.ndarray:
         """Cortex thickness (mm) at heights `z_mm` of a leg `length_mm` long."""
-        t = np.clip(np.asarray(z_mm, dtype=np.float64) / length_mm, 0.0, 1.0)
-        end = self.cortex_end_fraction
-        return self.cortex_mm * (end + (1.0 - end) * np.sin(np.pi * t))
+        z = np.asarray(z_mm, dtype=np.float64)
+        ends = np.exp(-((z / self.cortex_taper_mm) ** 2))
+        ends += np.exp(-(((length_mm - z) / self.cortex_taper_mm) ** 2))
+        return self.cortex_mm * (1.0 - (1.0 - self.cortex_end_fraction) * np.minimum(ends, 1.0))
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,9 @@ def test_phases_show_arteries_bright_early_and_veins_bright_late():
     artery, vein = labels == ARTERY, labels == VEIN
     assert np.median(arterial[artery]) > 200 and np.median(arterial[vein]) < 120
     assert np.median(venous[vein]) > 150
-    assert np.median(arterial[labels == 4]) > 300  # bone cortex bright (marrow dark)
+    # Bone: a bright cortex (thinner towards the leg's ends) around dark marrow.
+    low, high = np.percentile(arterial[labels == 4], [25, 80])
+    assert high > 1000 and low < 100
     assert np.median(arterial[labels == 0]) < 100
 
 
