@@ -304,11 +304,11 @@ def test_threaded_smoothing_equals_scipy():
 
 def test_noise_is_measured_and_sets_the_smoothing():
     from pdvaplan.segmentation.levels import noise_hu
-    from pdvaplan.segmentation.pipeline import _smoothing_for
+    from pdvaplan.segmentation.phases import smoothing_for
 
     rng = np.random.default_rng(6)
     tissue = np.concatenate([rng.normal(50, 30, 60_000), rng.normal(-100, 30, 30_000)])
     assert abs(noise_hu(tissue) - 30.0) < 3.0
-    assert _smoothing_for(8.0) == (0.4, 0.8, 0.0)
-    assert _smoothing_for(35.0)[0] > 0.5 and _smoothing_for(35.0)[1] > 0.9
-    assert _smoothing_for(35.0)[2] == 1.0
+    assert smoothing_for(8.0) == (0.4, 0.8, 0.0)
+    assert smoothing_for(35.0)[0] > 0.5 and smoothing_for(35.0)[1] > 0.9
+    assert smoothing_for(35.0)[2] == 1.0

@@ -1,4 +1,4 @@
-"""Bone: large, thick components bright in both phases, with their marrow filled.
+"""Stage "bone": large, thick components bright in both phases, with their marrow filled.
 
 Cortex (700-2000 HU) and calcified plaque are both bright in both contrast
 phases. Bone is told apart by size and thickness: a tibia or fibula shaft is
@@ -13,9 +13,12 @@ box of each large one, so its cost follows the bone, not the volume.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pdvaplan.segmentation.filters import Components, fill_holes_in_slices, inside_distance_mm
+from pdvaplan.segmentation.settings import SegmentationSettings
 
 #: Components this many times the smallest bone volume are bone whatever their thickness.
 _THICKNESS_CHECK_BELOW = 10.0
@@ -97,3 +100,73 @@ def bone_mask(
     for rim in rims:
         rim |= bone
     return (bone, *rims)
+
+
+@dataclass
+class BoneMasks:
+    """Bone, and the zones around it where its blur brightens both phases.
+
+    Attributes
+    ----------
+    bone : numpy.ndarray
+        Cortex and marrow.
+    rim : numpy.ndarray
+        Within `rim_mm` of bone (bone included): no artery lumen or calcium
+        there, and veins only grow into it on the phase difference.
+    near : numpy.ndarray
+        Within `SegmentationSettings.bone_near_mm` of bone: lumen needs the
+        phase-difference test there, and no levels are measured.
+    rim_mm : float
+        The rim's width: the setting plus half the largest voxel size (the
+        mask's edge sits up to a voxel inside the true edge).
+    """
+
+    bone: np.ndarray | None
+    rim: np.ndarray | None
+    near: np.ndarray | None
+    rim_mm: float
+
+
+def find_bone(
+    both_phases_hu: np.ndarray,
+    spacing_mm: np.ndarray,
+    background_hu: float,
+    slice_axis: int,
+    settings: SegmentationSettings,
+) -> BoneMasks:
+    """Bone and its rims from the both-phase image, its boundary midway between tissue and
+    cortex.
+
+    The cortex level is the 90th percentile of the voxels at least
+    `settings.calcium_hu` bright, read from every other voxel along each axis
+    (an eighth of the volume is plenty for a percentile of thousands of voxels).
+
+    Parameters
+    ----------
+    both_phases_hu : numpy.ndarray
+        The smaller of the two smoothed phases at each voxel.
+    spacing_mm : numpy.ndarray
+        Voxel size.
+    background_hu : float
+        Soft-tissue level.
+    slice_axis : int
+        Axis nearest physical z.
+    settings : SegmentationSettings
+
+    Returns
+    -------
+    BoneMasks
+    """
+    rim_mm = settings.bone_rim_mm + 0.5 * float(np.max(spacing_mm))
+    widths = (rim_mm, settings.bone_near_mm)
+    sample = both_phases_hu[::2, ::2, ::2]
+    dense = sample[sample >= settings.calcium_hu]
+    if dense.size < 100:
+        dense = both_phases_hu[both_phases_hu >= settings.calcium_hu]
+    if dense.size == 0:
+        masks = tuple(np.zeros(both_phases_hu.shape, bool) for _ in range(3))
+    else:
+        cortex = float(np.percentile(dense, 90.0))
+        threshold = background_hu + 0.5 * (cortex - background_hu)
+        masks = bone_mask(both_phases_hu, spacing_mm, threshold, slice_axis, rim_mm=widths)
+    return BoneMasks(*masks, rim_mm=rim_mm)

@@ -1,4 +1,4 @@
-"""Calcified plaque: bright in both phases, not bone.
+"""Stage "calcium": calcified plaque, bright in both phases, not bone.
 
 Contrast makes the lumen bright in one phase only (the arterial phase for an
 artery, mostly), while calcium is equally bright in both; the smaller of the
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import Components
+from pdvaplan.segmentation.filters import Components, components_touching, within_mm
+from pdvaplan.segmentation.settings import SegmentationSettings
 
 
 def calcium_mask(
@@ -75,3 +76,46 @@ def calcium_mask(
     parts = Components(grown)
     keep = parts.hit(seeds) & (parts.sizes() * float(np.prod(spacing_mm)) <= max_volume_mm3)
     return parts.mask(keep)
+
+
+def calcium_blur(
+    both_phases_hu: np.ndarray, spacing_mm: np.ndarray, settings: SegmentationSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Calcium with its blur, and the zone that hides it from the lumen images.
+
+    Calcium and its blur (both-phase bright down to the growth level, grown
+    from seeds) would spread into their surroundings when smoothed further
+    and would raise the measured lumen levels: they are hidden (set to the
+    background) within `settings.calcium_rim_mm` of it.
+
+    Returns
+    -------
+    dense, hidden : numpy.ndarray
+        The both-phase bright components that hold a calcium seed, and the
+        voxels within the calcium rim of them.
+    """
+    dense = components_touching(
+        both_phases_hu >= settings.calcium_low_hu, both_phases_hu >= settings.calcium_seed_hu
+    )
+    return dense, within_mm(dense, spacing_mm, settings.calcium_rim_mm)
+
+
+def find_calcium(
+    both_phases_hu: np.ndarray,
+    bone_rim: np.ndarray,
+    lumen: np.ndarray,
+    spacing_mm: np.ndarray,
+    settings: SegmentationSettings,
+) -> np.ndarray:
+    """Calcium: seeded at `settings.calcium_seed_hu` in both phases, grown down to
+    `settings.calcium_low_hu`, not into bone's rim nor into `lumen` (voxels the phase
+    difference shows to be lumen), no component larger than the smallest bone."""
+    return calcium_mask(
+        both_phases_hu,
+        bone_rim,
+        spacing_mm,
+        settings.calcium_seed_hu,
+        settings.calcium_low_hu,
+        not_grown=lumen,
+        max_volume_mm3=settings.min_bone_mm3,
+    )

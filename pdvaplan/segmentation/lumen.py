@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import Components
+from pdvaplan.segmentation.coarse import smooth_voxels
+from pdvaplan.segmentation.filters import Components, remove_small
+from pdvaplan.segmentation.levels import along_axis
+from pdvaplan.segmentation.phases import SmoothedPhases
+from pdvaplan.segmentation.settings import SegmentationSettings
 
 
 def lumen_fraction(image_hu: np.ndarray, background_hu: float, level_hu: np.ndarray) -> np.ndarray:
@@ -96,3 +100,71 @@ def hysteresis(
     del candidate
     volume_mm3 = parts.sizes() * float(np.prod(spacing_mm))
     return parts.mask(parts.hit(seeds) & (volume_mm3 >= min_volume_mm3))
+
+
+def lumen_candidates(
+    phases: SmoothedPhases,
+    image: np.ndarray,
+    image_sigma_mm: np.ndarray,
+    allowed: np.ndarray,
+    hidden_coarse: np.ndarray,
+    settings: SegmentationSettings,
+) -> np.ndarray:
+    """Lumen candidates on the coarse grid, where a lumen's contrast level is measured.
+
+    The image is averaged over 2 x 2 x 2 blocks (which smooths about as much
+    as a Gaussian of half a coarse voxel), its hidden parts (calcium and its
+    blur, coarse) set to the background, and smoothed on to
+    `settings.detection_mm`; candidates reach half of
+    `settings.min_contrast_hu` over the background, lie in `allowed` and form
+    pieces of `settings.min_artery_mm3` at least.
+
+    Parameters
+    ----------
+    phases : SmoothedPhases
+    image : numpy.ndarray
+        A smoothed phase on the crop.
+    image_sigma_mm : array_like
+        The smoothing `image` has had (mm, per axis or one).
+    allowed : numpy.ndarray
+        Crop voxels candidates may lie in.
+    hidden_coarse : numpy.ndarray
+        Coarse voxels hidden from the levels.
+    settings : SegmentationSettings
+    """
+    coarse = phases.coarse
+    small = coarse.mean(image)
+    small[hidden_coarse] = np.float32(phases.background_hu)
+    block_sigma = 0.5 * coarse.spacing
+    extra = np.sqrt(
+        np.maximum(settings.detection_mm**2 - np.asarray(image_sigma_mm) ** 2 - block_sigma**2, 0.0)
+    )
+    small = smooth_voxels(small, extra / coarse.spacing)
+    found = small >= phases.background_hu + 0.5 * settings.min_contrast_hu
+    found &= coarse(allowed)
+    return remove_small(found, coarse.spacing, settings.min_artery_mm3)
+
+
+def at_fraction(phases: SmoothedPhases, level_hu: np.ndarray, fraction: float) -> np.ndarray:
+    """The HU (per slice, broadcasting along the leg) at which a lumen of `level_hu` covers
+    `fraction` of a voxel."""
+    background = phases.background_hu
+    contrast = np.maximum(level_hu - background, 1.0)
+    return along_axis((background + fraction * contrast).astype(np.float32), phases.axis)
+
+
+def lumen_mask(
+    phases: SmoothedPhases,
+    image: np.ndarray,
+    level_hu: np.ndarray,
+    seed_fraction: float,
+    allowed: np.ndarray,
+    min_volume_mm3: float,
+    settings: SegmentationSettings,
+) -> np.ndarray:
+    """Hysteresis on the lumen fraction of `image` (a lumen of `level_hu` per slice), compared
+    in HU (no fraction image is made): seeds at `seed_fraction`, boundary at
+    `settings.boundary_fraction`."""
+    seeds = image >= at_fraction(phases, level_hu, seed_fraction)
+    low = at_fraction(phases, level_hu, settings.boundary_fraction)
+    return hysteresis(image, seeds, allowed, phases.spacing_mm, low, min_volume_mm3)
