@@ -41,7 +41,7 @@ DENSE_HU = 600.0
 #: range is in HU already (a contrast-enhanced abdomen's organs peak near 100 HU).
 CALIBRATED_AIR_HU, CALIBRATED_TISSUE_HU = 100.0, (-20.0, 150.0)
 #: Voxels sampled for the histograms (about; every n-th voxel along each axis).
-_SAMPLE_VOXELS = 2_000_000
+_SAMPLE_VOXELS = 500_000
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ Method (SimpleITK's registration framework):
 * **The check.** The residual misalignment is measured on bone, whose edges
   are sharp in both phases and do not change with contrast: at points of the
   arterial bone surface (on a 1 mm grid), the venous phase is searched along
-  the surface normal for the same level crossing (`bone_residual`). Its
+  the surface normal for the same level crossing (`BoneSurface`). Its
   median distance is the residual in mm; more than `MAX_BONE_RESIDUAL_MM`
   means the registration failed (a rigid registration), or that the phases do
   not share a frame (``--register none``).
@@ -40,7 +40,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import RigidTransform, Volume
+from pdvaplan.io import RigidTransform, Volume, from_sitk
 
 #: Registration methods: a rigid registration, or none (the phases share a frame).
 METHODS = ("rigid", "none")
@@ -193,7 +193,8 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
         raise PdvaplanInputError(f"--register {method}: choose one of {', '.join(METHODS)}")
     start = time.perf_counter()
     identity = RigidTransform.identity()
-    before = bone_residual(arterial_hu, venous_hu, identity)
+    surface = BoneSurface(arterial_hu)
+    before = surface.residual(venous_hu, identity)
     if method == "none":
         return Registration(
             "none",
@@ -236,7 +237,7 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
             residual=before,
             seconds=time.perf_counter() - start,
         )
-    after = bone_residual(arterial_hu, venous_hu, transform)
+    after = surface.residual(venous_hu, transform)
     registration = Registration(
         method="rigid",
         transform=transform,
@@ -293,68 +294,93 @@ def _block_mean(volume: Volume, spacing_mm: float) -> sitk.Image:
     return sitk.BinShrink(image, factors) if max(factors) > 1 else image
 
 
-def bone_residual(
-    arterial_hu: Volume, venous_hu: Volume, transform: RigidTransform
-) -> BoneResidual:
-    """How far the venous phase's bone surface lies from the arterial one's, after `transform`.
+class BoneSurface:
+    """Points on the arterial phase's bone surface, where the phases' alignment is measured.
 
-    Both phases are block-averaged to about `CHECK_SPACING_MM`, the venous
-    one resampled onto the arterial grid through `transform`, and both
-    smoothed (0.7 mm). At up to `MAX_POINTS` points on the surface of the
-    arterial bone (components of at least `BONE_MIN_MM3` above
-    `BONE_LEVEL_HU`), the venous phase is sampled along the surface normal
-    (bright to dark) within +-`SEARCH_MM`; the distance is that from the
-    arterial crossing of the level to the nearest venous crossing of the same
-    sense (`SEARCH_MM` where there is none). A translation u shows as
-    ``|u . n|``: on a bone shaft, about 0.7 |u| across the leg, nothing along it.
+    The arterial phase is block-averaged to about `CHECK_SPACING_MM` and
+    smoothed (0.7 mm); up to `MAX_POINTS` voxels on the surface of its bone
+    (components of at least `BONE_MIN_MM3` above `BONE_LEVEL_HU`) are kept
+    with the normal there (bright to dark) and where, along it, the arterial
+    phase crosses the level (sub-voxel).
 
-    Returns
-    -------
-    BoneResidual
-        Median and 90th percentile (mm), None without bone.
+    Parameters
+    ----------
+    arterial_hu : Volume
+        The arterial phase in HU.
     """
-    fixed = _block_mean(arterial_hu, CHECK_SPACING_MM)
-    moving = _block_mean(venous_hu, CHECK_SPACING_MM)
-    covered = sitk.Resample(
-        moving * 0 + 1, fixed, transform.to_sitk(), sitk.sitkNearestNeighbor, 0.0
-    )
-    moving = sitk.Resample(moving, fixed, transform.to_sitk(), sitk.sitkLinear, -1000.0)
-    spacing = np.asarray(fixed.GetSpacing())
-    arrays = []
-    for image in (fixed, moving):
-        smooth = sitk.SmoothingRecursiveGaussian(image, 0.7)
-        arrays.append(sitk.GetArrayFromImage(smooth).transpose(2, 1, 0))
-    a, v = arrays
-    inside = sitk.GetArrayFromImage(covered).transpose(2, 1, 0) > 0
-    bone = a >= BONE_LEVEL_HU
-    labels, count = ndimage.label(bone)
-    if count == 0:
-        return BoneResidual(None, None, 0)
-    sizes = np.bincount(labels.ravel())[1:] * float(np.prod(spacing))
-    bone = np.isin(labels, 1 + np.flatnonzero(sizes >= BONE_MIN_MM3))
-    surface = bone & ~ndimage.binary_erosion(bone) & inside
-    points = np.argwhere(surface)
-    if len(points) < 50:
-        return BoneResidual(None, None, len(points))
-    points = points[:: max(1, len(points) // MAX_POINTS)]
-    gradient = np.stack([g[tuple(points.T)] for g in np.gradient(a, *spacing)], axis=1)
-    norm = np.linalg.norm(gradient, axis=1)
-    keep = norm > 1e-3
-    points, normal = points[keep], -gradient[keep] / norm[keep, None]
-    steps = np.arange(-SEARCH_MM, SEARCH_MM + 1e-9, 0.1)
-    # Index positions along each normal (mm / spacing per axis), shape (3, points, steps).
-    along = points.T[:, :, None] + (normal.T / spacing[:, None])[:, :, None] * steps
-    profiles = []
-    for image in (a, v, inside.astype(np.float32)):
-        profiles.append(ndimage.map_coordinates(image, along, order=1, mode="nearest"))
-    fixed_at = _nearest_fall(profiles[0], steps, BONE_LEVEL_HU, np.zeros(len(points)))
-    moving_at = _nearest_fall(profiles[1], steps, BONE_LEVEL_HU, np.nan_to_num(fixed_at))
-    seen = np.isfinite(fixed_at) & np.all(profiles[2] > 0.5, axis=1)
-    distance = np.where(np.isfinite(moving_at), np.abs(moving_at - fixed_at), SEARCH_MM)[seen]
-    if distance.size < 50:
-        return BoneResidual(None, None, int(distance.size))
-    median, p90 = np.percentile(distance, [50.0, 90.0])
-    return BoneResidual(float(median), float(p90), int(distance.size))
+
+    def __init__(self, arterial_hu: Volume) -> None:
+        fixed = _smoothed(_block_mean(arterial_hu, CHECK_SPACING_MM))
+        a = fixed.array
+        spacing = fixed.spacing_mm
+        self.steps_mm = np.arange(-SEARCH_MM, SEARCH_MM + 1e-9, 0.1)
+        self.positions_mm = np.zeros((0, len(self.steps_mm), 3))
+        self.fixed_at_mm = np.zeros(0)
+        labels, count = ndimage.label(a >= BONE_LEVEL_HU)
+        if count == 0:
+            return
+        sizes = np.bincount(labels.ravel())[1:] * float(np.prod(spacing))
+        bone = np.isin(labels, 1 + np.flatnonzero(sizes >= BONE_MIN_MM3))
+        points = np.argwhere(bone & ~ndimage.binary_erosion(bone))
+        points = points[:: max(1, len(points) // MAX_POINTS)]
+        # Central differences at the points only (in mm along each index axis).
+        gradient = np.empty((len(points), 3))
+        for axis in range(3):
+            step = np.zeros(3, int)
+            step[axis] = 1
+            ahead = np.minimum(points + step, np.asarray(a.shape) - 1)
+            behind = np.maximum(points - step, 0)
+            gradient[:, axis] = (a[tuple(ahead.T)] - a[tuple(behind.T)]) / (
+                (ahead[:, axis] - behind[:, axis]).clip(1) * spacing[axis]
+            )
+        norm = np.linalg.norm(gradient, axis=1)
+        keep = norm > 1e-3
+        points, normal = points[keep], -gradient[keep] / norm[keep, None]
+        # Index positions along each normal, then physical ones: (points, steps, 3).
+        along = points[:, None, :] + (normal / spacing)[:, None, :] * self.steps_mm[:, None]
+        profile = ndimage.map_coordinates(a, along.reshape(-1, 3).T, order=1, mode="nearest")
+        fixed_at = _nearest_fall(
+            profile.reshape(len(points), -1), self.steps_mm, BONE_LEVEL_HU, np.zeros(len(points))
+        )
+        found = np.isfinite(fixed_at)
+        self.positions_mm = fixed.index_to_physical(along[found])
+        self.fixed_at_mm = fixed_at[found]
+
+    def residual(self, venous_hu: Volume, transform: RigidTransform) -> BoneResidual:
+        """How far the venous phase's bone surface lies from these points, after `transform`.
+
+        The venous phase (block-averaged and smoothed alike) is sampled along
+        each normal where `transform` puts it; the distance is that from the
+        arterial crossing of the level to the nearest venous crossing of the
+        same sense (`SEARCH_MM` where there is none); normals that leave the
+        venous volume are not counted. A translation u shows as ``|u . n|``:
+        on a bone shaft, about 0.7 |u| across the leg, nothing along it.
+
+        Returns
+        -------
+        BoneResidual
+            Median and 90th percentile (mm), None with fewer than 50 points.
+        """
+        if len(self.fixed_at_mm) < 50:
+            return BoneResidual(None, None, len(self.fixed_at_mm))
+        moving = _smoothed(_block_mean(venous_hu, CHECK_SPACING_MM))
+        index = moving.physical_to_index(transform.apply(self.positions_mm))
+        inside = np.all((index >= 0) & (index <= np.asarray(moving.shape) - 1), axis=(1, 2))
+        profile = ndimage.map_coordinates(
+            moving.array, index[inside].reshape(-1, 3).T, order=1, mode="nearest"
+        ).reshape(int(inside.sum()), -1)
+        fixed_at = self.fixed_at_mm[inside]
+        moving_at = _nearest_fall(profile, self.steps_mm, BONE_LEVEL_HU, fixed_at)
+        distance = np.where(np.isfinite(moving_at), np.abs(moving_at - fixed_at), SEARCH_MM)
+        if distance.size < 50:
+            return BoneResidual(None, None, int(distance.size))
+        median, p90 = np.percentile(distance, [50.0, 90.0])
+        return BoneResidual(float(median), float(p90), int(distance.size))
+
+
+def _smoothed(image: sitk.Image) -> Volume:
+    """A block-averaged phase smoothed by 0.7 mm, as a Volume."""
+    return from_sitk(sitk.SmoothingRecursiveGaussian(image, 0.7), "block means")
 
 
 def _nearest_fall(
