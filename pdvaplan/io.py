@@ -24,6 +24,10 @@ import SimpleITK as sitk
 
 from pdvaplan.errors import PdvaplanInputError
 
+# ITK's warnings go to stderr as lines of C++ context; pdvaplan turns the problems they
+# report into its own one-line messages.
+sitk.ProcessObject.SetGlobalWarningDisplay(False)
+
 #: Voxel spacings outside this range (mm) are rejected as absurd.
 SPACING_RANGE_MM = (1e-3, 50.0)
 

@@ -260,17 +260,43 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
         paint(arterial, share, blood + contrast * (peak - blood), near)
         paint(venous, share, blood + contrast * (hu.artery_venous - blood), near)
         labels[near[(signed < 0) & (z >= artery.occlusion_z_mm)]] = ARTERY
+        axis_mm = signed + lines[artery.name].radius_mm(z)  # distance from the axis
         for arc in artery.calcified_arcs:
             in_arc = (
                 (z >= arc.z_from_mm)
                 & (z <= arc.z_to_mm)
                 & ((angle - arc.angle_from_deg) % 360.0 <= arc.angle_span_deg)
             )
-            shell = np.clip(coverage(signed - arc.thickness_mm, normal) - share, 0.0, 1.0) * in_arc
+            shell = np.clip(coverage(signed - arc.thickness_mm, normal) - share, 0.0, 1.0)
+            shell *= _arc_coverage(arc, z, angle, axis_mm, normal, axes)
             paint(arterial, shell, hu.calcium, near)
             paint(venous, shell, hu.calcium, near)
             labels[near[in_arc & (signed >= 0) & (signed < arc.thickness_mm)]] = CALCIUM
     return arterial, venous, labels
+
+
+def _arc_coverage(arc, z_mm, angle_deg, axis_mm, normal, axes) -> np.ndarray:
+    """Share of each voxel (of points near an artery) inside a calcified arc's extent along
+    the artery and around it: its ends are partial-volumed like any other surface, so that
+    two grids image them alike (a cut at the voxel centre moved the end by up to half a
+    voxel between the phases of a moved leg, which then disagreed about calcium there)."""
+    along_width = np.maximum(np.abs(axes[2]).sum(), 1e-6)  # a voxel's extent along z
+    along = np.clip(0.5 + (z_mm - arc.z_from_mm) / along_width, 0.0, 1.0)
+    along *= np.clip(0.5 + (arc.z_to_mm - z_mm) / along_width, 0.0, 1.0)
+    if arc.angle_span_deg >= 360.0:
+        return along
+    inside = (angle_deg - arc.angle_from_deg) % 360.0
+    beyond = np.where(inside <= arc.angle_span_deg, 0.0, inside - arc.angle_span_deg)
+    edge_deg = np.where(
+        inside <= arc.angle_span_deg,
+        np.minimum(inside, arc.angle_span_deg - inside),
+        -np.minimum(beyond, 360.0 - inside),
+    )
+    # Around the artery, at the point's distance from its axis: degrees to mm, over a
+    # voxel's extent along the tangent.
+    tangent = np.stack([-normal[:, 1], normal[:, 0], np.zeros(len(normal))], axis=1)
+    tangent_width = np.maximum(np.abs(tangent @ axes).sum(axis=1), 1e-6)
+    return along * np.clip(0.5 + np.radians(edge_deg) * axis_mm / tangent_width, 0.0, 1.0)
 
 
 def _ellipse_distance(points: np.ndarray, semi_axes: np.ndarray) -> np.ndarray:

@@ -319,3 +319,55 @@ def test_cli_refuses_swapped_phases_in_one_line(tmp_path):
     result = plan_phantom(leg, tmp_path / "plan")
     assert_one_line_error(result, "swapped", "arterial.nii.gz")
     assert not (tmp_path / "plan" / "plan.json").exists()
+
+
+def test_cli_refuses_a_given_hu_scale_the_image_contradicts(moved_uncalibrated, tmp_path):
+    """Grey = 0.65 HU + 1100: a given offset of 1000 would put soft tissue at 200 HU."""
+    result = plan_phantom(moved_uncalibrated, tmp_path, "--hu-scale", "0.65", "1000")
+    assert_one_line_error(result, "--hu-scale 0.65 1000", "soft tissue", "suggests")
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_motion_beyond_what_registration_can_find_is_refused_in_one_line(tmp_path):
+    leg = cli_phantom(tmp_path / "leg", "--motion", "45", "100")
+    result = plan_phantom(leg, tmp_path / "plan")
+    assert_one_line_error(result, "venous.nii.gz")
+    assert not (tmp_path / "plan" / "plan.json").exists()
+
+
+def test_a_blurrier_venous_phase_is_matched_before_unmixing():
+    """A venous phase resampled from another grid is blurrier: measured at the bone surface
+    (across the leg) and from the grids (along it), the arterial phase is smoothed to match;
+    phases on one grid are left alone."""
+    from pdvaplan.segmentation.phases import edge_sigma_mm, smooth_phases
+    from pdvaplan.segmentation.settings import SegmentationSettings
+
+    same = phantom(Acquisition())
+    sharp, blurred = edge_sigma_mm(
+        (same.arterial.array, same.venous.array), same.arterial.spacing_mm, 2
+    )
+    assert blurred == pytest.approx(sharp, abs=0.02)
+    settings = SegmentationSettings()
+    alike = smooth_phases(
+        same.arterial.array, same.venous.array, None, same.arterial.spacing_mm, 2, settings
+    )
+    assert not np.any(alike.sharpness_match_mm[0]) and not np.any(alike.sharpness_match_mm[1])
+
+    moved = phantom(Acquisition(2.0, 3.0), spacing_mm=(0.8, 0.8, 1.0))
+    arterial = volume_in_hu(moved.arterial, estimate_hu_scale(moved.arterial))
+    venous = volume_in_hu(moved.venous, estimate_hu_scale(moved.venous))
+    on_grid, _ = venous_on_grid(venous, arterial, register_phases(arterial, venous).transform)
+    sharp, blurred = edge_sigma_mm((arterial.array, on_grid.array), arterial.spacing_mm, 2)
+    assert blurred > sharp + 0.03  # resampled from its own grid
+    matched = smooth_phases(
+        arterial.array,
+        on_grid.array,
+        None,
+        arterial.spacing_mm,
+        2,
+        settings,
+        float(venous.spacing_mm[2]),
+    )
+    extra_arterial, extra_venous = matched.sharpness_match_mm
+    assert extra_arterial[2] > 0.2 and not np.any(extra_venous)
+    assert matched.edge_sigma_mm == pytest.approx((sharp, blurred))

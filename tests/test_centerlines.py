@@ -175,6 +175,27 @@ def test_real_ct_aorta_gives_one_line_through_the_volume(shared_data):
     assert aorta.array[tuple(index.T)].all()
 
 
+def test_a_piece_whose_skeleton_is_all_junction_is_no_crash():
+    """A thin tangle (three rows of voxels, as a moved leg's vein segmentation left beside
+    random leg 45's calcium) thins to voxels that all have three or more neighbours: no
+    branch, so no line; it crashed the extraction (argmax of an empty list)."""
+    volume = Volume(np.zeros((40, 24, 40), bool), np.full(3, 0.5), np.zeros(3), np.eye(3))
+    tangle = volume.array.copy()
+    for i, rows in ((18, [(20, 3, 7), (21, 6, 11)]), (20, [(20, 3, 7), (21, 6, 11)])):
+        for k, low, high in rows:
+            tangle[i, low:high, k] = True
+    for j, k in [(2, 20), (3, 19), (3, 21), (4, 19), (4, 21), (5, 19), (5, 21), (6, 19)]:
+        tangle[19, j, k] = True
+    for j, k in [(6, 22), (7, 20), (7, 22), (8, 20), (8, 22), (9, 20), (9, 22), (10, 20)]:
+        tangle[19, j, k] = True
+    tangle[19, 10, 22] = tangle[19, 11, 21] = True
+    x, y, _ = np.moveaxis(volume.voxel_positions_mm(), -1, 0)
+    tube = np.hypot(x - 5.0, y - 8.0) <= 1.3
+    lines = extract_centerlines(volume.with_array(tangle | tube))
+    assert len(lines) == 1
+    assert np.allclose(lines[0].points_mm[:, :2].mean(axis=0), (5.0, 8.0), atol=0.2)
+
+
 def test_empty_mask_is_refused():
     empty = Volume(np.zeros((5, 5, 5), bool), np.ones(3), np.zeros(3), np.eye(3), "empty.nii")
     with pytest.raises(PdvaplanInputError, match=r"empty\.nii: mask is empty"):

@@ -115,9 +115,14 @@ def test_the_crossing_is_the_same_in_physical_space_on_any_grid(spacing_mm, dire
     assert np.linalg.norm(plan.crossing.artery_point_mm - reference.artery_point_mm) < 8.0
 
 
-def parallel_vessels(obstacle: str | None, vein_gap_z_mm: tuple[float, float] | None = None):
+def parallel_vessels(
+    obstacle: str | None,
+    vein_gap_z_mm: tuple[float, float] | None = None,
+    vein_branch_z_mm: float | None = None,
+):
     """An artery and a vein 6 mm apart along z; optionally an obstacle between them
-    over the upper half and a little below (bone, or another artery)."""
+    over the upper half and a little below (bone, or another artery), a gap in the vein,
+    or a side branch leaving the vein at a height."""
     spacing = 0.5
     shape = (60, 40, 120)
     frame = Volume(np.zeros(shape, np.uint8), np.full(3, spacing), np.zeros(3), np.eye(3))
@@ -129,6 +134,9 @@ def parallel_vessels(obstacle: str | None, vein_gap_z_mm: tuple[float, float] | 
     labels[np.hypot(x - vein_x, y - 10.0) <= 1.8] = 2
     if vein_gap_z_mm is not None:  # the vein's lumen is not seen over a few mm
         labels[(labels == 2) & (z > vein_gap_z_mm[0]) & (z < vein_gap_z_mm[1])] = 0
+    if vein_branch_z_mm is not None:  # 9 mm sideways, away from the artery
+        branch = (np.hypot(y - 10.0, z - vein_branch_z_mm) <= 1.2) & (x > 19.0) & (x < 28.0)
+        labels[branch & (labels == 0)] = 2
     if obstacle == "bone":
         labels[(np.abs(x - 14.5) <= 0.6) & (np.abs(y - 10.0) <= 4.0) & (z > 22.0)] = 4
     if obstacle == "artery":
@@ -184,6 +192,18 @@ def test_stent_graft_path_bridges_a_gap_in_the_vein():
     bridged = plan_from_labels(parallel_vessels(None, vein_gap_z_mm=(12.0, 16.0))).stent_graft
     assert bridged["ankle_mm"][2] == pytest.approx(whole["ankle_mm"][2], abs=0.5)
     assert bridged["length_mm"] == pytest.approx(whole["length_mm"], abs=6.0)
+
+
+def test_stent_graft_path_passes_a_side_branch_of_the_vein():
+    """A side branch splits the vein's centreline at a junction; the path goes on down
+    the vein, not into the branch (random leg 10 of the tuning sweep ended at a spur)."""
+    whole = plan_from_labels(parallel_vessels(None)).stent_graft
+    plan = plan_from_labels(parallel_vessels(None, vein_branch_z_mm=15.0))
+    assert len(plan.vessels.veins) > 1  # the junction split the vein
+    branched = plan.stent_graft
+    assert branched["ankle_mm"][2] == pytest.approx(whole["ankle_mm"][2], abs=0.5)
+    assert branched["length_mm"] == pytest.approx(whole["length_mm"], abs=6.0)
+    assert max(p[0] for p in branched["path_mm"]) < 20.0  # never out along the branch
 
 
 def test_stent_graft_chain_covers_the_path_with_overlaps():

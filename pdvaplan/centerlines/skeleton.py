@@ -103,6 +103,8 @@ def skeleton_branches(
     while True:
         graph = _voxel_graph(voxels, spacing_mm)
         branches = _branches(voxels, graph)
+        if not branches:  # e.g. a skeleton that closes on itself with no end or junction
+            return []
         lengths = [_length_mm(b.index, spacing_mm) for b in branches]
         longest = int(np.argmax(lengths))
         spurs = [

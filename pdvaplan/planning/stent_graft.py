@@ -3,7 +3,8 @@
 The path follows the vein centreline from the vein crossing point distally
 (towards the vein's distal end) to the ankle level: by default the distal end
 of that vein in the volume, or the first point at or below ``ankle_z_mm``; a
-gap in the vein's lumen is bridged to the vein piece that carries on. A
+gap in the vein's lumen is bridged, and a junction passed, to the vein piece
+that carries on. A
 tapered crossing graft bridges artery to vein (sized to the artery at one end
 and the vein at the other) and runs down the vein for the rest of its length;
 straight extension grafts then line the vein to the ankle, each overlapping
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.centerlines import END_LUMEN, Centerline
+from pdvaplan.centerlines import END_JUNCTION, END_LUMEN, Centerline
 from pdvaplan.centerlines.polyline import arc_length_mm
 from pdvaplan.planning.candidates import Candidate
 from pdvaplan.planning.parameters import Catalog, CrossingGraft, ExtensionGraft
+
+#: Vein pieces this close (mm) to where the path stops touch it (a junction's branches).
+_TOUCH_MM = 2.0
 
 
 def stent_graft_path(
@@ -32,14 +36,18 @@ def stent_graft_path(
     and the lumen radius (mm) at each.
 
     Where the vein's centreline stops inside the volume (a gap in its lumen,
-    not its end in the anatomy), the path carries on along another vein that
-    passes within `bridge_mm` of the stop, from its nearest point distally.
+    or a junction where a side branch leaves it, not its end in the
+    anatomy), the path carries on along another vein that passes within
+    `bridge_mm` of the stop, from its nearest point distally: of the pieces
+    that touch the stop (within `_TOUCH_MM`, as the branches of a junction
+    do) the one that runs on longest, so a spur does not end the path; else
+    the nearest.
     """
     below = vein.arc_mm > crossing.vein_arc_mm
     points = [crossing.vein_point_mm[None], vein.points_mm[below]]
     radii = [[crossing.vein_radius_mm], vein.radii_mm[below]]
     used, current = {vein.id}, vein
-    while current.distal_end == END_LUMEN:
+    while current.distal_end in (END_LUMEN, END_JUNCTION):
         end = points[-1][-1] if len(points[-1]) else points[0][0]
         nearest = []
         for other in other_veins:
@@ -48,7 +56,9 @@ def stent_graft_path(
             gap = np.linalg.norm(other.points_mm - end, axis=1)
             j = int(np.argmin(gap))
             if gap[j] <= bridge_mm and j < len(other.points_mm) - 1:
-                nearest.append((gap[j], j, other))
+                runs_on_mm = float(other.arc_mm[-1] - other.arc_mm[j])
+                touching = gap[j] <= _TOUCH_MM
+                nearest.append(((not touching, 0.0 if touching else gap[j], -runs_on_mm), j, other))
         if not nearest:
             break
         _, j, current = min(nearest, key=lambda found: found[0])

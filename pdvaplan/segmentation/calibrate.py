@@ -40,6 +40,9 @@ DENSE_HU = 600.0
 #: A signed image whose air lies this close to -1000 and whose soft tissue lies in this
 #: range is in HU already (a contrast-enhanced abdomen's organs peak near 100 HU).
 CALIBRATED_AIR_HU, CALIBRATED_TISSUE_HU = 100.0, (-20.0, 150.0)
+#: A given mapping must put the image's air within this (HU) of -1000, and its soft tissue
+#: in this range (HU).
+GIVEN_AIR_HU, GIVEN_TISSUE_HU = 150.0, (-50.0, 150.0)
 #: Voxels sampled for the histograms (about; every n-th voxel along each axis).
 _SAMPLE_VOXELS = 500_000
 
@@ -187,6 +190,50 @@ def estimate_hu_scale(volume: Volume) -> HuScale:
     if in_hu:
         return HuScale(1.0, 0.0, True, anchors | {"calibrated_input": True})
     return HuScale(float(slope), float(offset), True, anchors | {"calibrated_input": False})
+
+
+def given_hu_scale(volume: Volume, slope: float, offset: float) -> HuScale:
+    """A mapping the user gave (``--hu-scale``), checked against the image where it can be.
+
+    Where the image's own air and soft tissue can be found (`estimate_hu_scale`),
+    the given mapping must put them within `GIVEN_AIR_HU` of -1000 HU and in
+    `GIVEN_TISSUE_HU`; where they cannot, the mapping is taken as given.
+
+    Raises
+    ------
+    PdvaplanInputError
+        If the given mapping puts the image's air or soft tissue far from where
+        HU has them, naming the mapping the image suggests.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> shares = [0.4, 0.1, 0.45, 0.05]
+    >>> hu = rng.choice([-1000.0, -100.0, 50.0, 1200.0], size=(60, 60, 60), p=shares)
+    >>> hu += rng.normal(0.0, 10.0, hu.shape)
+    >>> grey = Volume((0.65 * hu + 1100).astype(np.uint16), np.ones(3), np.zeros(3), np.eye(3))
+    >>> given_hu_scale(grey, 0.65, 1100.0).estimated
+    False
+    >>> given_hu_scale(grey, 1.0, 0.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pdvaplan.errors.PdvaplanInputError: --hu-scale 1 0 maps <memory>'s air to 449 HU ...
+    """
+    given = HuScale(float(slope), float(offset), False)
+    try:
+        found = estimate_hu_scale(volume)
+    except PdvaplanInputError:
+        return HuScale(given.slope, given.offset, False, {"checked": False})
+    air = (found.anchors["air_grey"] - given.offset) / given.slope
+    tissue = (found.anchors["soft_tissue_grey"] - given.offset) / given.slope
+    low, high = GIVEN_TISSUE_HU
+    if abs(air - AIR_HU) > GIVEN_AIR_HU or not low <= tissue <= high:
+        raise PdvaplanInputError(
+            f"--hu-scale {slope:g} {offset:g} maps {volume.source}'s air to {air:.0f} HU and its "
+            f"soft tissue to {tissue:.0f} HU (expected about -1000 and 50); the image suggests "
+            f"--hu-scale {found.slope:.4g} {found.offset:.5g}"
+        )
+    return HuScale(given.slope, given.offset, False, found.anchors | {"checked": True})
 
 
 def _sample(array: np.ndarray) -> np.ndarray:

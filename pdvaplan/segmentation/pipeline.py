@@ -48,7 +48,12 @@ from pdvaplan.segmentation.arteries import (
 )
 from pdvaplan.segmentation.bone import find_bone
 from pdvaplan.segmentation.calcium import calcium_blur, find_calcium
-from pdvaplan.segmentation.calibrate import HuScale, estimate_hu_scale, volume_in_hu
+from pdvaplan.segmentation.calibrate import (
+    HuScale,
+    estimate_hu_scale,
+    given_hu_scale,
+    volume_in_hu,
+)
 from pdvaplan.segmentation.grid import (
     axis_nearest_z,
     bounding_box,
@@ -198,7 +203,7 @@ def segment(
         if hu_scale is None:
             scales = (estimate_hu_scale(arterial), estimate_hu_scale(venous))
         else:
-            scales = (HuScale(*hu_scale), HuScale(*hu_scale))
+            scales = (given_hu_scale(arterial, *hu_scale), given_hu_scale(venous, *hu_scale))
         arterial, venous = volume_in_hu(arterial, scales[0]), volume_in_hu(venous, scales[1])
     with stage("register"):
         registration = register_phases(arterial, venous, register)
@@ -216,8 +221,15 @@ def segment(
         if order.verdict == "swapped":
             raise PdvaplanInputError(order.swapped_message(arterial.source, venous.source))
     with stage("smooth"):
+        resampled = venous_grid is not venous
         phases = smooth_phases(
-            arterial.array[box], venous_grid.array[box], covered, spacing, axis, settings
+            arterial.array[box],
+            venous_grid.array[box],
+            covered,
+            spacing,
+            axis,
+            settings,
+            float(venous.spacing_mm[axis_nearest_z(venous)]) if resampled else None,
         )
     with stage("bone"):
         bone = find_bone(phases.both, spacing, phases.background_hu, axis, settings)

@@ -192,6 +192,7 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
     if method not in METHODS:
         raise PdvaplanInputError(f"--register {method}: choose one of {', '.join(METHODS)}")
     start = time.perf_counter()
+    _check_overlap(arterial_hu, venous_hu)
     identity = RigidTransform.identity()
     surface = BoneSurface(arterial_hu)
     before = surface.residual(venous_hu, identity)
@@ -250,6 +251,11 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
         residual=after,
         seconds=time.perf_counter() - start,
     )
+    if after.median_mm is None and len(surface.fixed_at_mm) >= 50:
+        raise PdvaplanInputError(
+            f"{venous_hu.source}: rigid registration onto {arterial_hu.source} failed: too "
+            "little of the arterial phase's bone lies inside the venous phase after it"
+        )
     if after.median_mm is not None and after.median_mm > MAX_BONE_RESIDUAL_MM:
         raise PdvaplanInputError(
             f"{venous_hu.source}: rigid registration onto {arterial_hu.source} left "
@@ -257,6 +263,18 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
             "the phases may not show the same leg"
         )
     return registration
+
+
+def _check_overlap(arterial: Volume, venous: Volume) -> None:
+    """Refuse phases whose volumes share no physical space (before registering them)."""
+    a, v = arterial.corners_mm(), venous.corners_mm()
+    low = np.maximum(a.min(axis=0), v.min(axis=0))
+    high = np.minimum(a.max(axis=0), v.max(axis=0))
+    if np.any(low >= high):
+        raise PdvaplanInputError(
+            f"{venous.source}: venous phase does not overlap the arterial phase "
+            f"{arterial.source} in physical space"
+        )
 
 
 def _registration_method(transform: sitk.Transform) -> sitk.ImageRegistrationMethod:
@@ -366,6 +384,8 @@ class BoneSurface:
         moving = _smoothed(_block_mean(venous_hu, CHECK_SPACING_MM))
         index = moving.physical_to_index(transform.apply(self.positions_mm))
         inside = np.all((index >= 0) & (index <= np.asarray(moving.shape) - 1), axis=(1, 2))
+        if inside.sum() < 50:
+            return BoneResidual(None, None, int(inside.sum()))
         profile = ndimage.map_coordinates(
             moving.array, index[inside].reshape(-1, 3).T, order=1, mode="nearest"
         ).reshape(int(inside.sum()), -1)
