@@ -161,7 +161,8 @@ def score_crossing(truth: dict, artery_point_mm, vein_point_mm, distance_mm: flo
         axis to that vein's true axis), ``regret_mm`` (``true_distance_mm``
         minus the truth's crossing distance), ``distance_error_mm`` (reported
         minus true distance) and ``right`` (same vessels as the truth's
-        crossing, offsets <= 1 and 1.25 mm, eligible, regret <= 0.3 mm).
+        crossing or one of its ``ties``, offsets <= 1 and 1.25 mm, eligible,
+        regret <= 0.3 mm).
     """
     arteries, veins = TruthCurves(truth, "artery"), TruthCurves(truth, "vein")
     on_artery = arteries.project(np.asarray([artery_point_mm], dtype=np.float64))
@@ -185,13 +186,20 @@ def score_crossing(truth: dict, artery_point_mm, vein_point_mm, distance_mm: flo
     }
     result["right"] = bool(
         crossing is not None
-        and (result["artery"], result["vein"]) == (crossing["artery"], crossing["vein"])
+        and (result["artery"], result["vein"]) in _right_pairs(truth)
         and result["artery_offset_mm"] <= 1.0
         and result["vein_offset_mm"] <= 1.25
         and result["eligible"]
         and regret <= 0.3
     )
     return result
+
+
+def _right_pairs(truth: dict) -> set[tuple[str, str]]:
+    """The truth's crossing's artery-vein pair and the pairs tied with it (within
+    ``phantoms.truth.TIE_MM``; truths written before ties were kept have none)."""
+    pairs = {(truth["crossing"]["artery"], truth["crossing"]["vein"])}
+    return pairs | {(t["artery"], t["vein"]) for t in truth.get("ties") or []}
 
 
 def patent_end_errors_mm(truth: dict, distal_points_mm: np.ndarray) -> dict[str, float]:

@@ -23,6 +23,8 @@ from phantoms.anatomy import Centreline, LegSpec, centrelines
 TRUTH_SCHEMA = "pdvaplan.phantom-truth/1"
 #: The contract's default rule parameters.
 DEFAULT_RULES = {"reach_mm": 10.0, "calcium_margin_mm": 5.0}
+#: Artery-vein pairs whose best sites are this close (mm) are one answer (`_ties`).
+TIE_MM = 0.1
 #: Needle points are checked against obstacles every this many mm.
 _NEEDLE_STEP_MM = 0.05
 
@@ -170,6 +172,7 @@ def find_crossing(
             break
     else:
         return result | {"reason": "every site within reach has its needle blocked"}
+    ties = _ties(spec, samples, candidates, (artery, vein), distance, reach_mm)
     crossing = _refine(spec, samples, artery, i, vein, j)
     arc_v = samples[vein]["arc_mm"]
     z_v = samples[vein]["z_mm"]
@@ -182,9 +185,32 @@ def find_crossing(
         "feasible": True,
         "reason": None,
         "crossing": crossing,
+        "ties": ties,
         "stent_graft": stent,
         "nearest_mm": crossing["distance_mm"],
     }
+
+
+def _ties(spec, samples, candidates, winner, distance_mm, reach_mm) -> list[dict]:
+    """Other artery-vein pairs whose best clear site is within `TIE_MM` of the winner's.
+
+    Two such pairs are one answer within what any image can tell apart (a vein 0.01 mm
+    farther is not a worse target), so either counts as the right pair.
+    """
+    found: dict[tuple[str, str], float] = {}
+    for d, artery, i, vein, j in candidates:
+        if d > min(distance_mm + TIE_MM, reach_mm):
+            break
+        pair = (artery, vein)
+        if pair == winner or pair in found:
+            continue
+        a_point, v_point = samples[artery]["points_mm"][i], samples[vein]["points_mm"][j]
+        if needle_is_clear(spec, artery, a_point, v_point):
+            found[pair] = d
+    return [
+        {"artery": a, "vein": v, "distance_mm": d, "more_than_crossing_mm": d - distance_mm}
+        for (a, v), d in found.items()
+    ]
 
 
 def _vein_tree(samples: dict, veins: list[str]) -> tuple[cKDTree, np.ndarray]:

@@ -167,3 +167,36 @@ def test_random_legs_vary_and_have_a_consistent_truth():
                 brute_force_pairs(truth)[0][0], abs=0.01
             )
     assert len(seen) == 2
+
+
+def test_mirror_image_veins_are_a_tie_and_either_is_right():
+    """Two veins mirrored about their artery are equally near it everywhere: the truth
+    names the other as a tie, and a site on either scores right."""
+    from dataclasses import replace
+
+    from phantoms import Acquisition, make_phantom
+    from phantoms.presets import POSTERIOR_TIBIAL, basic_leg
+    from phantoms.scoring import score_crossing
+
+    leg = basic_leg()
+    veins = tuple(
+        replace(v, dip_mm=1.6, dip_z_mm=200.0, wobble_mm=0.0, angle_swing_deg=0.0, phase_rad=0.0)
+        if v.artery == POSTERIOR_TIBIAL
+        else v
+        for v in leg.veins
+    )
+    phantom = make_phantom(
+        "basic", 0, (2.0, 2.0, 2.5), spec=replace(leg, veins=veins), acquisition=Acquisition()
+    )
+    truth = phantom.truth
+    crossing = truth["crossing"]
+    assert crossing["artery"] == POSTERIOR_TIBIAL
+    ties = [t for t in truth["ties"] if t["artery"] == POSTERIOR_TIBIAL]
+    assert len(ties) == 1 and ties[0]["vein"] != crossing["vein"]
+    assert ties[0]["more_than_crossing_mm"] < 0.1
+    # A site on the tied vein at the same height, mirrored through the artery point.
+    artery = np.asarray(crossing["artery_point_mm"])
+    mirrored = 2 * artery - np.asarray(crossing["vein_point_mm"])
+    mirrored[2] = crossing["vein_point_mm"][2]
+    score = score_crossing(truth, artery, mirrored, crossing["distance_mm"])
+    assert score["vein"] == ties[0]["vein"] and score["right"]

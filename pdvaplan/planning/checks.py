@@ -96,6 +96,18 @@ def plan_checks(
         "bone_residual_mm": segmentation.registration.residual.median_mm,
     }
     warnings += segmentation.registration.warnings()
+    edge = segmentation.edge_sigma_mm
+    checks["sharpness"] = {
+        "edge_sigma_mm": None if edge is None else {"arterial": edge[0], "venous": edge[1]},
+        "matched_by_mm": {
+            phase: np.round(extra, 3).tolist()
+            for phase, extra in zip(
+                ("arterial", "venous"),
+                segmentation.sharpness_match_mm or (np.zeros(3), np.zeros(3)),
+                strict=True,
+            )
+        },
+    }
     checks["phase_order"] = segmentation.phase_order.as_dict()
     warnings += segmentation.phase_order.warnings()
     contrast = phase_contrast(segmentation)

@@ -295,10 +295,17 @@ def lumen_fractions(
     lower, upper = _bounding_box(vessels, margin, (ARTERY, VEIN))
     labels = segmentation.labels.crop(lower, upper)  # the vessels and their surroundings
     spacing = labels.spacing_mm
-    # Truncated at 4 sigma, as scipy's gaussian_filter does by default.
-    artery = smooth_mm(arterial.crop_to(labels).array, spacing, smoothing_mm, truncate=4.0)
+    # Truncated at 4 sigma, as scipy's gaussian_filter does by default; each phase also
+    # by what matched its blur to the other's (the segmentation's), as they are compared.
+    match = segmentation.sharpness_match_mm or (np.zeros(3), np.zeros(3))
+    artery = smooth_mm(
+        arterial.crop_to(labels).array, spacing, np.hypot(smoothing_mm, match[0]), truncate=4.0
+    )
     vein = smooth_mm(
-        segmentation.venous_on_grid.crop_to(labels).array, spacing, smoothing_mm, truncate=4.0
+        segmentation.venous_on_grid.crop_to(labels).array,
+        spacing,
+        np.hypot(smoothing_mm, match[1]),
+        truncate=4.0,
     )
     background = segmentation.background_hu
     bone = labels.array == BONE

@@ -55,10 +55,15 @@ def artery_level(
     """
     background = phases.background_hu
     detected = lumen_candidates(
-        phases, phases.arterial, phases.sigma_mm, ~(hidden | bone_near), hidden_coarse, settings
+        phases,
+        phases.arterial_sharp,
+        phases.sigma_mm,
+        ~(hidden | bone_near),
+        hidden_coarse,
+        settings,
     )
     level = phases.coarse.levels(
-        phases.arterial,
+        phases.arterial_sharp,
         detected,
         settings.level_percentile,
         background + settings.min_contrast_hu,
@@ -79,7 +84,7 @@ def artery_lumen(
     bone's rim."""
     return lumen_mask(
         phases,
-        phases.arterial,
+        phases.arterial_sharp,
         level_hu,
         settings.seed_fraction,
         ~bone_rim,
@@ -136,7 +141,10 @@ def phase_difference(
     """
     coarse, background = phases.coarse, phases.background_hu
     art, ven = phases.arterial, phases.venous
-    core = coarse(art) >= coarse(at_fraction(phases, level_hu, settings.seed_fraction))
+    # The core is where the sharp arterial phase shows a full lumen; the levels there
+    # are read from the phases as compared (equally sharp).
+    sharp = art if phases.arterial_sharp is None else phases.arterial_sharp
+    core = coarse(sharp) >= coarse(at_fraction(phases, level_hu, settings.seed_fraction))
     core &= coarse(artery)
     core &= ~coarse(hidden)
     core_arterial = coarse.levels(art, core, 50.0)

@@ -105,6 +105,11 @@ class Segmentation:
         its check on bone.
     phase_order : PhaseOrder
         What the one-phase vessels say about the order of the phases.
+    edge_sigma_mm : tuple of two floats or None
+        Each phase's blur across the leg at the bone surface (mm).
+    sharpness_match_mm : tuple of two numpy.ndarray or None
+        Further smoothing (mm, per axis) of the arterial and the venous phase
+        that matched their blur before they were compared.
     """
 
     labels: Volume
@@ -119,6 +124,8 @@ class Segmentation:
     hu_scales: tuple[HuScale, HuScale] | None = None
     registration: Registration | None = None
     phase_order: PhaseOrder | None = None
+    edge_sigma_mm: tuple[float, float] | None = None
+    sharpness_match_mm: tuple[np.ndarray, np.ndarray] | None = None
 
     def artery_fraction(self, arterial_hu, z_mm) -> np.ndarray:
         """Artery lumen fraction (0 tissue, 1 full lumen) of arterial-phase values at heights z.
@@ -240,6 +247,7 @@ def segment(
     with stage("arteries"):
         artery = artery_lumen(phases, level, bone.rim, settings)
         difference = phase_difference(phases, artery, level, hidden, settings, arterial.source)
+        phases.arterial_sharp = None
         del hidden
     with stage("calcium"):
         calcium = find_calcium(phases.both, bone.rim, difference.brighter, spacing, settings)
@@ -286,6 +294,8 @@ def segment(
         hu_scales=scales,
         registration=registration,
         phase_order=order,
+        edge_sigma_mm=phases.edge_sigma_mm,
+        sharpness_match_mm=phases.sharpness_match_mm,
     )
 
 

@@ -130,8 +130,9 @@ class Registration:
         if self.method == "none" and self.residual.median_mm > MAX_BONE_RESIDUAL_MM:
             return [
                 f"bone of the two phases disagrees by {self.residual.median_mm:.1f} mm "
-                f"(--register none; limit {MAX_BONE_RESIDUAL_MM:g} mm): the phases may not "
-                "share a frame; try --register rigid"
+                f"(--register none; limit {MAX_BONE_RESIDUAL_MM:g} mm): the phases do not share "
+                "a frame, so the veins may lie that far from where the plan puts them; rerun "
+                "with --register rigid"
             ]
         return []
 

@@ -61,6 +61,11 @@ class SegmentationSettings:
         veins are not labelled. Narrower than the arteries': a vein running
         1.5 mm from a calcified (occluded) artery's wall lost 30 mm of its
         lumen to the wider rim.
+    vein_calcium_along_mm : float
+        The veins' rim around calcium reaches this much further along the
+        leg, the direction in which the registration is least sure: at the
+        end of a calcified arc, phases a fraction of a mm apart disagree about
+        its calcium, which unmixing would turn into a vein.
     venous_tolerance : float
         A slab's venous artery level may exceed the typical one (over the
         background) by this factor at most; calcium blur pulls it up.
@@ -108,6 +113,7 @@ class SegmentationSettings:
     bone_rim_mm: float = 1.5
     calcium_rim_mm: float = 1.5
     vein_calcium_rim_mm: float = 1.0
+    vein_calcium_along_mm: float = 1.5
     venous_tolerance: float = 1.3
     bone_near_mm: float = 3.0
     halo_share: float = 0.8

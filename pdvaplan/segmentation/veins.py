@@ -82,8 +82,14 @@ def find_veins(
     # Unmixed in place (art is scratch, ven takes the result): no full-size temporaries.
     unmixed = unmix_artery(ven, art, background, along_axis(ratio, axis), overwrite=True)
     del art, ven
-    # Veins are hidden from a narrower rim: one may run a voxel from calcified wall.
-    unmixed[within_mm(dense, spacing, settings.vein_calcium_rim_mm)] = np.float32(background)
+    # Veins are hidden from a narrower rim: one may run a voxel from calcified wall. Along
+    # the leg the rim is longer by the registration's uncertainty there (a leg is nearly a
+    # cylinder): where an arc ends, phases a fraction of a mm apart disagree about its
+    # calcium by hundreds of HU, which unmixing turns into a bridge from vein to artery.
+    rim_mm, along_mm = settings.vein_calcium_rim_mm, settings.vein_calcium_along_mm
+    stretched = spacing.copy()
+    stretched[axis] *= rim_mm / (rim_mm + along_mm)  # an ellipsoid as a ball
+    unmixed[within_mm(dense, stretched, rim_mm)] = np.float32(background)
     residual = smooth_mm(unmixed, spacing, vein_sigma)
     free = ~artery
     if phases.covered is not None:
