@@ -196,7 +196,8 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
     _check_overlap(arterial_hu, venous_hu)
     identity = RigidTransform.identity()
     surface = BoneSurface(arterial_hu)
-    before = surface.residual(venous_hu, identity)
+    checked = BoneSurface.prepare(venous_hu)
+    before = surface.residual(checked, identity)
     if method == "none":
         return Registration(
             "none",
@@ -239,7 +240,7 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
             residual=before,
             seconds=time.perf_counter() - start,
         )
-    after = surface.residual(venous_hu, transform)
+    after = surface.residual(checked, transform)
     registration = Registration(
         method="rigid",
         transform=transform,
@@ -284,11 +285,13 @@ def _registration_method(transform: sitk.Transform) -> sitk.ImageRegistrationMet
     method.SetMetricSamplingStrategy(method.REGULAR)
     method.SetMetricSamplingPercentage(0.1, 1)
     method.SetInterpolator(sitk.sitkLinear)
+    # Line searches of 6 steps to 0.05 (scaled units) find the same transform on the
+    # tuning legs as 10 steps to 0.01 (corners within 0.02 mm) in 70 % of the time.
     method.SetOptimizerAsPowell(
         numberOfIterations=20,
-        maximumLineIterations=10,
+        maximumLineIterations=6,
         stepLength=1.0,
-        stepTolerance=0.01,
+        stepTolerance=0.05,
         valueTolerance=1e-6,
     )
     method.SetOptimizerScalesFromPhysicalShift()
@@ -365,11 +368,12 @@ class BoneSurface:
         self.positions_mm = fixed.index_to_physical(along[found])
         self.fixed_at_mm = fixed_at[found]
 
-    def residual(self, venous_hu: Volume, transform: RigidTransform) -> BoneResidual:
+    def residual(self, venous: Volume, transform: RigidTransform) -> BoneResidual:
         """How far the venous phase's bone surface lies from these points, after `transform`.
 
-        The venous phase (block-averaged and smoothed alike) is sampled along
-        each normal where `transform` puts it; the distance is that from the
+        The venous phase, block-averaged and smoothed alike
+        (`BoneSurface.prepare`), is sampled along each normal where
+        `transform` puts it; the distance is that from the
         arterial crossing of the level to the nearest venous crossing of the
         same sense (`SEARCH_MM` where there is none); normals that leave the
         venous volume are not counted. A translation u shows as ``|u . n|``:
@@ -382,7 +386,7 @@ class BoneSurface:
         """
         if len(self.fixed_at_mm) < 50:
             return BoneResidual(None, None, len(self.fixed_at_mm))
-        moving = _smoothed(_block_mean(venous_hu, CHECK_SPACING_MM))
+        moving = venous
         index = moving.physical_to_index(transform.apply(self.positions_mm))
         inside = np.all((index >= 0) & (index <= np.asarray(moving.shape) - 1), axis=(1, 2))
         if inside.sum() < 50:
@@ -397,6 +401,12 @@ class BoneSurface:
             return BoneResidual(None, None, int(distance.size))
         median, p90 = np.percentile(distance, [50.0, 90.0])
         return BoneResidual(float(median), float(p90), int(distance.size))
+
+    @staticmethod
+    def prepare(venous_hu: Volume) -> Volume:
+        """The venous phase as `residual` samples it: block-averaged and smoothed like the
+        arterial phase the surface was found in."""
+        return _smoothed(_block_mean(venous_hu, CHECK_SPACING_MM))
 
 
 def _smoothed(image: sitk.Image) -> Volume:
