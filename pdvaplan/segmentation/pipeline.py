@@ -227,60 +227,63 @@ def segment(
         order = check_phase_order(arterial.array[box], venous_grid.array[box], spacing, covered)
         if order.verdict == "swapped":
             raise PdvaplanInputError(order.swapped_message(arterial.source, venous.source))
-    with stage("smooth"):
-        resampled = venous_grid is not venous
-        phases = smooth_phases(
-            arterial.array[box],
-            venous_grid.array[box],
-            covered,
-            spacing,
-            axis,
-            settings,
-            float(venous.spacing_mm[axis_nearest_z(venous)]) if resampled else None,
-        )
-    with stage("bone"):
-        bone = find_bone(phases.both, spacing, phases.background_hu, axis, settings)
-        dense, hidden = calcium_blur(phases.both, spacing, settings)
-        hidden_coarse = phases.coarse.any(hidden)
-    with stage("levels"):
-        level = artery_level(phases, hidden, hidden_coarse, bone.near, settings, arterial.source)
-    with stage("arteries"):
-        artery = artery_lumen(phases, level, bone.rim, settings)
-        difference = phase_difference(phases, artery, level, hidden, settings, arterial.source)
-        phases.arterial_sharp = None
-        del hidden
-    with stage("calcium"):
-        calcium = find_calcium(phases.both, bone.rim, difference.brighter, spacing, settings)
-        phases.both = None
-        artery = clean_arteries(
-            artery, phases, difference, calcium, bone.near, settings, arterial.source
-        )
-    with stage("veins"):
-        vein, vein_level = find_veins(
-            phases,
-            artery,
-            calcium,
-            dense,
-            hidden_coarse,
-            bone,
-            difference.ratio,
-            settings,
-            venous.source,
-        )
-        del dense
-    with stage("labels"):
-        crop = np.zeros(artery.shape, np.uint8)
-        crop[bone.bone] = BONE
-        crop[vein] = VEIN
-        crop[artery] = ARTERY
-        crop[calcium] = CALCIUM
-        labels = np.zeros(arterial.shape, np.uint8)
-        labels[box] = crop
-        heights_mm = slice_heights_mm(
-            arterial, axis, box[axis].start, box[axis].stop - box[axis].start
-        )
-        by_height = np.argsort(heights_mm)
-        heights_mm = heights_mm[by_height]
+    with _order_in_doubt(order):
+        with stage("smooth"):
+            resampled = venous_grid is not venous
+            phases = smooth_phases(
+                arterial.array[box],
+                venous_grid.array[box],
+                covered,
+                spacing,
+                axis,
+                settings,
+                float(venous.spacing_mm[axis_nearest_z(venous)]) if resampled else None,
+            )
+        with stage("bone"):
+            bone = find_bone(phases.both, spacing, phases.background_hu, axis, settings)
+            dense, hidden = calcium_blur(phases.both, spacing, settings)
+            hidden_coarse = phases.coarse.any(hidden)
+        with stage("levels"):
+            level = artery_level(
+                phases, hidden, hidden_coarse, bone.near, settings, arterial.source
+            )
+        with stage("arteries"):
+            artery = artery_lumen(phases, level, bone.rim, settings)
+            difference = phase_difference(phases, artery, level, hidden, settings, arterial.source)
+            phases.arterial_sharp = None
+            del hidden
+        with stage("calcium"):
+            calcium = find_calcium(phases.both, bone.rim, difference.brighter, spacing, settings)
+            phases.both = None
+            artery = clean_arteries(
+                artery, phases, difference, calcium, bone.near, settings, arterial.source
+            )
+        with stage("veins"):
+            vein, vein_level = find_veins(
+                phases,
+                artery,
+                calcium,
+                dense,
+                hidden_coarse,
+                bone,
+                difference.ratio,
+                settings,
+                venous.source,
+            )
+            del dense
+        with stage("labels"):
+            crop = np.zeros(artery.shape, np.uint8)
+            crop[bone.bone] = BONE
+            crop[vein] = VEIN
+            crop[artery] = ARTERY
+            crop[calcium] = CALCIUM
+            labels = np.zeros(arterial.shape, np.uint8)
+            labels[box] = crop
+            heights_mm = slice_heights_mm(
+                arterial, axis, box[axis].start, box[axis].stop - box[axis].start
+            )
+            by_height = np.argsort(heights_mm)
+            heights_mm = heights_mm[by_height]
     return Segmentation(
         labels=arterial.with_array(labels, f"segmentation of {arterial.source}"),
         venous_on_grid=venous_grid,
@@ -297,6 +300,20 @@ def segment(
         edge_sigma_mm=phases.edge_sigma_mm,
         sharpness_match_mm=phases.sharpness_match_mm,
     )
+
+
+@contextmanager
+def _order_in_doubt(order: PhaseOrder) -> Iterator[None]:
+    """When the phase order could not be confirmed, a later refusal says so: phases handed
+    over swapped fail as "no contrast-filled vein found", which alone misleads."""
+    try:
+        yield
+    except PdvaplanInputError as error:
+        if order.verdict != "uncertain":
+            raise
+        raise PdvaplanInputError(
+            f"{error} (the phase order could not be confirmed: are the phases swapped?)"
+        ) from None
 
 
 def _stage_timer(timings_s: dict[str, float] | None):
