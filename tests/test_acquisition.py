@@ -371,3 +371,40 @@ def test_a_blurrier_venous_phase_is_matched_before_unmixing():
     extra_arterial, extra_venous = matched.sharpness_match_mm
     assert extra_arterial[2] > 0.2 and not np.any(extra_venous)
     assert matched.edge_sigma_mm == pytest.approx((sharp, blurred))
+
+
+def test_a_refusal_after_an_unconfirmed_phase_order_asks_whether_they_are_swapped(monkeypatch):
+    """Swapped phases the order check could not tell can fail later (e.g. "no
+    contrast-filled vein found"): the message then asks whether they are swapped."""
+    import pdvaplan.segmentation.pipeline as pipeline
+    from pdvaplan.segmentation.phase_order import PhaseOrder
+
+    def no_vein(*args, **kwargs):
+        raise PdvaplanInputError("venous phase: no contrast-filled vein found")
+
+    monkeypatch.setattr(pipeline, "find_veins", no_vein)
+    leg = phantom(Acquisition())
+    with pytest.raises(PdvaplanInputError, match=r"no contrast-filled vein found$"):
+        segment(leg.arterial, leg.venous)  # order confirmed: the refusal as it is
+    monkeypatch.setattr(
+        pipeline, "check_phase_order", lambda *args: PhaseOrder.from_volumes(0.1, 0.1)
+    )
+    with pytest.raises(PdvaplanInputError, match=r"vein found \(.*are the phases swapped\?\)"):
+        segment(leg.arterial, leg.venous)
+
+
+def test_swapped_phases_the_order_check_missed_are_not_a_silent_plan(monkeypatch):
+    """Were the order check to miss swapped phases, the plan's contrast checks still say
+    so: veins bright in the phase given as arterial, arteries dark in the other."""
+    import pdvaplan.segmentation.pipeline as pipeline
+    from pdvaplan.planning import plan_from_phases
+    from pdvaplan.segmentation.phase_order import PhaseOrder
+
+    monkeypatch.setattr(
+        pipeline, "check_phase_order", lambda *args: PhaseOrder.from_volumes(0.1, 0.1)
+    )
+    leg = phantom(Acquisition(swap_phases=True))
+    warnings = " ".join(plan_from_phases(leg.arterial, leg.venous).warnings)
+    assert "phase order could not be confirmed" in warnings
+    assert "veins are already bright in the arterial phase" in warnings
+    assert "arteries are dark in the venous phase" in warnings

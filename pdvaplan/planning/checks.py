@@ -14,6 +14,8 @@ Normal ranges (parameters of `CheckLimits`):
   tissue; contrast: the segmentation's lumen levels over the background);
 * veins in the arterial phase: at most 40 % of their venous-phase contrast
   (more means a late arterial phase, where veins and arteries look alike);
+* arteries in the venous phase: at least 15 % of their arterial-phase
+  contrast (contrast still fills them; less suggests swapped phases);
 * fat after mapping grey values to HU: -190 to -40 HU (an estimated mapping
   that puts fat elsewhere rests on anchors that were not air and muscle).
 """
@@ -35,6 +37,7 @@ class CheckLimits:
 
     min_contrast_to_noise: float = 5.0
     max_vein_arterial_share: float = 0.4
+    min_artery_venous_share: float = 0.15
     fat_hu: tuple[float, float] = (-190.0, -40.0)
 
 
@@ -120,6 +123,13 @@ def plan_checks(
                 f"soft tissue in the {phase} phase (normal {limits.min_contrast_to_noise:g} or "
                 f"more); {vessel} boundaries and the distances between vessels are less sure"
             )
+    artery_share = contrast["artery_venous"] / max(contrast["artery_arterial"], 1e-9)
+    if artery_share < limits.min_artery_venous_share:
+        warnings.append(
+            f"arteries are dark in the venous phase ({100 * artery_share:.0f} % of their "
+            f"arterial-phase contrast; normal {100 * limits.min_artery_venous_share:.0f} % or "
+            "more, as contrast still fills them): are the phases swapped?"
+        )
     share = contrast["vein_arterial"] / max(contrast["vein_venous"], 1e-9)
     if share > limits.max_vein_arterial_share:
         warnings.append(
