@@ -408,3 +408,18 @@ def test_swapped_phases_the_order_check_missed_are_not_a_silent_plan(monkeypatch
     assert "phase order could not be confirmed" in warnings
     assert "veins are already bright in the arterial phase" in warnings
     assert "arteries are dark in the venous phase" in warnings
+
+
+def test_a_plan_folder_redraws_the_phases_as_the_plan_saw_them():
+    """`pdvaplan render DIR` reads the inputs again: through plan.json's intensity and
+    registration they are the phases in HU with the venous one registered, as planned."""
+    from pdvaplan.planning import plan_from_phases
+    from pdvaplan.render.planview import phases_in_plan_frame, plain_json
+
+    leg = phantom(Acquisition(3.0, 3.5, (0.65, 1100.0)))
+    plan = plan_from_phases(leg.arterial, leg.venous)
+    arterial, venous = phases_in_plan_frame(leg.arterial, leg.venous, plain_json(plan.as_dict()))
+    seen = plan.segmentation
+    assert np.array_equal(arterial.array, seen.arterial_hu.array)
+    assert venous.shape == arterial.shape
+    assert np.allclose(venous.array, seen.venous_on_grid.array, atol=0.01)
