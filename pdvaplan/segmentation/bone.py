@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from pdvaplan.segmentation.filters import Components, fill_holes_in_slices, inside_distance_mm
 from pdvaplan.segmentation.settings import SegmentationSettings
@@ -170,3 +171,26 @@ def find_bone(
         threshold = background_hu + 0.5 * (cortex - background_hu)
         masks = bone_mask(both_phases_hu, spacing_mm, threshold, slice_axis, rim_mm=widths)
     return BoneMasks(*masks, rim_mm=rim_mm)
+
+
+def bright_surface(
+    image: np.ndarray, level_hu: float, spacing_mm: np.ndarray, min_size: float
+) -> np.ndarray:
+    """Indices (n, ndim) of the surface voxels of the bright components of an image (2D or
+    3D): at or above `level_hu`, at least `min_size` large (mm³, or mm² in 2D). Where two
+    phases are compared on bone, these are the points.
+
+    Examples
+    --------
+    >>> image = np.zeros((9, 9))
+    >>> image[2:7, 2:7] = 1000.0
+    >>> image[0, 8] = 1000.0  # a speck
+    >>> len(bright_surface(image, 500.0, np.ones(2), 4.0))
+    16
+    """
+    labels, count = ndimage.label(image >= level_hu)
+    if count == 0:
+        return np.zeros((0, image.ndim), int)
+    sizes = np.bincount(labels.ravel())[1:] * float(np.prod(spacing_mm))
+    large = np.isin(labels, 1 + np.flatnonzero(sizes >= min_size))
+    return np.argwhere(large & ~ndimage.binary_erosion(large))

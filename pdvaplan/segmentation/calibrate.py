@@ -30,6 +30,7 @@ from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
+from pdvaplan.segmentation.levels import parabola_peak
 
 #: CT numbers of the anchors and checks (HU).
 AIR_HU, SOFT_TISSUE_HU, FAT_HU = -1000.0, 50.0, -100.0
@@ -273,16 +274,7 @@ def _mode(values: np.ndarray, bins: int = 256) -> float:
     if high <= low:
         return float(low)
     smooth, centres = _histogram(values, bins, low, high, 2.0)
-    return _peak(smooth, centres, int(np.argmax(smooth)))
-
-
-def _peak(smooth: np.ndarray, centres: np.ndarray, n: int) -> float:
-    if 0 < n < len(smooth) - 1:
-        left, mid, right = smooth[n - 1 : n + 2]
-        curvature = left - 2 * mid + right
-        if curvature < 0:
-            return float(centres[n] + 0.5 * (left - right) / curvature * (centres[1] - centres[0]))
-    return float(centres[n])
+    return parabola_peak(smooth, centres, int(np.argmax(smooth)))
 
 
 def _spread(values: np.ndarray, centre: float) -> float:
@@ -309,6 +301,6 @@ def _tissue_and_fat(body: np.ndarray, air: float, mode: float) -> tuple[float, f
         mirrored, _ = np.histogram(2 * mode - body, bins=48, range=window)
         excess = ndimage.gaussian_filter1d((counts - mirrored).astype(np.float64), 1.5)
         if excess.sum() > max(0.5 * counts.sum(), 0.01 * body.size):
-            other = _peak(excess, (edges[:-1] + edges[1:]) / 2, int(np.argmax(excess)))
+            other = parabola_peak(excess, (edges[:-1] + edges[1:]) / 2, int(np.argmax(excess)))
             return (mode, other) if side < 0 else (other, mode)
     return mode, None

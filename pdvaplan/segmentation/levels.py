@@ -41,12 +41,19 @@ class LevelProfile:
         return np.interp(np.asarray(z_mm, dtype=np.float64), self.z_mm, self.hu)
 
 
-def background_hu(image: np.ndarray, low_hu: float = -20.0, high_hu: float = 140.0) -> float:
+def background_hu(
+    image: np.ndarray,
+    low_hu: float = -20.0,
+    high_hu: float = 140.0,
+    bin_hu: float = 2.0,
+    refine: bool = False,
+) -> float:
     """Soft-tissue background level: the mode of `image` between `low_hu` and `high_hu`.
 
     Muscle and unenhanced blood (35-65 HU) fill most of a calf; fat lies below
-    `low_hu`, contrast and bone above `high_hu`. The histogram (2-HU bins) is
-    smoothed before its peak is taken.
+    `low_hu`, contrast and bone above `high_hu`. The histogram (`bin_hu` bins)
+    is smoothed over 5 bins before its peak is taken; with `refine`, the peak
+    is refined by a parabola through it and its neighbours.
 
     Examples
     --------
@@ -58,17 +65,17 @@ def background_hu(image: np.ndarray, low_hu: float = -20.0, high_hu: float = 140
     values = image[(image >= low_hu) & (image <= high_hu)]
     if values.size == 0:
         return float(np.clip(0.0, low_hu, high_hu))
-    counts, edges = np.histogram(values, bins=np.arange(low_hu, high_hu + 2.0, 2.0))
+    counts, edges = np.histogram(values, bins=np.arange(low_hu, high_hu + bin_hu, bin_hu))
     smooth = np.convolve(counts, np.ones(5) / 5.0, mode="same")
     peak = int(np.argmax(smooth))
-    return float((edges[peak] + edges[peak + 1]) / 2)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return parabola_peak(smooth, centres, peak) if refine else float(centres[peak])
 
 
 def soft_tissue_hu(image: np.ndarray, low_hu: float = -20.0, high_hu: float = 140.0) -> float:
-    """Soft-tissue level to a fraction of an HU: the mode of `image` between `low_hu` and
-    `high_hu` (1-HU bins, smoothed), refined by a parabola through the peak.
+    """Soft-tissue level to a fraction of an HU: `background_hu` on 1-HU bins, refined.
 
-    Finer than `background_hu`, for the difference of two images' levels.
+    Finer than `background_hu`'s default, for the difference of two images' levels.
 
     Examples
     --------
@@ -77,19 +84,25 @@ def soft_tissue_hu(image: np.ndarray, low_hu: float = -20.0, high_hu: float = 14
     >>> abs(soft_tissue_hu(tissue) - 52.3) < 1.0
     True
     """
-    values = image[(image >= low_hu) & (image <= high_hu)]
-    if values.size == 0:
-        return float(np.clip(0.0, low_hu, high_hu))
-    counts, edges = np.histogram(values, bins=np.arange(low_hu, high_hu + 1.0, 1.0))
-    smooth = np.convolve(counts, np.ones(5) / 5.0, mode="same")
-    peak = int(np.argmax(smooth))
-    centre = (edges[peak] + edges[peak + 1]) / 2
-    if 0 < peak < len(smooth) - 1:
-        left, mid, right = smooth[peak - 1 : peak + 2]
+    return background_hu(image, low_hu, high_hu, bin_hu=1.0, refine=True)
+
+
+def parabola_peak(counts: np.ndarray, centres: np.ndarray, peak: int) -> float:
+    """Where the parabola through a histogram's peak bin and its two neighbours peaks
+    (the bin's centre at an end, or where the three do not bend down).
+
+    Examples
+    --------
+    >>> parabola_peak(np.array([1.0, 4.0, 3.0]), np.array([0.0, 1.0, 2.0]), 1)
+    1.25
+    """
+    if 0 < peak < len(counts) - 1:
+        left, mid, right = counts[peak - 1 : peak + 2]
         curvature = left - 2 * mid + right
         if curvature < 0:
-            centre += 0.5 * (left - right) / curvature
-    return float(centre)
+            step = centres[1] - centres[0]
+            return float(centres[peak] + 0.5 * (left - right) / curvature * step)
+    return float(centres[peak])
 
 
 def noise_hu(sample: np.ndarray, window_hu: float = 100.0) -> float:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from pdvaplan.segmentation.bone import bright_surface
 from pdvaplan.segmentation.coarse import CoarseGrid
 from pdvaplan.segmentation.filters import smooth_mm
 from pdvaplan.segmentation.levels import noise_hu, soft_tissue_hu
@@ -248,12 +249,7 @@ def edge_sigma_mm(
         index[axis] = k
         planes = [np.asarray(image[tuple(index)], dtype=np.float32) for image in images]
         guide = ndimage.gaussian_filter(planes[0], 1.0 / plane_spacing)
-        labels, count = ndimage.label(guide >= EDGE_LEVEL_HU)
-        if count == 0:
-            continue
-        area = np.bincount(labels.ravel())[1:] * float(np.prod(plane_spacing))
-        bone = np.isin(labels, 1 + np.flatnonzero(area >= EDGE_MIN_AREA_MM2))
-        points = np.argwhere(bone & ~ndimage.binary_erosion(bone))
+        points = bright_surface(guide, EDGE_LEVEL_HU, plane_spacing, EDGE_MIN_AREA_MM2)
         if len(points) == 0:
             continue
         gradient = np.stack([g[tuple(points.T)] for g in np.gradient(guide, *plane_spacing)], 1)

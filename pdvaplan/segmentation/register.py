@@ -41,6 +41,7 @@ from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import RigidTransform, Volume, from_sitk
+from pdvaplan.segmentation.bone import bright_surface
 
 #: Registration methods: a rigid registration, or none (the phases share a frame).
 METHODS = ("rigid", "none")
@@ -338,12 +339,9 @@ class BoneSurface:
         self.steps_mm = np.arange(-SEARCH_MM, SEARCH_MM + 1e-9, 0.1)
         self.positions_mm = np.zeros((0, len(self.steps_mm), 3))
         self.fixed_at_mm = np.zeros(0)
-        labels, count = ndimage.label(a >= BONE_LEVEL_HU)
-        if count == 0:
+        points = bright_surface(a, BONE_LEVEL_HU, spacing, BONE_MIN_MM3)
+        if len(points) == 0:
             return
-        sizes = np.bincount(labels.ravel())[1:] * float(np.prod(spacing))
-        bone = np.isin(labels, 1 + np.flatnonzero(sizes >= BONE_MIN_MM3))
-        points = np.argwhere(bone & ~ndimage.binary_erosion(bone))
         points = points[:: max(1, len(points) // MAX_POINTS)]
         # Central differences at the points only (in mm along each index axis).
         gradient = np.empty((len(points), 3))
