@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import subprocess
 import sys
 
@@ -192,7 +193,7 @@ def assert_one_line_error(result, *words):
         line for line in result.stderr.strip().splitlines() if not line.startswith("pdvaplan: ")
     ]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("pdvaplan plan: error: ")
+    assert re.match(r"pdvaplan \w+: error: ", lines[0])
     for word in words:
         assert word in lines[0]
 
@@ -423,3 +424,32 @@ def test_a_plan_folder_redraws_the_phases_as_the_plan_saw_them():
     assert np.array_equal(arterial.array, seen.arterial_hu.array)
     assert venous.shape == arterial.shape
     assert np.allclose(venous.array, seen.venous_on_grid.array, atol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["plan", "--arterial", "a.nii", "--venous", "v.nii", "--hu-scale", "0", "5"],
+            ["--hu-scale 0.0 5.0"],
+        ),
+        (
+            ["plan", "--arterial", "a.nii", "--venous", "v.nii", "--register", "elastic"],
+            ["--register"],
+        ),
+        (["phantom", "--motion", "-1", "3"], ["--motion -1 deg"]),
+        (["phantom", "--motion", "2", "500"], ["--motion 500 mm"]),
+        (["phantom", "--hu-scale", "0", "100"], ["--hu-scale 0 100"]),
+    ],
+    ids=[
+        "plan-slope-0",
+        "plan-register",
+        "phantom-motion-deg",
+        "phantom-motion-mm",
+        "phantom-slope",
+    ],
+)
+def test_acquisition_options_out_of_range_exit_2_in_one_line(tmp_path, args, words):
+    result = run(*args, "--out", str(tmp_path / "out"))
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / "out" / "plan.json").exists()
