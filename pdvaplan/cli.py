@@ -30,7 +30,7 @@ from pdvaplan.planning import (
 )
 from pdvaplan.planning.parameters import EXAMPLE_CATALOG
 from pdvaplan.planning.plan import STAGES
-from phantoms import DIRECTIONS, PRESETS, Acquisition, make_phantom, write_phantom
+from phantoms import DIRECTIONS, PRESETS, Acquisition, Conditions, make_phantom, write_phantom
 from phantoms.presets import random_acquisition
 from phantoms.scoring import score_crossing
 
@@ -186,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write the venous phase as arterial.nii.gz and the arterial one as venous.nii.gz",
     )
+    scanned = phantom.add_argument_group(
+        "the leg as scanned (random draws these from --seed; given ones replace the draw)"
+    )
+    scanned.add_argument(
+        "--pipestem",
+        action="append",
+        metavar="ARTERY",
+        help="calcify ARTERY (e.g. posterior-tibial-artery) all round along its whole length; "
+        "repeat for more [none]",
+    )
     phantom.set_defaults(run=_run_phantom)
 
     centerlines = commands.add_parser(
@@ -238,6 +248,13 @@ def _acquisition(preset: str, seed: int, args: argparse.Namespace) -> Acquisitio
     return replace(acquisition, **changes)
 
 
+def _conditions(args: argparse.Namespace) -> Conditions | None:
+    """The conditions given on the command line, or None to take the preset's."""
+    if args.pipestem is None:
+        return None
+    return Conditions(pipestem=tuple(args.pipestem))
+
+
 def _make_and_write_phantom(
     preset: str,
     out: Path,
@@ -245,6 +262,7 @@ def _make_and_write_phantom(
     spacing_mm=None,
     direction=None,
     acquisition: Acquisition | None = None,
+    conditions: Conditions | None = None,
 ) -> dict:
     output_folder(out)
     start = time.perf_counter()
@@ -255,6 +273,7 @@ def _make_and_write_phantom(
         direction,
         progress=lambda step: _progress(f"phantom '{preset}' (seed {seed}): {step}"),
         acquisition=acquisition,
+        conditions=conditions,
     )
     generated = time.perf_counter()
     paths = write_phantom(phantom, out)
@@ -285,6 +304,8 @@ def summarise_truth(truth: dict) -> str:
         lines.append(f"  grey values {a:g} x HU + {b:g}, not HU")
     if acquisition.get("swap_phases"):
         lines.append("  phases swapped: arterial.nii.gz holds the venous phase and vice versa")
+    for artery in (truth.get("conditions") or {}).get("pipestem", []):
+        lines.append(f"  {artery}: pipe-stem, calcified all round along its whole length")
     for vessel in truth["vessels"]:
         if vessel["kind"] != "artery":
             continue
@@ -320,6 +341,7 @@ def _run_phantom(args: argparse.Namespace) -> None:
         args.spacing,
         _parse_direction(args.direction),
         _acquisition(args.preset, args.seed, args),
+        _conditions(args),
     )
     print(summarise_truth(truth))
 
@@ -452,9 +474,10 @@ def _plan_and_write(
 
 def summarise_plan(plan: Plan) -> str:
     """The plan in a few sentences."""
+    calcified = _calcified_throughout(plan)
     if not plan.feasible:
         nearest = "" if plan.nearest_mm is None else f" (nearest {plan.nearest_mm:.2f} mm)"
-        return f"no feasible crossing: {plan.reason}{nearest}"
+        return "\n".join([f"no feasible crossing: {plan.reason}{nearest}", *calcified])
     crossing = plan.crossing
     stent = plan.stent_graft
     point = ", ".join(f"{c:.1f}" for c in crossing.artery_point_mm)
@@ -475,8 +498,21 @@ def summarise_plan(plan: Plan) -> str:
         f"{crossing.artery_point_mm[2] - stent['ankle_mm'][2]:.0f} mm above the ankle",
         f"stent-graft path: {stent['length_mm']:.0f} mm down {crossing.vein}: {chain}",
         f"{len(plan.candidates) - 1} other candidate sites ranked in plan.json",
+        *calcified,
     ]
     return "\n".join(lines)
+
+
+def _calcified_throughout(plan: Plan) -> list[str]:
+    """A line per artery with no stretch beyond the calcium margin (pipe-stem)."""
+    return [
+        f"{vessel['name'] or vessel['id']} ({vessel['id']}): calcified along "
+        f"{vessel['calcified_mm']:.0f} of its {vessel['length_mm']:.0f} mm, no site on it"
+        for vessel in plan.as_dict()["vessels"]
+        if vessel["kind"] == "artery"
+        and vessel["calcified_mm"] > 0
+        and vessel["clear_of_calcium_mm"] <= 0
+    ]
 
 
 def _run_centerlines(args: argparse.Namespace) -> None:

@@ -26,6 +26,7 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, output_folder, write_volume
 from phantoms.acquisition import Acquisition
 from phantoms.anatomy import LegSpec
+from phantoms.conditions import Conditions, random_conditions
 from phantoms.imaging import GridSpec, image_leg
 from phantoms.presets import DIRECTIONS, PRESETS, preset, random_acquisition, random_leg
 from phantoms.truth import truth_document
@@ -34,6 +35,7 @@ __all__ = [
     "DIRECTIONS",
     "PRESETS",
     "Acquisition",
+    "Conditions",
     "GridSpec",
     "LegSpec",
     "Phantom",
@@ -66,6 +68,7 @@ def make_phantom(
     spec: LegSpec | None = None,
     progress: Callable[[str], None] | None = None,
     acquisition: Acquisition | None = None,
+    conditions: Conditions | None = None,
 ) -> Phantom:
     """Generate a phantom from a preset name, or from `spec` if given.
 
@@ -85,8 +88,13 @@ def make_phantom(
         Called with a line of text before each long step.
     acquisition : Acquisition, optional
         Leg motion between the phases, grey values other than HU, phases
-        swapped. Default: none of these, except for ``"random"``, which draws
-        them from `seed` (`phantoms.presets.random_acquisition`).
+        swapped. Default: none of these, except for ``"random"`` without
+        `spec`, which draws them from `seed`
+        (`phantoms.presets.random_acquisition`).
+    conditions : Conditions, optional
+        What the scanned leg holds beyond one clean leg (pipe-stem arteries).
+        Default: none, except for ``"random"`` without `spec`, which draws
+        them from `seed` (`phantoms.conditions.random_conditions`).
 
     Returns
     -------
@@ -107,13 +115,18 @@ def make_phantom(
         tuple(spacing_mm) if spacing_mm is not None else grid.spacing_mm,
         tuple(direction) if direction is not None else grid.direction,
     )
+    drawn = name == "random" and spec is None
     if acquisition is None:
-        acquisition = random_acquisition(seed) if name == "random" else Acquisition()
+        acquisition = random_acquisition(seed) if drawn else Acquisition()
+    if conditions is None:
+        conditions = random_conditions(seed, leg) if drawn else Conditions()
+    leg = conditions.apply(leg)
     images = image_leg(leg, grid, seed, progress, acquisition)
     if progress is not None:
         progress("computing the known answer ...")
     truth = truth_document(leg, images.labels, name, seed)
     venous = images.venous
+    truth["conditions"] = conditions.as_dict()
     truth["acquisition"] = acquisition.as_dict() | {
         "venous_from_arterial": None if images.motion is None else images.motion.as_dict(),
         "venous_grid": {

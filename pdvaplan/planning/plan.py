@@ -79,7 +79,9 @@ class Plan:
                 for n, c in enumerate(self.candidates, start=1)
             ],
             "stent_graft": self.stent_graft,
-            "vessels": _vessel_summaries(self.vessels, self.names),
+            "vessels": _vessel_summaries(
+                self.vessels, self.names, self.parameters.calcium_margin_mm
+            ),
             "side": None,
             "registration": (
                 self.segmentation.registration.as_dict() if self.segmentation else None
@@ -131,7 +133,9 @@ def _site(site: Candidate, names: dict, ankle_z_mm: float | None) -> dict:
     }
 
 
-def _vessel_summaries(vessels: VesselMap, names: dict) -> list[dict]:
+def _vessel_summaries(vessels: VesselMap, names: dict, calcium_margin_mm: float) -> list[dict]:
+    """Per vessel: id, name, length, calibre, ends; per artery also how much of it is
+    calcified and how much lies beyond the calcium margin (where a site may be)."""
     summaries = []
     for kind, lines in (("artery", vessels.arteries), ("vein", vessels.veins)):
         for line in lines:
@@ -148,9 +152,32 @@ def _vessel_summaries(vessels: VesselMap, names: dict) -> list[dict]:
             }
             if kind == "artery":
                 calcium = vessels.calcified_stretches_mm.get(line.id, np.zeros((0, 2)))
-                summary["calcified_wall_voxels"] = len(calcium)
+                margin = np.array([-calcium_margin_mm, calcium_margin_mm])
+                summary |= {
+                    "calcified_wall_voxels": len(calcium),
+                    "calcified_mm": union_length_mm(calcium, line.length_mm),
+                    "clear_of_calcium_mm": line.length_mm
+                    - union_length_mm(calcium + margin, line.length_mm),
+                }
             summaries.append(summary)
     return summaries
+
+
+def union_length_mm(stretches_mm: np.ndarray, length_mm: float) -> float:
+    """Length (mm) of the union of stretches ``(from, to)`` within ``[0, length_mm]``.
+
+    Examples
+    --------
+    >>> union_length_mm(np.array([[-2.0, 3.0], [1.0, 4.0], [8.0, 12.0]]), 10.0)
+    6.0
+    """
+    if len(stretches_mm) == 0:
+        return 0.0
+    clipped = np.clip(stretches_mm, 0.0, length_mm)
+    clipped = clipped[np.argsort(clipped[:, 0])]
+    reach = np.maximum.accumulate(clipped[:, 1])
+    starts = np.maximum(clipped[:, 0], np.concatenate([[0.0], reach[:-1]]))
+    return float(np.sum(np.maximum(clipped[:, 1] - starts, 0.0)))
 
 
 @contextmanager

@@ -18,8 +18,8 @@ difference says about it.
   than in the venous phase by half the lumen's difference between the phases
   (where the noise lets that be told); a voxel brighter in the venous phase
   than a lumen can be there must pass it too, and fails where it cannot be
-  told. Artery pieces lying mostly in calcium's rim (an arc's blur on an
-  occluded stretch) are dropped.
+  told. Artery pieces lying mostly in calcium's rim unconfirmed by the
+  difference (an arc's blur on an occluded stretch) are dropped.
 """
 
 from __future__ import annotations
@@ -184,8 +184,8 @@ def clean_arteries(
     than a lumen can be, something bright in both phases adds to it: the
     voxel must pass the phase-difference test, and fails where the test
     cannot tell. Calcium is not lumen. An artery piece lying mostly in
-    calcium's rim is the blur of an arc on an occluded (unenhanced) stretch,
-    where the phases could not tell it apart: it is dropped. Uses up
+    calcium's rim where the phase difference does not confirm it is the blur
+    of an arc on an occluded (unenhanced) stretch: it is dropped. Uses up
     ``difference.brighter``.
 
     Raises
@@ -207,14 +207,17 @@ def clean_arteries(
     near &= ~brighter
     # Where the test cannot tell, a voxel near calcium or bone is not held suspect.
     near &= along_axis(difference.told, axis)
-    del brighter
     suspect |= near
     del near
     artery &= ~suspect
     artery &= ~calcium
     del suspect
+    # A piece in calcium's rim is lumen where the phase difference confirms it (a
+    # pipe-stem artery lies wholly in its calcium's rim), blur where it does not.
+    unconfirmed = calcium_rim & ~brighter
+    del brighter
     parts = Components(artery)
-    in_rim = np.bincount(parts.ids[calcium_rim.ravel()[parts.flat]], minlength=parts.count)
+    in_rim = np.bincount(parts.ids[unconfirmed.ravel()[parts.flat]], minlength=parts.count)
     sizes = parts.sizes()
     artery = parts.mask(
         (sizes * float(np.prod(spacing)) >= settings.min_artery_mm3)

@@ -5,77 +5,19 @@ artery, mostly), while calcium is equally bright in both; the smaller of the
 two phases at a voxel is therefore high only for calcium and bone. Bone is
 removed first (`pdvaplan.segmentation.bone`). Calcium is grown by hysteresis
 from dense seeds over its blurred edges, but not into voxels the phase
-difference shows to be lumen. It is not required to touch the patent lumen:
-arcs on occluded stretches (no contrast) are calcium too.
+difference shows to be lumen, and inside the lumen only where calcium outweighs
+the lumen's own brightness (its blur blooms into the lumen). It is not required to touch the patent lumen:
+arcs on occluded stretches (no contrast) are calcium too. Nothing caps its size
+or shape: diabetic arteries calcify all round along their whole length.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import Components, components_touching, within_mm
+from pdvaplan.segmentation.filters import components_touching, within_mm
+from pdvaplan.segmentation.levels import along_axis
 from pdvaplan.segmentation.settings import SegmentationSettings
-
-
-def calcium_mask(
-    both_phases_hu: np.ndarray,
-    not_calcium: np.ndarray,
-    spacing_mm: np.ndarray,
-    seed_hu: float,
-    grow_hu: float | None = None,
-    not_grown: np.ndarray | None = None,
-    max_volume_mm3: float = np.inf,
-) -> np.ndarray:
-    """Calcium: both-phase bright components away from bone, grown from dense seeds.
-
-    Parameters
-    ----------
-    both_phases_hu : numpy.ndarray
-        The smaller of the two phases at each voxel (HU).
-    not_calcium : numpy.ndarray
-        Voxels that cannot be calcium (bone and its blurred rim).
-    spacing_mm : array_like, shape (3,)
-        Voxel size along each axis.
-    seed_hu : float
-        Voxels at or above this value in both phases seed calcium.
-    grow_hu : float, optional
-        Calcium grows from its seeds over voxels down to this value: the
-        edges of thin arcs are imaged well below their density. Default: no
-        growth.
-    not_grown : numpy.ndarray, optional
-        Voxels calcium does not grow into (lumen told by the phase difference).
-    max_volume_mm3 : float
-        Larger both-phase bright components are not calcium.
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask of calcium.
-
-    Examples
-    --------
-    >>> both = np.full((9, 3, 3), 50.0, np.float32)
-    >>> both[2, 1, 1], both[3, 1, 1], both[6, 1, 1] = 900.0, 400.0, 400.0
-    >>> nothing = np.zeros(both.shape, bool)
-    >>> found = calcium_mask(both, nothing, np.ones(3), 700.0, 350.0)
-    >>> found[:, 1, 1].astype(int).tolist()
-    [0, 0, 1, 1, 0, 0, 0, 0, 0]
-    """
-    seeds = both_phases_hu >= seed_hu
-    seeds &= ~not_calcium
-    if not seeds.any():
-        return seeds
-    if grow_hu is None:
-        grown = seeds
-    else:
-        grown = both_phases_hu >= grow_hu
-        grown &= ~not_calcium
-        if not_grown is not None:
-            grown &= ~not_grown
-        grown |= seeds
-    parts = Components(grown)
-    keep = parts.hit(seeds) & (parts.sizes() * float(np.prod(spacing_mm)) <= max_volume_mm3)
-    return parts.mask(keep)
 
 
 def calcium_blur(
@@ -103,19 +45,83 @@ def calcium_blur(
 def find_calcium(
     both_phases_hu: np.ndarray,
     bone_rim: np.ndarray,
-    lumen: np.ndarray,
-    spacing_mm: np.ndarray,
+    confirmed_lumen: np.ndarray,
+    artery: np.ndarray,
+    artery_both_hu: np.ndarray,
+    axis: int,
     settings: SegmentationSettings,
 ) -> np.ndarray:
-    """Calcium: seeded at `settings.calcium_seed_hu` in both phases, grown down to
-    `settings.calcium_low_hu`, not into bone's rim nor into `lumen` (voxels the phase
-    difference shows to be lumen), no component larger than the smallest bone."""
-    return calcium_mask(
-        both_phases_hu,
-        bone_rim,
-        spacing_mm,
-        settings.calcium_seed_hu,
-        settings.calcium_low_hu,
-        not_grown=lumen,
-        max_volume_mm3=settings.min_bone_mm3,
+    """Calcium: both-phase bright components away from bone, grown from dense seeds over
+    their blur, however large (a pipe-stem artery is calcified all round along its whole
+    length), never into lumen.
+
+    Seeds reach `settings.calcium_seed_hu` in both phases and calcium grows down
+    to `settings.calcium_low_hu`: shares of the calcium density against soft
+    tissue. Calcium's blur blooms into the lumen beside it, which is bright
+    in both phases itself: inside the artery lumen found in the arterial phase
+    (`artery`) the same shares are taken between the lumen's own both-phase
+    value (`artery_both_hu`, per slice along `axis`) and the calcium density,
+    where the phase difference can tell lumen from blur: elsewhere an arc's blur
+    on an occluded stretch would pass for lumen. Voxels the phase difference
+    shows to be lumen (`confirmed_lumen`) are never calcium.
+
+    Parameters
+    ----------
+    both_phases_hu : numpy.ndarray
+        The smaller of the two phases at each voxel (HU).
+    bone_rim : numpy.ndarray
+        Voxels that cannot be calcium (bone and its blurred rim).
+    confirmed_lumen, artery : numpy.ndarray
+        Boolean masks of lumen the phase difference confirms, and of the
+        artery lumen found in the arterial phase.
+    artery_both_hu : numpy.ndarray
+        Per slice along `axis`: a full artery lumen's value in the darker phase;
+        NaN where the phase difference cannot tell lumen from blur.
+    axis : int
+        Axis of the slices.
+    settings : SegmentationSettings
+        Calcium density and shares.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of calcium.
+
+    Examples
+    --------
+    A calcified wall (900 HU) beside a lumen of 300 HU in both phases: the
+    lumen voxel brightened to 450 by the calcium's blur is not calcium, the
+    same value in soft tissue is.
+
+    >>> both = np.full((9, 1, 1), 50.0, np.float32)
+    >>> both[2:5, 0, 0] = [450.0, 900.0, 450.0]
+    >>> both[5:7, 0, 0] = 300.0
+    >>> artery = np.zeros(both.shape, bool)
+    >>> artery[5:7] = True
+    >>> none = np.zeros(both.shape, bool)
+    >>> calcium = find_calcium(both, none, none, artery, np.array([300.0]), 1, SegmentationSettings())
+    >>> calcium.ravel().astype(int).tolist()
+    [0, 0, 1, 1, 1, 0, 0, 0, 0]
+    >>> artery[4] = True
+    >>> both[4, 0, 0] = 450.0
+    >>> calcium = find_calcium(both, none, none, artery, np.array([300.0]), 1, SegmentationSettings())
+    >>> calcium.ravel().astype(int).tolist()
+    [0, 0, 1, 1, 0, 0, 0, 0, 0]
+    """
+    calcium_hu = settings.calcium_hu
+
+    def reaches(share: float, least_hu: float) -> np.ndarray:
+        """Voxels at `share` of the calcium density over their surroundings (lumen or not)."""
+        in_lumen = along_axis(
+            (artery_both_hu + share * (calcium_hu - artery_both_hu)).astype(np.float32), axis
+        )
+        bright = both_phases_hu >= least_hu
+        bright &= ~(artery & (both_phases_hu < in_lumen))  # False where NaN: cannot tell
+        bright &= ~bone_rim
+        bright &= ~confirmed_lumen
+        return bright
+
+    seeds = reaches(settings.calcium_partial_volume, settings.calcium_seed_hu)
+    return components_touching(
+        reaches(settings.calcium_grow_fraction, settings.calcium_low_hu) | seeds, seeds
     )

@@ -1,0 +1,99 @@
+"""The leg as scanned: what a runoff scan of a pDVA patient holds beyond one clean leg.
+
+* ``pipestem``: diabetic critical limb ischaemia calcifies tibial arteries all
+  round and along their whole length; such an artery is ineligible everywhere.
+
+Conditions change the anatomy only; the truth is computed on the changed
+anatomy, so it is the answer the contract's rules give for the leg as scanned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from pdvaplan.errors import PdvaplanInputError
+from phantoms.anatomy import CalcifiedArc, LegSpec, centrelines
+
+#: Wall thickness (mm) of a pipe-stem calcification.
+PIPESTEM_WALL_MM = 1.2
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What the scanned leg holds beyond one clean leg.
+
+    Parameters
+    ----------
+    pipestem : tuple of str
+        Arteries calcified all round along their whole length.
+
+    Examples
+    --------
+    >>> from phantoms.presets import basic_leg
+    >>> leg = Conditions(pipestem=("posterior-tibial-artery",)).apply(basic_leg())
+    >>> arc = leg.artery("posterior-tibial-artery").calcified_arcs[-1]
+    >>> arc.angle_span_deg, arc.z_to_mm - arc.z_from_mm > leg.length_mm
+    (360.0, True)
+    """
+
+    pipestem: tuple[str, ...] = ()
+
+    def apply(self, spec: LegSpec) -> LegSpec:
+        """The leg `spec` with these conditions."""
+        names = {artery.name for artery in spec.arteries}
+        for name in self.pipestem:
+            if name not in names:
+                raise PdvaplanInputError(
+                    f"--pipestem {name}: no such artery; choose one of {', '.join(sorted(names))}"
+                )
+        arteries = tuple(
+            replace(artery, calcified_arcs=(*artery.calcified_arcs, _pipestem(spec.length_mm)))
+            if artery.name in self.pipestem
+            else artery
+            for artery in spec.arteries
+        )
+        return replace(spec, arteries=arteries)
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (lists for tuples)."""
+        return {key: list(value) for key, value in asdict(self).items()}
+
+
+def _pipestem(length_mm: float) -> CalcifiedArc:
+    """A calcified ring along the whole leg (beyond both ends, so the ends are not arc ends)."""
+    return CalcifiedArc(-10.0, length_mm + 10.0, 0.0, 360.0, PIPESTEM_WALL_MM)
+
+
+def random_conditions(seed: int, spec: LegSpec) -> Conditions:
+    """The conditions of the random leg `spec`, drawn from `seed` with a generator of its
+    own (``(seed, 13)``), so the leg and its acquisition are the same whatever they are:
+    a quarter of the legs have one pipe-stem artery (one whose calcified wall clears
+    every other vessel by 0.5 mm).
+
+    Examples
+    --------
+    >>> from phantoms.presets import basic_leg
+    >>> random_conditions(3, basic_leg()).pipestem
+    ()
+    """
+    rng = np.random.default_rng([seed, 13])
+    pipestem = ()
+    artery = spec.arteries[rng.integers(len(spec.arteries))].name
+    if rng.random() < 0.25 and _wall_clearance_mm(spec, artery) >= PIPESTEM_WALL_MM + 0.5:
+        pipestem = (artery,)
+    return Conditions(pipestem=pipestem)
+
+
+def _wall_clearance_mm(spec: LegSpec, artery: str, step_mm: float = 1.0) -> float:
+    """Smallest wall-to-wall gap (mm, level by level) between `artery` and any other vessel."""
+    z = np.arange(0.0, spec.length_mm, step_mm)
+    lines = centrelines(spec)
+    points, radii = lines[artery].points_mm(z), lines[artery].radius_mm(z)
+    gaps = [
+        np.linalg.norm(points - line.points_mm(z), axis=1) - radii - line.radius_mm(z)
+        for name, line in lines.items()
+        if name != artery
+    ]
+    return float(np.min(gaps))
