@@ -6,9 +6,10 @@ two phases at a voxel is therefore high only for calcium and bone. Bone is
 removed first (`pdvaplan.segmentation.bone`). Calcium is grown by hysteresis
 from dense seeds over its blurred edges, but not into voxels the phase
 difference shows to be lumen, and inside the lumen only where calcium outweighs
-the lumen's own brightness (its blur blooms into the lumen). It is not required to touch the patent lumen:
-arcs on occluded stretches (no contrast) are calcium too. Nothing caps its size
-or shape: diabetic arteries calcify all round along their whole length.
+the lumen's own brightness (its blur blooms into the lumen). It is not required
+to touch the patent lumen: arcs on occluded stretches (no contrast) are calcium
+too. Nothing caps its size or shape: diabetic arteries calcify all round along
+their whole length.
 """
 
 from __future__ import annotations
@@ -98,13 +99,13 @@ def find_calcium(
     >>> both[5:7, 0, 0] = 300.0
     >>> artery = np.zeros(both.shape, bool)
     >>> artery[5:7] = True
-    >>> none = np.zeros(both.shape, bool)
-    >>> calcium = find_calcium(both, none, none, artery, np.array([300.0]), 1, SegmentationSettings())
+    >>> none, lumen_hu = np.zeros(both.shape, bool), np.array([300.0])
+    >>> calcium = find_calcium(both, none, none, artery, lumen_hu, 1, SegmentationSettings())
     >>> calcium.ravel().astype(int).tolist()
     [0, 0, 1, 1, 1, 0, 0, 0, 0]
     >>> artery[4] = True
     >>> both[4, 0, 0] = 450.0
-    >>> calcium = find_calcium(both, none, none, artery, np.array([300.0]), 1, SegmentationSettings())
+    >>> calcium = find_calcium(both, none, none, artery, lumen_hu, 1, SegmentationSettings())
     >>> calcium.ravel().astype(int).tolist()
     [0, 0, 1, 1, 0, 0, 0, 0, 0]
     """
