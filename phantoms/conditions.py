@@ -76,7 +76,7 @@ def random_conditions(seed: int, spec: LegSpec) -> Conditions:
     --------
     >>> from phantoms.presets import basic_leg
     >>> random_conditions(3, basic_leg()).pipestem
-    ()
+    ('peroneal-artery',)
     """
     rng = np.random.default_rng([seed, 13])
     pipestem = ()
