@@ -3,8 +3,11 @@
 1. Connected components of the mask (26-connectivity); each is cropped with a
    margin so that everything after works on small arrays.
 2. Topology from the voxel skeleton (`skeleton_branches`): one branch per
-   segment between junctions and ends, spurs pruned.
-3. Each branch, in mm, is resampled every `step_mm`, smoothed, and moved to
+   segment between junctions and ends, spurs pruned; the branches are joined
+   into vessels (`vessel_paths`): a trunk runs from its highest free end to
+   its distal end through junctions, valves (short narrowings) and contacts
+   with a neighbouring vessel, and side branches are lines of their own.
+3. Each vessel, in mm, is resampled every `step_mm`, smoothed, and moved to
    the centroid of the lumen in the plane normal to it, a few times over
    (`measure_sections`); radii are equal-area radii of those sections.
 4. Free ends are followed along their tangent, from the last points whose
@@ -32,7 +35,7 @@ from scipy import ndimage
 
 from pdvaplan.centerlines.cross_section import measure_sections
 from pdvaplan.centerlines.polyline import arc_length_mm, resample, smooth
-from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches
+from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches, vessel_paths
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 from pdvaplan.segmentation.grid import bounding_box
@@ -52,7 +55,9 @@ class Centerline:
     ``proximal_end`` and ``distal_end`` say how each end came about:
     ``"border"`` (the vessel leaves the volume), ``"lumen-end"`` (its lumen
     stops inside the volume: for an artery in the arterial phase, where its
-    contrast stops) or ``"junction"``.
+    contrast stops) or ``"junction"``. ``kind`` is ``"trunk"`` (a vessel from
+    its highest end to its distal end, through junctions and narrowings) or
+    ``"branch"`` (a side branch that leaves a trunk, see `vessel_paths`).
     """
 
     id: str
@@ -60,6 +65,7 @@ class Centerline:
     radii_mm: np.ndarray
     proximal_end: str
     distal_end: str
+    kind: str = "trunk"
     arc_mm: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -183,10 +189,12 @@ def extract_centerlines(
             else _lumen_near(lumen.crop_to(own), own, max(settings.lumen_reach_mm, spacing.max()))
         )
         depth = depth_mm(own.array, spacing)
-        for branch in skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth):
+        branches = skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth)
+        for branch, kind in vessel_paths(branches, spacing, depth, mask.direction[2]):
             line = _fit_branch(branch, own, own_lumen, depth, mask, settings, skirt_mm)
             if line is None:
                 continue
+            line = (*line, kind)
             free = branch.start_junction < 0 and branch.end_junction < 0
             # Isolated specks go, and so do branches that shrink to nothing between
             # two junctions of one tangle (they would be zero-length vessels).

@@ -27,6 +27,7 @@ def centerlines_document(centerlines: list[Centerline], source: str | None = Non
                 "length_mm": round(line.length_mm, 3),
                 "proximal_end": line.proximal_end,
                 "distal_end": line.distal_end,
+                "kind": line.kind,
             }
             for line in centerlines
         ],
