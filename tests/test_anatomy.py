@@ -18,7 +18,7 @@ import pytest
 
 from pdvaplan.io import Volume
 from pdvaplan.planning import PlanParameters, VesselMap, map_vessels, plan_vessels
-from pdvaplan.planning.anatomy import leg_frame, name_centerlines, name_vessels
+from pdvaplan.planning.anatomy import AnatomySettings, leg_frame, name_centerlines, name_vessels
 from pdvaplan.planning.vessels import BONE
 from phantoms import Phantom
 from phantoms.presets import DIRECTIONS, rotation
@@ -194,3 +194,43 @@ def test_plan_json_names_the_crossing_candidates_and_vessels():
         assert site["vein_name"] == names[site["vein"]]
     assert {v["id"]: v["name"] for v in document["vessels"]} == names
     assert all({"id", "kind", "length_mm"} <= set(v) for v in document["vessels"])
+
+
+def _bone_cut(labels: Volume, keep) -> Volume:
+    """The label map with bone voxels only where `keep(x_mm, z_mm)` holds."""
+    x_mm, z_mm = labels.voxel_coordinate_mm(0), labels.voxel_coordinate_mm(2)
+    return labels.with_array(np.where((labels.array == BONE) & ~keep(x_mm, z_mm), 0, labels.array))
+
+
+def _piece(line, low_mm: float, high_mm: float):
+    """The part of a centreline between two heights."""
+    inside = (line.points_mm[:, 2] >= low_mm) & (line.points_mm[:, 2] <= high_mm)
+    return dataclasses.replace(
+        line, points_mm=line.points_mm[inside], radii_mm=line.radii_mm[inside]
+    )
+
+
+def test_names_only_below_the_knee():
+    """Tibia and fibula side by side over a short stretch (as the knee's bones are) name
+    nothing; with the knee in view (bone goes on above the lower leg), the lower leg's
+    top `knee_margin_mm` (popliteal territory) names nothing either."""
+    _, vessels = phantom_and_vessels("basic")
+    labels = vessels.labels
+    settings = AnatomySettings()
+    top = float(labels.corners_mm()[:, 2].max())
+    named = name_vessels(vessels)
+    artery = next(a for a in vessels.arteries if named[a.id] == "posterior tibial artery")
+    # Bones over 45 mm only: not a lower leg. Over 90 mm: a lower leg.
+    for span_mm, expected in ((45.0, None), (90.0, "posterior tibial artery")):
+        short = _bone_cut(labels, lambda x, z, s=span_mm: z > top - s)
+        piece = _piece(artery, top - span_mm + 5.0, top - 5.0)
+        assert name_centerlines(short, [piece], [])[piece.id] == expected, span_mm
+    # The fibula stops 100 mm below the top; the tibia goes on (one bone: the knee).
+    knee = _bone_cut(labels, lambda x, z: (z < top - 100.0) | (x > -10.0))
+    below_knee = top - 100.0 - settings.knee_margin_mm
+    upper = _piece(artery, below_knee + 5.0, top - 105.0)
+    lower = _piece(artery, below_knee - 60.0, below_knee - 5.0)
+    assert name_centerlines(knee, [upper], [])[upper.id] is None
+    assert name_centerlines(knee, [lower], [])[lower.id] == "posterior tibial artery"
+    no_margin = dataclasses.replace(settings, knee_margin_mm=0.0)
+    assert name_centerlines(knee, [upper], [], no_margin)[upper.id] == "posterior tibial artery"

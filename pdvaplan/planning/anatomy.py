@@ -18,10 +18,18 @@ tibia and the fibula are, never from the sign of x, so a left leg is named
 like a right one; anterior is the patient's anterior (-y in LPS), projected
 onto the axial plane.
 
+Names are given only below the knee: the tibia and fibula must run side by
+side over a stretch of at least `AnatomySettings.min_crural_mm` of slabs (a
+femur and patella, or a tibial plateau and the fibula's head seen in a knee
+scan, do not make a lower leg); and when the top of that stretch lies inside
+the volume (the knee is in view, bone goes on above it), its top
+`AnatomySettings.knee_margin_mm` are left out, where the popliteal vessels
+have not yet divided into the crural ones.
+
 A vessel gets no name (None) where the geometry does not tell: no bone label,
-only one bone at its levels, a course that fits none of the names, a vote
-without a clear majority, or two arteries claiming one name at the same
-levels with no clear winner.
+only one bone at its levels, no lower leg at its levels, a course that fits
+none of the names, a vote without a clear majority, or two arteries claiming
+one name at the same levels with no clear winner.
 
 Examples
 --------
@@ -105,6 +113,16 @@ class AnatomySettings:
         points to the artery (at the artery's levels) is at most this.
     min_pairing_overlap_mm : float
         ... and they share at least this length along the leg.
+    min_crural_mm : float
+        The tibia and fibula are taken to be found (a lower leg) only in runs of
+        slabs holding a pair that are at least this long along the leg (a gap of
+        one slab does not break a run); the knee's bones (femur and patella,
+        tibial plateau and fibular head) span less.
+    knee_margin_mm : float
+        Where a run's top lies inside the volume (bone goes on above it: the
+        knee is in view), its top this many mm are left out: the popliteal
+        artery divides some 30-50 mm below the knee joint, so vessels there are
+        popliteal, not crural.
     """
 
     slab_mm: float = 5.0
@@ -122,6 +140,8 @@ class AnatomySettings:
     clear_winner_ratio: float = 2.0
     pairing_mm: float = 12.0
     min_pairing_overlap_mm: float = 10.0
+    min_crural_mm: float = 60.0
+    knee_margin_mm: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -240,7 +260,32 @@ def leg_frame(labels: Volume, settings: AnatomySettings | None = None) -> LegFra
         if refined is None or abs(refined @ frame.axis) > np.cos(np.radians(0.5)):
             break
         frame = _slab_pairs(bone_mm, refined, labels.spacing_mm, settings)
+    frame = _below_the_knee(frame, bone_mm, settings)
     return frame if frame.pairs else None
+
+
+def _below_the_knee(frame: LegFrame, bone_mm: np.ndarray, settings: AnatomySettings) -> LegFrame:
+    """The frame's slabs that lie in a lower leg (see `AnatomySettings.min_crural_mm`
+    and `AnatomySettings.knee_margin_mm`); the others lose their pairs."""
+    slabs = sorted(frame.pairs)
+    runs: list[list[int]] = []
+    for n in slabs:
+        if runs and n - runs[-1][-1] <= 2:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    top_bone_slab = int(
+        np.floor((float((bone_mm @ frame.axis).max()) - frame.start_mm) / frame.slab_mm)
+    )
+    keep: dict[int, list] = {}
+    for run in runs:
+        if (run[-1] - run[0] + 1) * frame.slab_mm < settings.min_crural_mm:
+            continue
+        top = run[-1]
+        if top_bone_slab > top + 1:  # bone goes on above the lower leg: the knee is in view
+            top -= int(np.ceil(settings.knee_margin_mm / frame.slab_mm))
+        keep.update({n: frame.pairs[n] for n in run if n <= top})
+    return LegFrame(frame.axis, frame.basis, frame.slab_mm, frame.start_mm, keep)
 
 
 def _principal_axis(points_mm: np.ndarray, min_ratio: float = 4.0) -> np.ndarray | None:

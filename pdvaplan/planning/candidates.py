@@ -9,10 +9,15 @@ calcified wall and `patent_end_margin_mm` from where its contrast stops, both
 lumens are wide enough, neither point sits within `edge_margin_mm` of where
 its vessel leaves the volume, and the straight needle
 from the artery centreline to the vein centreline crosses no bone and no other
-artery's lumen (voxel-exact line of sight through the label map). The crossing
-is the eligible site with the smallest centreline distance (rule 4); the others
-are ranked by distance, keeping one site per stretch of `site_separation_mm` of
-each artery-vein pair.
+artery's lumen (voxel-exact line of sight through the label map). Veins are
+vein trunks (`Centerline.kind`). A side branch is a target only when
+``min_vein_mm`` is set (above 0), its lumen is at least that wide at the site,
+and it drains on distally (into a vessel, or out of the volume): the stent
+path must run from the crossing down to the ankle, and a branch that ends in
+a dead end (a spur) leads nowhere. The crossing
+is the eligible site with the smallest smoothed distance (below), and the
+others follow in order of it, keeping one site per stretch of
+`site_separation_mm` of each artery-vein pair.
 
 Distances along paired vessels change slowly (a few mm along the vessel move
 them by a tenth of a mm), so the minimum of raw centreline distances is
@@ -21,7 +26,9 @@ therefore ranked by the distance profile along the artery fitted, around each
 point, by a quadratic over +-`profile_smoothing_mm` (Savitzky-Golay): the
 wiggles average out, and a minimum keeps its depth, where a Gaussian would
 raise sharp minima more than broad ones and so favour the wrong pair of
-vessels. The distance reported is the centreline distance at the site.
+vessels. The distance reported is the centreline distance at the site (raw),
+with the smoothed one beside it: a lower-ranked site can have the shorter raw
+distance.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from pdvaplan.centerlines import END_BORDER, END_LUMEN, Centerline
+from pdvaplan.centerlines import END_BORDER, END_JUNCTION, END_LUMEN, Centerline
 from pdvaplan.kernels import NearestSegments, line_of_sight_lengths, nearest_segments_within
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.vessels import BONE, VesselMap
@@ -93,8 +100,11 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     if not vessels.veins:
         return Search((), None, "no vein was found")
     nearest, any_within, sites = None, False, []
+    veins = target_veins(vessels.veins, parameters)
+    if not veins:
+        return Search((), None, "no vein trunk was found (only side branches)")
     for artery in vessels.arteries:
-        for vein in vessels.veins:
+        for vein in veins:
             # Every artery segment's nearest vein point, at any distance: the same
             # sites and rules give the candidates (within reach) and `nearest_mm`.
             found = nearest_segments_within(artery.points_mm, vein.points_mm, _EVERYWHERE_MM)
@@ -141,6 +151,29 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     sites = [site for site, ok in zip(sites, clear, strict=True) if ok]
     ranked = _distinct_sites(sorted(sites, key=lambda s: s.smoothed_distance_mm), parameters)
     return Search(tuple(ranked), nearest, None)
+
+
+def target_veins(veins: tuple[Centerline, ...], parameters: PlanParameters) -> list[Centerline]:
+    """The veins a crossing may target: the trunks, and side branches that drain
+    on distally (their distal end a junction or the volume's border, not a dead
+    end) when ``parameters.min_vein_mm`` is above 0 (its diameter rule then
+    judges them).
+
+    Parameters
+    ----------
+    veins : tuple of Centerline
+    parameters : PlanParameters
+
+    Returns
+    -------
+    list of Centerline
+    """
+    return [
+        v
+        for v in veins
+        if v.kind == "trunk"
+        or (parameters.min_vein_mm > 0 and v.distal_end in (END_JUNCTION, END_BORDER))
+    ]
 
 
 def _smoothed_profile(

@@ -32,11 +32,19 @@ from pdvaplan.planning.stent_graft import plan_stent_grafts
 from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap, map_vessels
 from pdvaplan.segmentation import Segmentation, segment
 from pdvaplan.segmentation.filters import smooth_mm, within_mm
+from pdvaplan.segmentation.legs import LABEL_JOIN_MM, Legs, one_leg
 from pdvaplan.segmentation.lumen import unmix_artery
 
 PLAN_SCHEMA = "pdvaplan.plan/1"
 #: Lumen fractions are made this far (mm) around the vessels.
 _LUMEN_MARGIN_MM = 15.0
+#: How the candidate sites are ordered (plan.json's ``ranked_by``).
+RANKED_BY = (
+    "smoothed distance: the artery-to-vein centreline distance profile along the artery, "
+    "fitted by a local quadratic over +-profile_smoothing_mm (Savitzky-Golay); "
+    "smoothed_distance_mm is its value at the site, distance_mm the raw centreline distance "
+    "there, so a lower-ranked site can have a shorter raw distance"
+)
 #: Stages timed in ``timings_s``, in pipeline order.
 STAGES = ("load", "segment", "centerlines", "search", "plan", "render")
 
@@ -78,11 +86,12 @@ class Plan:
                 _site(c, self.names, ankle_z) | {"rank": n}
                 for n, c in enumerate(self.candidates, start=1)
             ],
+            "ranked_by": RANKED_BY,
             "stent_graft": self.stent_graft,
             "vessels": _vessel_summaries(
                 self.vessels, self.names, self.parameters.calcium_margin_mm
             ),
-            "side": None,
+            "side": self.parameters.side,
             "registration": (
                 self.segmentation.registration.as_dict() if self.segmentation else None
             ),
@@ -110,7 +119,28 @@ def _intensity(segmentation: Segmentation | None) -> dict | None:
     }
 
 
+def height_above_ankle_mm(point_mm: np.ndarray, ankle_z_mm: float | None) -> float | None:
+    """Height of a point above the ankle level (mm): never negative; a point at or
+    below the level reads 0 (`_site` says how far below it lies). None without a level.
+
+    Examples
+    --------
+    >>> height_above_ankle_mm(np.array([0.0, 0.0, 52.5]), 10.0)
+    42.5
+    >>> height_above_ankle_mm(np.array([0.0, 0.0, 9.7]), 10.0)
+    0.0
+    """
+    if ankle_z_mm is None:
+        return None
+    return max(0.0, float(point_mm[2] - ankle_z_mm))
+
+
 def _site(site: Candidate, names: dict, ankle_z_mm: float | None) -> dict:
+    """A site as plan.json has it: ``distance_mm`` is the raw centreline distance,
+    ``smoothed_distance_mm`` the smoothed profile's value the sites are ranked by;
+    ``below_ankle_mm`` is how far the artery point lies below the ankle level (only
+    when it does: its height reads 0)."""
+    below = None if ankle_z_mm is None else float(ankle_z_mm - site.artery_point_mm[2])
     return {
         "artery": site.artery,
         "vein": site.vein,
@@ -119,6 +149,7 @@ def _site(site: Candidate, names: dict, ankle_z_mm: float | None) -> dict:
         "artery_point_mm": site.artery_point_mm.tolist(),
         "vein_point_mm": site.vein_point_mm.tolist(),
         "distance_mm": site.distance_mm,
+        "smoothed_distance_mm": site.smoothed_distance_mm,
         "gap_mm": site.gap_mm,
         "artery_radius_mm": site.artery_radius_mm,
         "vein_radius_mm": site.vein_radius_mm,
@@ -127,10 +158,8 @@ def _site(site: Candidate, names: dict, ankle_z_mm: float | None) -> dict:
         "needle_angle_deg": site.needle_angle_deg,
         "artery_arc_mm": site.artery_arc_mm,
         "calcium_distance_mm": site.calcium_distance_mm,
-        "height_above_ankle_mm": (
-            None if ankle_z_mm is None else float(site.artery_point_mm[2] - ankle_z_mm)
-        ),
-    }
+        "height_above_ankle_mm": height_above_ankle_mm(site.artery_point_mm, ankle_z_mm),
+    } | ({"below_ankle_mm": below} if below is not None and below > 0 else {})
 
 
 def _vessel_summaries(vessels: VesselMap, names: dict, calcium_margin_mm: float) -> list[dict]:
@@ -192,9 +221,11 @@ def plan_vessels(
     parameters: PlanParameters,
     timings: dict,
     segmentation: Segmentation | None = None,
+    legs: Legs | None = None,
 ) -> Plan:
     """Search the crossing and plan the stent-grafts for mapped vessels (of `segmentation`,
-    when they come from two phases), with the checks that tell how far to trust it."""
+    when they come from two phases; of the leg kept of `legs`), with the checks that tell
+    how far to trust it."""
     with _timed(timings, "search"):
         search = search_crossings(vessels, parameters)
     with _timed(timings, "plan"):
@@ -206,7 +237,7 @@ def plan_vessels(
                 vein, best, parameters.catalog, parameters.ankle_z_mm, vessels.veins
             )
         names = name_vessels(vessels)
-        checks, warnings = plan_checks(segmentation, vessels)
+        checks, warnings = plan_checks(segmentation, vessels, legs, parameters.side)
     warnings += (stent or {}).get("warnings", [])
     return Plan(
         feasible=bool(search.candidates),
@@ -249,8 +280,9 @@ def plan_from_labels(
     parameters = parameters or PlanParameters()
     timings = dict.fromkeys(STAGES) | (timings or {})
     with _timed(timings, "centerlines"):
+        labels, legs = one_leg(labels, labels.array > 0, parameters.side, 0, join_mm=LABEL_JOIN_MM)
         vessels = map_vessels(labels)
-    return plan_vessels(vessels, parameters, timings)
+    return plan_vessels(vessels, parameters, timings, legs=legs)
 
 
 def plan_from_phases(
@@ -285,13 +317,14 @@ def plan_from_phases(
             calcium_hu=parameters.calcium_hu,
             register=parameters.register,
             hu_scale=parameters.hu_scale,
+            side=parameters.side,
             timings_s=stages,
         )
     timings["segment_stages"] = {k: round(v, 3) for k, v in stages.items()}
     with _timed(timings, "centerlines"):
         artery_lumen, vein_lumen = lumen_fractions(segmentation, segmentation.arterial_hu)
         vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
-    return plan_vessels(vessels, parameters, timings, segmentation)
+    return plan_vessels(vessels, parameters, timings, segmentation, segmentation.legs)
 
 
 def lumen_fractions(

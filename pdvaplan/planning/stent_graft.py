@@ -2,9 +2,12 @@
 
 The path follows the vein centreline from the vein crossing point distally
 (towards the vein's distal end) to the ankle level: by default the distal end
-of that vein in the volume, or the first point at or below ``ankle_z_mm``; a
-gap in the vein's lumen is bridged, and a junction passed, to the vein piece
-that carries on. A
+of that vein in the volume, or the first point at or below ``ankle_z_mm``. A
+vein trunk runs through its junctions, valves and contacts with its artery to
+its distal end (`pdvaplan.centerlines.vessel_paths`), so the path follows it
+to the end; a gap in the vein's lumen is bridged, and the junction at the end
+of a side branch passed, to the vein (a trunk, if one is there) that carries
+on. A
 tapered crossing graft bridges artery to vein (sized to the artery at one end
 and the vein at the other) and runs down the vein for the rest of its length;
 straight extension grafts then line the vein to the ankle, each overlapping
@@ -40,8 +43,8 @@ def stent_graft_path(
     anatomy), the path carries on along another vein that passes within
     `bridge_mm` of the stop, from its nearest point distally: of the pieces
     that touch the stop (within `_TOUCH_MM`, as the branches of a junction
-    do) the one that runs on longest, so a spur does not end the path; else
-    the nearest.
+    do) a trunk before a side branch, and the one that runs on longest, so a
+    spur does not end the path; else the nearest.
     """
     below = vein.arc_mm > crossing.vein_arc_mm
     points = [crossing.vein_point_mm[None], vein.points_mm[below]]
@@ -58,7 +61,13 @@ def stent_graft_path(
             if gap[j] <= bridge_mm and j < len(other.points_mm) - 1:
                 runs_on_mm = float(other.arc_mm[-1] - other.arc_mm[j])
                 touching = gap[j] <= _TOUCH_MM
-                nearest.append(((not touching, 0.0 if touching else gap[j], -runs_on_mm), j, other))
+                key = (
+                    not touching,
+                    0.0 if touching else gap[j],
+                    other.kind != "trunk",
+                    -runs_on_mm,
+                )
+                nearest.append((key, j, other))
         if not nearest:
             break
         _, j, current = min(nearest, key=lambda found: found[0])

@@ -358,7 +358,7 @@ def profile_figure(view: PlanView, path: Path) -> Path:
             mec=MINIMUM_COLOR,
             ms=13,
             mew=2.0,
-            label=f"closest approach {nearest[lowest]:.1f} mm",
+            label=f"closest approach (raw) {nearest[lowest]:.1f} mm",
             zorder=7,
         )
         for candidate in plan.get("candidates") or []:
@@ -388,7 +388,7 @@ def profile_figure(view: PlanView, path: Path) -> Path:
                 ms=16,
                 mec="black",
                 mew=0.6,
-                label=f"chosen site {crossing['distance_mm']:.1f} mm",
+                label=f"chosen site (rank 1, smoothed) {crossing['distance_mm']:.1f} mm",
                 zorder=6,
             )
         ax.set_xlim(float(height.max()) + 2, float(height.min()) - 2)

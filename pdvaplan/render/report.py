@@ -56,7 +56,8 @@ CAPTIONS = {
     "on top.",
     "distance-profile.png": "Distance from each patent artery to its nearest vein, along the "
     "artery (knee on the left, ankle on the right). Red dashes: needle reach; green star: chosen "
-    "site; ring: closest approach; purple: other candidate sites by rank; orange bands: "
+    "site (rank 1: the lowest smoothed distance); ring: closest approach of the raw distance, "
+    "which may lie elsewhere; purple: other candidate sites by rank; orange bands: "
     "calcified wall and its margin.",
     "axial.png": "Axial plane through the crossing (seen from the feet: patient's right on the "
     "left, anterior up), whole leg and enlarged, needle in green.",
@@ -124,7 +125,9 @@ def plan_in_words(view: PlanView) -> list[str]:
             sentences.append("No eligible artery point was found to measure a distance from.")
         return sentences
     height = crossing.get("height_above_ankle_mm")
-    where = f" at {height:.0f} mm above the ankle" if height is not None else ""
+    where = f" at {max(0.0, height):.0f} mm above the ankle" if height is not None else ""
+    if (crossing.get("below_ankle_mm") or 0.0) >= 0.5:
+        where = f" {crossing['below_ankle_mm']:.0f} mm below the ankle level"
     a = np.asarray(crossing["artery_point_mm"])
     b = np.asarray(crossing["vein_point_mm"])
     sentences = [
@@ -154,6 +157,50 @@ def plan_in_words(view: PlanView) -> list[str]:
     if others > 0:
         sentences.append(f"{others} other candidate site{'s' if others != 1 else ''} below.")
     return sentences
+
+
+def ranking_words(plan: dict) -> str:
+    """How the candidate sites are ranked, in words that match the method, and which
+    lower-ranked site has a shorter raw needle than rank 1, if one does."""
+    smoothing = (plan.get("parameters") or {}).get("profile_smoothing_mm", 10.0)
+    words = (
+        "Sites are ranked by the smoothed distance profile: the artery-to-vein centreline "
+        f"distance along the artery, fitted by a local quadratic over ±{smoothing:g} mm, "
+        "which averages out the centrelines' sub-voxel wiggles (the minimum of raw "
+        "distances is biased low). Each site is the best of its stretch of artery; rank 1 "
+        "is the crossing. The needle column is the raw centreline distance at the site, "
+        "so a lower-ranked site can be shorter. Other measures are shown to help choose, "
+        "not to re-rank."
+    )
+    candidates = plan.get("candidates") or []
+    if candidates:
+        first = candidates[0]
+        shorter = [c for c in candidates[1:] if c["distance_mm"] < first["distance_mm"] - 0.005]
+        if shorter:
+            best = min(shorter, key=lambda c: c["distance_mm"])
+            words += (
+                f" Here rank {best.get('rank', '?')} has a shorter raw needle "
+                f"({best['distance_mm']:.2f} mm) than rank 1 ({first['distance_mm']:.2f} mm); "
+                "its smoothed distance is "
+                + (
+                    f"{best['smoothed_distance_mm']:.2f} mm against "
+                    f"{first['smoothed_distance_mm']:.2f} mm."
+                    if best.get("smoothed_distance_mm") is not None
+                    and first.get("smoothed_distance_mm") is not None
+                    else "larger."
+                )
+            )
+    return words
+
+
+def _height(site: dict) -> str:
+    """A site's height above the ankle in words: never negative; below the ankle level
+    when its artery point lies there."""
+    below = site.get("below_ankle_mm")
+    if below is not None and below >= 0.5:
+        return f"{below:.0f} below the ankle level"
+    height = site.get("height_above_ankle_mm")
+    return "-" if height is None else f"{max(0.0, height):.0f}"
 
 
 def check_rows(plan: dict) -> list[list[str]]:
@@ -311,8 +358,12 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
         rows = [
             ["artery", vessel_title(plan, crossing["artery"])],
             ["vein", vessel_title(plan, crossing["vein"])],
-            ["height above the ankle (mm)", _mm(crossing.get("height_above_ankle_mm"), 0)],
+            ["height above the ankle (mm)", _height(crossing)],
             ["needle, centre to centre (mm)", _mm(crossing["distance_mm"], 2)],
+            [
+                "smoothed distance profile at the site (mm)",
+                _mm(crossing.get("smoothed_distance_mm"), 2),
+            ],
             ["wall gap, lumen to lumen (mm)", _mm(crossing["gap_mm"], 2)],
             ["needle angle to the artery (°)", _mm(crossing["needle_angle_deg"], 0)],
             ["artery lumen diameter (mm)", _mm(crossing["artery_diameter_mm"], 2)],
@@ -333,11 +384,7 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
     candidates = plan.get("candidates") or []
     if candidates:
         parts.append("<h2>Candidate sites, best first</h2>")
-        parts.append(
-            "<p>Each site is the best of its stretch of artery; rank 1 is the crossing (the "
-            "shortest eligible needle). Other measures are shown to help choose, not to "
-            "re-rank.</p>"
-        )
+        parts.append(f"<p>{_e(ranking_words(plan))}</p>")
         rows, classes = [], []
         for c in candidates:
             rows.append(
@@ -345,7 +392,8 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
                     c.get("rank", ""),
                     vessel_title(plan, c["artery"]),
                     vessel_title(plan, c["vein"]),
-                    _mm(c.get("height_above_ankle_mm"), 0),
+                    _height(c),
+                    _mm(c.get("smoothed_distance_mm"), 2),
                     _mm(c["distance_mm"], 2),
                     _mm(c["gap_mm"], 2),
                     _mm(c["artery_diameter_mm"], 2),
@@ -364,7 +412,8 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
                     "artery",
                     "vein",
                     "above ankle (mm)",
-                    "needle (mm)",
+                    "smoothed distance (mm)",
+                    "needle, raw (mm)",
                     "wall gap (mm)",
                     "artery Ø (mm)",
                     "vein Ø (mm)",
