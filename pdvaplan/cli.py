@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("A", "B"),
         help="both phases' grey values are A * HU + B [estimated from air and soft tissue]",
     )
+    plan.add_argument(
+        "--side",
+        choices=("left", "right"),
+        help="the patient's leg to plan on when both are in view (left is +x in LPS) "
+        "[required then; else checked against the bones]",
+    )
     plan.add_argument("--no-render", action="store_true", help="write no pictures")
     plan.set_defaults(run=_run_plan)
 
@@ -196,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="calcify ARTERY (e.g. posterior-tibial-artery) all round along its whole length; "
         "repeat for more [none]",
     )
+    scanned.add_argument(
+        "--bilateral",
+        action="store_true",
+        help="both legs in view: the patient's left leg (+x) beside the right one, with an "
+        "anatomy drawn from --seed",
+    )
     phantom.set_defaults(run=_run_phantom)
 
     centerlines = commands.add_parser(
@@ -250,9 +262,9 @@ def _acquisition(preset: str, seed: int, args: argparse.Namespace) -> Acquisitio
 
 def _conditions(args: argparse.Namespace) -> Conditions | None:
     """The conditions given on the command line, or None to take the preset's."""
-    if args.pipestem is None:
+    if args.pipestem is None and not args.bilateral:
         return None
-    return Conditions(pipestem=tuple(args.pipestem))
+    return Conditions(pipestem=tuple(args.pipestem or ()), bilateral=args.bilateral)
 
 
 def _make_and_write_phantom(
@@ -306,6 +318,15 @@ def summarise_truth(truth: dict) -> str:
         lines.append("  phases swapped: arterial.nii.gz holds the venous phase and vice versa")
     for artery in (truth.get("conditions") or {}).get("pipestem", []):
         lines.append(f"  {artery}: pipe-stem, calcified all round along its whole length")
+    lines += _leg_lines(truth, "right leg: " if truth.get("other_legs") else "")
+    for side, other in (truth.get("other_legs") or {}).items():
+        lines += _leg_lines(other, f"{side} leg: ")
+    return "\n".join(lines)
+
+
+def _leg_lines(truth: dict, prefix: str) -> list[str]:
+    """A leg's arteries and its known answer, lines prefixed with `prefix`."""
+    lines = []
     for vessel in truth["vessels"]:
         if vessel["kind"] != "artery":
             continue
@@ -313,16 +334,16 @@ def summarise_truth(truth: dict) -> str:
         state = f"patent down to z = {end[2]:.0f} mm" if end else "occluded throughout"
         calcified = sum(vessel["calcified"]) * truth["parameters"]["sample_step_mm"]
         lines.append(
-            f"  {vessel['name']}: {state}"
+            f"  {prefix}{vessel['name']}: {state}"
             + (f", {calcified:.0f} mm of calcified wall" if calcified else "")
         )
     crossing = truth["crossing"]
     if crossing is None:
-        lines.append(f"known answer: no feasible crossing ({truth['reason']})")
+        lines.append(f"{prefix}known answer: no feasible crossing ({truth['reason']})")
     else:
         point = ", ".join(f"{c:.1f}" for c in crossing["artery_point_mm"])
         lines.append(
-            f"known answer: cross from the {crossing['artery']} at ({point}) mm into the "
+            f"{prefix}known answer: cross from the {crossing['artery']} at ({point}) mm into the "
             f"{crossing['vein']}: {crossing['distance_mm']:.2f} mm centre to centre, "
             f"{crossing['gap_mm']:.2f} mm wall gap"
         )
@@ -330,7 +351,7 @@ def summarise_truth(truth: dict) -> str:
             f"  stent-graft path down the vein to the ankle: "
             f"{truth['stent_graft']['path_length_mm']:.0f} mm"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _run_phantom(args: argparse.Namespace) -> None:
@@ -387,6 +408,7 @@ def _run_plan(args: argparse.Namespace) -> None:
         ankle_z_mm=args.ankle_z_mm,
         register=args.register,
         hu_scale=None if args.hu_scale is None else tuple(args.hu_scale),
+        side=args.side,
         catalog=load_catalog(args.catalog),
     )
     plan = _plan_and_write(

@@ -52,7 +52,8 @@ FILES = ("arterial.nii.gz", "venous.nii.gz", "labels.nii.gz", "truth.json")
 class Phantom:
     """A synthetic leg: both phases as handed over (``arterial`` is the venous phase when
     the acquisition swaps them), the true labels and the truth document (in the true
-    arterial phase's frame)."""
+    arterial phase's frame). The leg is the patient's right one; with both legs in view
+    the truth's ``other_legs["left"]`` is the left leg's own truth document."""
 
     arterial: Volume
     venous: Volume
@@ -92,7 +93,8 @@ def make_phantom(
         `spec`, which draws them from `seed`
         (`phantoms.presets.random_acquisition`).
     conditions : Conditions, optional
-        What the scanned leg holds beyond one clean leg (pipe-stem arteries).
+        What the scanned leg holds beyond one clean leg (pipe-stem arteries,
+        the other leg in view).
         Default: none, except for ``"random"`` without `spec`, which draws
         them from `seed` (`phantoms.conditions.random_conditions`).
 
@@ -121,10 +123,14 @@ def make_phantom(
     if conditions is None:
         conditions = random_conditions(seed, leg) if drawn else Conditions()
     leg = conditions.apply(leg)
-    images = image_leg(leg, grid, seed, progress, acquisition)
+    other_leg = conditions.other_leg(leg, seed)
+    images = image_leg(leg, grid, seed, progress, acquisition, other_leg)
     if progress is not None:
         progress("computing the known answer ...")
     truth = truth_document(leg, images.labels, name, seed)
+    truth["side"] = "right"
+    if other_leg is not None:
+        truth["other_legs"] = {"left": truth_document(other_leg, images.labels, name, seed)}
     venous = images.venous
     truth["conditions"] = conditions.as_dict()
     truth["acquisition"] = acquisition.as_dict() | {

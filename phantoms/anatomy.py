@@ -14,7 +14,7 @@ its JSON.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -147,6 +147,7 @@ class LegSpec:
     noise_sigma_hu: float = 12.0
     psf_sigma_mm: float = 0.35
     contrast_edge_mm: float = 1.0  # length over which contrast stops at an occlusion
+    centre_x_mm: float = 0.0  # x of the outline's centre (vessels and bones: as given)
 
     def artery(self, name: str) -> ArterySpec:
         """The artery called `name`."""
@@ -168,7 +169,55 @@ class LegSpec:
     def box_mm(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper physical corners of the box the leg is imaged in."""
         half_x, half_y = self.box_half_width_mm
-        return np.array([-half_x, -half_y, 0.0]), np.array([half_x, half_y, self.length_mm])
+        centre = self.centre_x_mm
+        return (
+            np.array([centre - half_x, -half_y, 0.0]),
+            np.array([centre + half_x, half_y, self.length_mm]),
+        )
+
+    @property
+    def outer_half_width_mm(self) -> float:
+        """Half the leg's widest extent along x (at the calf)."""
+        return self.leg_semi_axes_mm[0] * (1.0 + self.calf_bulge)
+
+
+def mirrored(spec: LegSpec, centre_x_mm: float) -> LegSpec:
+    """The mirror image of a leg (a right leg becomes a left one), its outline centred on
+    ``x = centre_x_mm``: every x becomes ``centre_x_mm - x``.
+
+    Examples
+    --------
+    >>> leg = LegSpec((ArterySpec("a", (10.0, 5.0), 1.5, 1.2),), ())
+    >>> left = mirrored(leg, 120.0)
+    >>> left.arteries[0].base_xy_mm, left.bones[0].centre_xy_mm, left.centre_x_mm
+    ((110.0, 5.0), (108.0, -22.0), 120.0)
+    """
+
+    def x(value: float) -> float:
+        return centre_x_mm - value
+
+    def arc(a: CalcifiedArc) -> CalcifiedArc:
+        return replace(a, angle_from_deg=(180.0 - a.angle_from_deg - a.angle_span_deg) % 360.0)
+
+    arteries = tuple(
+        replace(
+            a,
+            base_xy_mm=(x(a.base_xy_mm[0]), a.base_xy_mm[1]),
+            meander_amplitude_mm=(-a.meander_amplitude_mm[0], a.meander_amplitude_mm[1]),
+            calcified_arcs=tuple(arc(c) for c in a.calcified_arcs),
+        )
+        for a in spec.arteries
+    )
+    veins = tuple(
+        replace(v, angle_deg=180.0 - v.angle_deg, angle_swing_deg=-v.angle_swing_deg)
+        for v in spec.veins
+    )
+    bones = tuple(
+        replace(b, centre_xy_mm=(x(b.centre_xy_mm[0]), b.centre_xy_mm[1])) for b in spec.bones
+    )
+    return replace(
+        spec, arteries=arteries, veins=veins, bones=bones, centre_x_mm=x(spec.centre_x_mm)
+    )
 
 
 class Centreline:

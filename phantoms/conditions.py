@@ -2,6 +2,9 @@
 
 * ``pipestem``: diabetic critical limb ischaemia calcifies tibial arteries all
   round and along their whole length; such an artery is ineligible everywhere.
+* ``bilateral``: both legs in view. The phantom's leg is the patient's right
+  one; the left leg beside it (+x in LPS) is the mirror image of a leg of its
+  own, drawn from the seed, with its own answer.
 
 Conditions change the anatomy only; the truth is computed on the changed
 anatomy, so it is the answer the contract's rules give for the leg as scanned.
@@ -14,7 +17,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
-from phantoms.anatomy import CalcifiedArc, LegSpec, centrelines
+from phantoms.anatomy import CalcifiedArc, LegSpec, centrelines, mirrored
+from phantoms.presets import draw_vessels, vessels_clear
 
 #: Wall thickness (mm) of a pipe-stem calcification.
 PIPESTEM_WALL_MM = 1.2
@@ -28,6 +32,8 @@ class Conditions:
     ----------
     pipestem : tuple of str
         Arteries calcified all round along their whole length.
+    bilateral : bool
+        The patient's left leg in view beside the (right) leg.
 
     Examples
     --------
@@ -39,6 +45,7 @@ class Conditions:
     """
 
     pipestem: tuple[str, ...] = ()
+    bilateral: bool = False
 
     def apply(self, spec: LegSpec) -> LegSpec:
         """The leg `spec` with these conditions."""
@@ -56,9 +63,27 @@ class Conditions:
         )
         return replace(spec, arteries=arteries)
 
+    def other_leg(self, spec: LegSpec, seed: int) -> LegSpec | None:
+        """The patient's left leg beside `spec` when `bilateral` (else None): vessels drawn
+        from `seed` (generator ``(seed, 14)``) for a leg as long as `spec`, with its
+        bones, outline and intensities, mirrored to lie 10-40 mm beside it (+x)."""
+        if not self.bilateral:
+            return None
+        rng = np.random.default_rng([seed, 14])
+        gap_mm = rng.uniform(10.0, 40.0)
+        while True:
+            arteries, veins = draw_vessels(rng, spec.length_mm)
+            leg = replace(spec, arteries=arteries, veins=veins, centre_x_mm=0.0)
+            if vessels_clear(leg):
+                centre_mm = spec.centre_x_mm + 2.0 * spec.outer_half_width_mm + gap_mm
+                return mirrored(leg, centre_mm)
+
     def as_dict(self) -> dict:
         """JSON-ready form (lists for tuples)."""
-        return {key: list(value) for key, value in asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in asdict(self).items()
+        }
 
 
 def _pipestem(length_mm: float) -> CalcifiedArc:
@@ -83,7 +108,7 @@ def random_conditions(seed: int, spec: LegSpec) -> Conditions:
     artery = spec.arteries[rng.integers(len(spec.arteries))].name
     if rng.random() < 0.25 and _wall_clearance_mm(spec, artery) >= PIPESTEM_WALL_MM + 0.5:
         pipestem = (artery,)
-    return Conditions(pipestem=pipestem)
+    return Conditions(pipestem=pipestem, bilateral=bool(rng.random() < 0.25))
 
 
 def _wall_clearance_mm(spec: LegSpec, artery: str, step_mm: float = 1.0) -> float:

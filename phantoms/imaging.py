@@ -59,8 +59,14 @@ class LegImages:
     motion: LegMotion | None = None
 
 
-def grid_volume(spec: LegSpec, grid: GridSpec) -> Volume:
-    """An empty (all-zero) volume whose grid covers the leg's imaging box.
+def body_box_mm(legs: tuple[LegSpec, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper physical corners of the box every leg is imaged in."""
+    boxes = np.array([leg.box_mm for leg in legs])
+    return boxes[:, 0].min(axis=0), boxes[:, 1].max(axis=0)
+
+
+def grid_volume(spec: LegSpec | tuple[LegSpec, ...], grid: GridSpec) -> Volume:
+    """An empty (all-zero) volume whose grid covers the imaging box of the leg (or legs).
 
     The grid is centred on the box and large enough that every corner of the
     box lies inside it, whatever the direction matrix.
@@ -68,7 +74,7 @@ def grid_volume(spec: LegSpec, grid: GridSpec) -> Volume:
     spacing = np.asarray(grid.spacing_mm, dtype=np.float64)
     direction = np.asarray(grid.direction, dtype=np.float64).reshape(3, 3)
     check_frame(spacing, direction, GRID_SOURCE)
-    lower, upper = spec.box_mm
+    lower, upper = body_box_mm(spec if isinstance(spec, tuple) else (spec,))
     centre = (lower + upper) / 2
     corners = np.array(
         [
@@ -95,6 +101,7 @@ def image_leg(
     seed: int,
     progress: Callable[[str], None] | None = None,
     acquisition: Acquisition | None = None,
+    other_leg: LegSpec | None = None,
 ) -> LegImages:
     """Sample the leg into arterial and venous CT volumes and a label map.
 
@@ -111,6 +118,9 @@ def image_leg(
     acquisition : Acquisition, optional
         Leg motion between the phases (the venous phase then has a grid of
         its own) and grey values other than HU. Default: one grid, HU.
+    other_leg : LegSpec, optional
+        The patient's other leg, imaged beside `spec` (its own anatomy and
+        place, `spec`'s intensities, noise and blur).
 
     Returns
     -------
@@ -121,26 +131,26 @@ def image_leg(
         else).
     """
     acquisition = acquisition or Acquisition()
-    frame = grid_volume(spec, grid)
+    legs = (spec,) if other_leg is None else (spec, other_leg)
+    frame = grid_volume(legs, grid)
     if progress is not None:
         progress(f"imaging {' x '.join(map(str, frame.shape))} voxels ...")
-    lines = centrelines(spec)
-    arterial, venous, labels = _image_frame(spec, lines, frame)
+    arterial, venous, labels = _image_frame(legs, frame)
     venous_frame, motion = frame, None
     if acquisition.moved:
-        lower, upper = spec.box_mm
+        lower, upper = body_box_mm(legs)
         motion = leg_motion(acquisition, seed, (lower + upper) / 2)
         direction = np.asarray(grid.direction, dtype=np.float64).reshape(3, 3)
         # The venous grid as the moved leg sees it (anatomy coordinates): it covers the
         # leg's box whatever the rotation; in the scanner it has the arterial direction.
         seen = grid_volume(
-            spec,
+            legs,
             GridSpec(
                 tuple(frame.spacing_mm * motion.venous_spacing_scale),
                 tuple((motion.rotation.T @ direction).ravel()),
             ),
         )
-        _, venous, _ = _image_frame(spec, lines, seen)
+        _, venous, _ = _image_frame(legs, seen)
         venous_frame = Volume(
             np.zeros((2, 2, 2), np.uint8),
             seen.spacing_mm,
@@ -169,8 +179,9 @@ def image_leg(
     )
 
 
-def _image_frame(spec: LegSpec, lines: dict[str, Centreline], frame: Volume):
+def _image_frame(legs: tuple[LegSpec, ...], frame: Volume):
     """Clean HU images of both phases (float32) and the labels (uint8) on `frame`'s grid."""
+    lines = tuple(centrelines(leg) for leg in legs)
     arterial = np.empty(frame.shape, np.float32)
     venous = np.empty(frame.shape, np.float32)
     labels = np.zeros(frame.shape, np.uint8)
@@ -188,7 +199,7 @@ def _image_frame(spec: LegSpec, lines: dict[str, Centreline], frame: Volume):
             axis=-1,
         )
         points = frame.index_to_physical(index.reshape(-1, 3))
-        a, v, lab = _image_points(spec, lines, frame, points)
+        a, v, lab = _image_points(legs, lines, frame, points)
         shape = (frame.shape[0], frame.shape[1], ks.size)
         arterial[:, :, ks] = a.reshape(shape)
         venous[:, :, ks] = v.reshape(shape)
@@ -196,9 +207,15 @@ def _image_frame(spec: LegSpec, lines: dict[str, Centreline], frame: Volume):
     return arterial, venous, labels
 
 
-def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, points: np.ndarray):
-    """Clean HU values of both phases and labels at physical `points` (N, 3)."""
-    hu = spec.intensities
+def _image_points(
+    legs: tuple[LegSpec, ...],
+    lines: tuple[dict[str, Centreline], ...],
+    frame: Volume,
+    points: np.ndarray,
+):
+    """Clean HU values of both phases and labels at physical `points` (N, 3); the first
+    leg's intensities hold for all."""
+    hu = legs[0].intensities
     axes = frame.index_to_physical_matrix  # columns: voxel edge vectors (mm)
     arterial = np.full(len(points), hu.air, np.float32)
 
@@ -220,37 +237,46 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
         share[band] = coverage(signed_mm[band], normal_of(band))
         paint(image, share, value)
 
-    # Leg outline and the muscle inside its fat ring (elliptic sections, wider at the calf).
-    outline = np.asarray(spec.leg_semi_axes_mm) * spec.outline_scale(points[:, 2])[:, None]
-    for semi_axes, tissue in (
-        (outline, hu.fat),
-        (outline - spec.fat_thickness_mm, hu.muscle),
-    ):
-        signed = _ellipse_distance(points, semi_axes)
-        normal_of = lambda band, a=semi_axes: _ellipse_normal(points[band], a[band])  # noqa: E731
-        paint_shape(arterial, signed, normal_of, tissue)
+    # Leg outlines and the muscle inside their fat rings (elliptic sections, wider at the calf).
+    for spec in legs:
+        centred = points - np.array([spec.centre_x_mm, 0.0, 0.0])
+        outline = np.asarray(spec.leg_semi_axes_mm) * spec.outline_scale(points[:, 2])[:, None]
+        for semi_axes, tissue in (
+            (outline, hu.fat),
+            (outline - spec.fat_thickness_mm, hu.muscle),
+        ):
+            signed = _ellipse_distance(centred, semi_axes)
+            normal_of = lambda band, a=semi_axes, p=centred: _ellipse_normal(p[band], a[band])  # noqa: E731
+            paint_shape(arterial, signed, normal_of, tissue)
 
     labels = np.zeros(len(points), np.uint8)
-    for bone in spec.bones:
+    bones = [(bone, spec.length_mm) for spec in legs for bone in spec.bones]
+    for bone, length_mm in bones:
         centre = np.asarray(bone.centre_xy_mm)
         rho = np.hypot(points[:, 0] - centre[0], points[:, 1] - centre[1])
         normal_of = lambda band, c=centre: _radial_normal(points[band], c)  # noqa: E731
-        cortex_mm = bone.cortex_at_mm(points[:, 2], spec.length_mm)
+        cortex_mm = bone.cortex_at_mm(points[:, 2], length_mm)
         paint_shape(arterial, rho - bone.radius_mm, normal_of, hu.cortex)
         paint_shape(arterial, rho - bone.radius_mm + cortex_mm, normal_of, hu.marrow)
         labels[rho < bone.radius_mm] = BONE
     venous = arterial.copy()
 
-    for vein in spec.veins:
-        near, signed, normal, _, _ = _tube_distance(points, lines[vein.name], 0.0)
+    veins = [own[v.name] for spec, own in zip(legs, lines, strict=True) for v in spec.veins]
+    for line in veins:
+        near, signed, normal, _, _ = _tube_distance(points, line, 0.0)
         share = coverage(signed, normal)
         paint(arterial, share, hu.unenhanced_blood, near)
         paint(venous, share, hu.vein_venous, near)
         labels[near[signed < 0]] = VEIN
 
-    for artery in spec.arteries:
+    arteries = [
+        (spec, artery, own[artery.name])
+        for spec, own in zip(legs, lines, strict=True)
+        for artery in spec.arteries
+    ]
+    for spec, artery, line in arteries:
         wall_mm = max((arc.thickness_mm for arc in artery.calcified_arcs), default=0.0)
-        near, signed, normal, z, angle = _tube_distance(points, lines[artery.name], wall_mm)
+        near, signed, normal, z, angle = _tube_distance(points, line, wall_mm)
         share = coverage(signed, normal)
         contrast = contrast_fraction(artery, z, spec.contrast_edge_mm)
         peak = hu.artery_arterial_distal + (
@@ -260,7 +286,7 @@ def _image_points(spec: LegSpec, lines: dict[str, Centreline], frame: Volume, po
         paint(arterial, share, blood + contrast * (peak - blood), near)
         paint(venous, share, blood + contrast * (hu.artery_venous - blood), near)
         labels[near[(signed < 0) & (z >= artery.occlusion_z_mm)]] = ARTERY
-        axis_mm = signed + lines[artery.name].radius_mm(z)  # distance from the axis
+        axis_mm = signed + line.radius_mm(z)  # distance from the axis
         for arc in artery.calcified_arcs:
             in_arc = (
                 (z >= arc.z_from_mm)

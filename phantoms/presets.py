@@ -216,7 +216,7 @@ def random_leg(seed: int, max_voxels: float = 8e6) -> tuple[LegSpec, GridSpec]:
     rng = np.random.default_rng(seed)
     while True:
         spec, grid = _draw_leg(rng, max_voxels)
-        if _vessels_clear(spec):
+        if vessels_clear(spec):
             return spec, grid
 
 
@@ -260,22 +260,42 @@ def _draw_leg(rng: np.random.Generator, max_voxels: float) -> tuple[LegSpec, Gri
         direction = DIRECTIONS[direction_name]
     # Index axis i runs along physical direction[:, i]: give it that axis's spacing.
     spacing = np.abs(direction.T) @ spacing_xyz
-    base = basic_leg()
     in_plane_voxels = 112.0 * 104.0 / (spacing_xyz[0] * spacing_xyz[1])
     length = float(min(rng.uniform(200.0, 380.0), max_voxels / in_plane_voxels * spacing_xyz[2]))
+    arteries, veins = draw_vessels(rng, length)
+    artery_hu = rng.uniform(250, 450)
+    intensities = Intensities(
+        artery_arterial_proximal=artery_hu,
+        artery_arterial_distal=max(150.0, artery_hu * rng.uniform(0.6, 0.9)),
+        artery_venous=rng.uniform(140, 220),
+        vein_venous=rng.uniform(130, 280),
+    )
+    spec = LegSpec(
+        tuple(arteries),
+        tuple(veins),
+        length_mm=length,
+        intensities=intensities,
+        noise_sigma_hu=rng.uniform(5, 35),
+        psf_sigma_mm=rng.uniform(0.3, 0.6),
+    )
+    return spec, GridSpec(tuple(spacing), tuple(direction.ravel()))
 
+
+def draw_vessels(rng: np.random.Generator, length_mm: float) -> tuple[tuple, tuple]:
+    """Three tibial arteries and their paired veins of a leg `length_mm` long, every
+    parameter drawn from `rng` (the domain's ranges; collisions are not checked)."""
     arteries, veins = [], []
-    for artery in base.arteries:
+    for artery in basic_leg().arteries:
         proximal = rng.uniform(1.2, 2.0)
-        occlusion = rng.uniform(0.1, 0.75) * length if rng.random() > 0.1 else length + 50.0
+        occlusion = rng.uniform(0.1, 0.75) * length_mm if rng.random() > 0.1 else length_mm + 50.0
         stenoses = tuple(
-            Stenosis(rng.uniform(occlusion, length), rng.uniform(8, 20), rng.uniform(0.2, 0.5))
+            Stenosis(rng.uniform(occlusion, length_mm), rng.uniform(8, 20), rng.uniform(0.2, 0.5))
             for _ in range(rng.integers(0, 3))
-            if occlusion < length
+            if occlusion < length_mm
         )
         arcs = []
         for _ in range(rng.integers(0, 3)):
-            z_from = rng.uniform(0.0, length - 10.0)
+            z_from = rng.uniform(0.0, length_mm - 10.0)
             arcs.append(
                 CalcifiedArc(
                     z_from,
@@ -310,7 +330,7 @@ def _draw_leg(rng: np.random.Generator, max_voxels: float) -> tuple[LegSpec, Gri
                     artery.name,
                     offset_mm=proximal + radius + gap + dip + wobble,
                     dip_mm=dip,
-                    dip_z_mm=rng.uniform(0.1, 0.9) * length,
+                    dip_z_mm=rng.uniform(0.1, 0.9) * length_mm,
                     angle_deg=first_angle + 180.0 * n + rng.uniform(-25, 25),
                     radius_proximal_mm=radius,
                     radius_distal_mm=radius * rng.uniform(0.8, 1.0),
@@ -322,25 +342,10 @@ def _draw_leg(rng: np.random.Generator, max_voxels: float) -> tuple[LegSpec, Gri
                     phase_rad=rng.uniform(0, 2 * np.pi),
                 )
             )
-    artery_hu = rng.uniform(250, 450)
-    intensities = Intensities(
-        artery_arterial_proximal=artery_hu,
-        artery_arterial_distal=max(150.0, artery_hu * rng.uniform(0.6, 0.9)),
-        artery_venous=rng.uniform(140, 220),
-        vein_venous=rng.uniform(130, 280),
-    )
-    spec = LegSpec(
-        tuple(arteries),
-        tuple(veins),
-        length_mm=length,
-        intensities=intensities,
-        noise_sigma_hu=rng.uniform(5, 35),
-        psf_sigma_mm=rng.uniform(0.3, 0.6),
-    )
-    return spec, GridSpec(tuple(spacing), tuple(direction.ravel()))
+    return tuple(arteries), tuple(veins)
 
 
-def _vessels_clear(spec: LegSpec, step_mm: float = 1.0, clearance_mm: float = 0.5) -> bool:
+def vessels_clear(spec: LegSpec, step_mm: float = 1.0, clearance_mm: float = 0.5) -> bool:
     """Whether no two vessels come closer than `clearance_mm` wall to wall
     (compared level by level), no vessel touches a bone, and every vessel
     stays inside the muscle."""
@@ -348,10 +353,11 @@ def _vessels_clear(spec: LegSpec, step_mm: float = 1.0, clearance_mm: float = 0.
     lines = centrelines(spec)
     tubes = {name: (line.points_mm(z), line.radius_mm(z)) for name, line in lines.items()}
     muscle = np.asarray(spec.leg_semi_axes_mm) - spec.fat_thickness_mm
+    centre_xy = np.array([spec.centre_x_mm, 0.0])
     names = list(tubes)
     for n, name in enumerate(names):
         points, radii = tubes[name]
-        if np.any(np.hypot(*(points[:, :2] / muscle).T) > 1 - 4.0 / muscle.min()):
+        if np.any(np.hypot(*((points[:, :2] - centre_xy) / muscle).T) > 1 - 4.0 / muscle.min()):
             return False
         for bone in spec.bones:
             centre = np.hypot(*(points[:, :2] - bone.centre_xy_mm).T)

@@ -17,7 +17,9 @@ Normal ranges (parameters of `CheckLimits`):
 * arteries in the venous phase: at least 15 % of their arterial-phase
   contrast (contrast still fills them; less suggests swapped phases);
 * fat after mapping grey values to HU: -190 to -40 HU (an estimated mapping
-  that puts fat elsewhere rests on anchors that were not air and muscle).
+  that puts fat elsewhere rests on anchors that were not air and muscle);
+* the side asked for (``--side``) and the side the bones suggest (the
+  fibula lies lateral to the tibia) agree.
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
-from pdvaplan.planning.vessels import ARTERY, CALCIUM, VEIN, VesselMap
+from pdvaplan.io import Volume
+from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap
 from pdvaplan.segmentation import Segmentation
+from pdvaplan.segmentation.legs import Legs
 from pdvaplan.segmentation.levels import noise_hu
+
+#: The tibia is at least this many times the fibula's volume.
+_TIBIA_OVER_FIBULA = 1.5
+#: Tibia and fibula closer than this (mm) along x do not tell the side.
+_SIDE_SEPARATION_MM = 10.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,11 @@ class CheckLimits:
 
 
 def plan_checks(
-    segmentation: Segmentation | None, vessels: VesselMap, limits: CheckLimits | None = None
+    segmentation: Segmentation | None,
+    vessels: VesselMap,
+    legs: Legs | None = None,
+    side: str | None = None,
+    limits: CheckLimits | None = None,
 ) -> tuple[dict, list[str]]:
     """The checks of a plan and the warnings for those outside their normal range.
 
@@ -52,13 +66,18 @@ def plan_checks(
         The segmentation of the two phases (None for a plan from a label map).
     vessels : VesselMap
         The vessels planned on.
+    legs : Legs, optional
+        The legs found in view.
+    side : {"left", "right"}, optional
+        The side the user asked for; a warning if the bones say otherwise.
     limits : CheckLimits, optional
 
     Returns
     -------
     checks : dict
-        JSON-ready: vessels and calcium found, and with phases the intensity
-        mapping, registration, phase order and contrast-to-noise.
+        JSON-ready: vessels and calcium found, legs in view and the side the
+        bones suggest, and with phases the intensity mapping, registration,
+        phase order and contrast-to-noise.
     warnings : list of str
         One sentence per check outside its normal range.
     """
@@ -75,6 +94,13 @@ def plan_checks(
         },
     }
     warnings: list[str] = []
+    bones_say = side_from_bones(vessels.labels)
+    checks["legs"] = (legs.as_dict() if legs else {}) | {"side": side, "side_from_bones": bones_say}
+    if side is not None and bones_say is not None and bones_say != side:
+        warnings.append(
+            f"--side {side}, but the fibula lies on the tibia's {bones_say} (the patient's), "
+            f"as in a {bones_say} leg: check the side"
+        )
     if segmentation is None:
         return checks, warnings
     checks["intensity"] = {
@@ -138,6 +164,39 @@ def plan_checks(
             "most): a late arterial phase, where arteries and veins can be confused"
         )
     return checks, warnings
+
+
+def side_from_bones(labels: Volume) -> str | None:
+    """The patient's side of the leg in a label map, from where its fibula lies.
+
+    The fibula lies lateral to the tibia: on the patient's right (-x in LPS)
+    in a right leg. The two largest bone pieces are taken for tibia (the larger,
+    by at least `_TIBIA_OVER_FIBULA`) and fibula; None when they are not found
+    or lie within `_SIDE_SEPARATION_MM` of each other along x.
+
+    Examples
+    --------
+    >>> array = np.zeros((120, 60, 40), np.uint8)
+    >>> array[70:100, 15:45] = BONE  # tibia
+    >>> array[20:32, 30:42] = BONE  # fibula, at smaller x: lateral in a right leg
+    >>> side_from_bones(Volume(array, np.ones(3), np.zeros(3), np.eye(3)))
+    'right'
+    """
+    bone = labels.array[::2, ::2, ::2] == BONE
+    pieces, count = ndimage.label(bone)
+    if count < 2:
+        return None
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)[1:]
+    tibia, fibula = np.argsort(sizes)[::-1][:2] + 1
+    if sizes[tibia - 1] < _TIBIA_OVER_FIBULA * sizes[fibula - 1]:
+        return None
+    x_mm = [
+        labels.index_to_physical(2.0 * np.mean(np.argwhere(pieces == piece), axis=0))[0]
+        for piece in (tibia, fibula)
+    ]
+    if abs(x_mm[1] - x_mm[0]) < _SIDE_SEPARATION_MM:
+        return None
+    return "right" if x_mm[1] < x_mm[0] else "left"
 
 
 def phase_contrast(segmentation: Segmentation) -> dict:

@@ -118,6 +118,8 @@ class PlanParameters:
     hu_scale : tuple of two floats or None
         The phases' grey values are ``a * HU + b`` with these (a, b); None:
         estimated from each phase.
+    side : {"left", "right"} or None
+        The patient's leg to plan on when both are in view (required then).
     catalog : Catalog
         Stent-graft sizes.
     """
@@ -135,6 +137,7 @@ class PlanParameters:
     max_candidates: int = 10
     register: str = "rigid"
     hu_scale: tuple[float, float] | None = None
+    side: str | None = None
     catalog: Catalog = field(default_factory=load_catalog)
 
     def __post_init__(self) -> None:
@@ -151,6 +154,7 @@ class PlanParameters:
             "calcium_hu": math.isfinite(self.calcium_hu),
             "ankle_z_mm": self.ankle_z_mm is None or math.isfinite(self.ankle_z_mm),
             "register": self.register in ("rigid", "none"),
+            "side": self.side in (None, "left", "right"),
             "hu_scale": self.hu_scale is None
             or (
                 len(self.hu_scale) == 2

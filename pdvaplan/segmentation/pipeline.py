@@ -8,6 +8,7 @@ code can judge, checked:
 stage           what it does                                module
 ==============  ==========================================  ==============================
 calibrate       grey values -> HU (estimated or given)      `calibrate`
+legs            the legs in view; all but one set to air    `legs`
 register        venous phase rigidly onto the arterial one  `register`
 resample        venous phase onto the arterial grid; crop   `grid`
 phase order     refuse phases handed over swapped           `phase_order`
@@ -49,6 +50,7 @@ from pdvaplan.segmentation.arteries import (
 from pdvaplan.segmentation.bone import find_bone
 from pdvaplan.segmentation.calcium import calcium_blur, find_calcium
 from pdvaplan.segmentation.calibrate import (
+    AIR_HU,
     HuScale,
     estimate_hu_scale,
     given_hu_scale,
@@ -60,6 +62,7 @@ from pdvaplan.segmentation.grid import (
     slice_heights_mm,
     venous_on_grid,
 )
+from pdvaplan.segmentation.legs import Legs, one_leg
 from pdvaplan.segmentation.levels import LevelProfile
 from pdvaplan.segmentation.phase_order import PhaseOrder, check_phase_order
 from pdvaplan.segmentation.phases import smooth_phases
@@ -107,6 +110,8 @@ class Segmentation:
         What the one-phase vessels say about the order of the phases.
     edge_sigma_mm : tuple of two floats or None
         Each phase's blur across the leg at the bone surface (mm).
+    legs : Legs or None
+        The legs found in the arterial phase and the side kept.
     sharpness_match_mm : tuple of two numpy.ndarray or None
         Further smoothing (mm, per axis) of the arterial and the venous phase
         that matched their blur before they were compared.
@@ -126,6 +131,7 @@ class Segmentation:
     phase_order: PhaseOrder | None = None
     edge_sigma_mm: tuple[float, float] | None = None
     sharpness_match_mm: tuple[np.ndarray, np.ndarray] | None = None
+    legs: Legs | None = None
 
     def artery_fraction(self, arterial_hu, z_mm) -> np.ndarray:
         """Artery lumen fraction (0 tissue, 1 full lumen) of arterial-phase values at heights z.
@@ -159,6 +165,7 @@ def segment(
     calcium_hu: float | None = None,
     register: str = "rigid",
     hu_scale: tuple[float, float] | None = None,
+    side: str | None = None,
     timings_s: dict[str, float] | None = None,
 ) -> Segmentation:
     """Label patent artery lumen, vein lumen, calcification and bone from two CT phases.
@@ -180,6 +187,9 @@ def segment(
     hu_scale : tuple of two floats, optional
         Both phases' grey values are ``a * HU + b`` with these (a, b).
         Default: estimated from each phase (`pdvaplan.segmentation.calibrate`).
+    side : {"left", "right"}, optional
+        The patient's leg to segment when both are in view
+        (`pdvaplan.segmentation.legs`); the other is set to air.
     timings_s : dict, optional
         Filled with the seconds each stage took, by stage name (see the
         module docstring).
@@ -191,8 +201,9 @@ def segment(
     Raises
     ------
     PdvaplanInputError
-        If a phase does not look like CT, the registration fails, the phases
-        look swapped or do not overlap, or no body, artery or vein is found.
+        If a phase does not look like CT, two legs are in view and no `side`
+        is given, the registration fails, the phases look swapped or do not
+        overlap, or no body, artery or vein is found.
 
     Examples
     --------
@@ -212,12 +223,15 @@ def segment(
         else:
             scales = (given_hu_scale(arterial, *hu_scale), given_hu_scale(venous, *hu_scale))
         arterial, venous = volume_in_hu(arterial, scales[0]), volume_in_hu(venous, scales[1])
+    with stage("legs"):
+        floor = settings.body_floor_hu
+        arterial, legs = one_leg(arterial, arterial.array >= floor, side, AIR_HU)
+        venous, _ = one_leg(venous, venous.array >= floor, side, AIR_HU)
     with stage("register"):
         registration = register_phases(arterial, venous, register)
     with stage("resample"):
         venous_grid, covered = venous_on_grid(venous, arterial, registration.transform)
         spacing = arterial.spacing_mm
-        floor = settings.body_floor_hu
         box = bounding_box(arterial.array >= floor, np.ceil(3.0 / spacing).astype(int))
         if box is None:
             raise PdvaplanInputError(f"{arterial.source}: no voxel above {floor:g} HU (no body)")
@@ -258,9 +272,7 @@ def segment(
                 bone.rim,
                 difference.brighter,
                 artery,
-                np.where(
-                    difference.told, np.minimum(level, difference.artery_venous_hu), np.nan
-                ),
+                np.where(difference.told, np.minimum(level, difference.artery_venous_hu), np.nan),
                 phases.axis,
                 settings,
             )
@@ -309,6 +321,7 @@ def segment(
         phase_order=order,
         edge_sigma_mm=phases.edge_sigma_mm,
         sharpness_match_mm=phases.sharpness_match_mm,
+        legs=legs,
     )
 
 

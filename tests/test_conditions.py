@@ -1,0 +1,166 @@
+"""The leg as scanned (issue 12): both legs in view and pipe-stem calcification, each
+against the phantom's known answer."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pytest
+
+from pdvaplan.cli import main
+from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
+from phantoms import Conditions, make_phantom
+from phantoms.scoring import score_crossing
+
+#: The basic leg at its own grid: a pipe-stem wall 1.2 mm thick needs voxels under 1 mm.
+FINE_SPACING_MM = (0.8, 0.8, 1.0)
+POSTERIOR_TIBIAL = "posterior-tibial-artery"
+
+
+@functools.cache
+def phantom(conditions: Conditions, spacing_mm=(1.6, 1.6, 2.0), seed: int = 3):
+    """The basic leg with `conditions`, generated once per session."""
+    return make_phantom("basic", seed, spacing_mm, conditions=conditions)
+
+
+def site_is_right(plan, truth: dict) -> bool:
+    crossing = plan.crossing
+    score = score_crossing(
+        truth, crossing.artery_point_mm, crossing.vein_point_mm, crossing.distance_mm
+    )
+    return bool(score["right"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Both legs in view
+
+
+def test_bilateral_phantom_holds_two_legs_each_with_its_own_answer():
+    leg = phantom(Conditions(bilateral=True))
+    left = leg.truth["other_legs"]["left"]
+    assert leg.truth["side"] == "right"
+    # The patient's left is +x in LPS: the left leg lies beside the right one there.
+    assert left["spec"]["centre_x_mm"] >= 2 * 50.0 + 10.0
+    assert left["crossing"]["artery_point_mm"][0] > leg.truth["crossing"]["artery_point_mm"][0]
+    assert left["crossing"] != leg.truth["crossing"]
+
+
+@pytest.mark.parametrize("use_labels", [False, True], ids=["phases", "labels"])
+def test_two_legs_without_side_exit_2_asking_for_it(use_labels):
+    leg = phantom(Conditions(bilateral=True))
+    with pytest.raises(PdvaplanInputError, match=r"two legs in view.*--side left or --side right"):
+        if use_labels:
+            plan_from_labels(leg.labels)
+        else:
+            plan_from_phases(leg.arterial, leg.venous)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("use_labels", [False, True], ids=["phases", "labels"])
+def test_side_plans_that_leg_to_its_known_answer(side, use_labels):
+    leg = phantom(Conditions(bilateral=True))
+    truth = leg.truth if side == "right" else leg.truth["other_legs"]["left"]
+    parameters = PlanParameters(side=side)
+    if use_labels:
+        plan = plan_from_labels(leg.labels, parameters)
+    else:
+        plan = plan_from_phases(leg.arterial, leg.venous, parameters)
+    assert plan.feasible == truth["feasible"]
+    assert site_is_right(plan, truth)
+    document = plan.as_dict()
+    assert document["side"] == side
+    assert document["checks"]["legs"]["count"] == 2
+    assert document["checks"]["legs"]["side_from_bones"] == side
+    assert not any("side" in w for w in plan.warnings)
+    # Nothing of the other leg was labelled: every label lies on the kept leg's side of
+    # the gap between the legs.
+    labelled = np.argwhere(plan.vessels.labels.array > 0)
+    x_mm = plan.vessels.labels.index_to_physical(labelled)[:, 0]
+    gap_mm = leg.truth["other_legs"]["left"]["spec"]["centre_x_mm"] / 2
+    assert np.all(x_mm < gap_mm) if side == "right" else np.all(x_mm > gap_mm)
+
+
+def test_side_the_bones_contradict_is_a_warning():
+    leg = phantom(Conditions())  # one right leg
+    plan = plan_from_labels(leg.labels, PlanParameters(side="left"))
+    assert plan.as_dict()["checks"]["legs"]["side_from_bones"] == "right"
+    assert any("--side left" in w and "right leg" in w for w in plan.warnings)
+    quiet = plan_from_labels(leg.labels, PlanParameters(side="right"))
+    assert not any("side" in w for w in quiet.warnings)
+
+
+def test_cli_two_legs_without_side_is_one_line_and_exit_2(tmp_path, capsys):
+    leg = tmp_path / "leg"
+    assert main(["phantom", "--out", str(leg), "--bilateral", "--spacing", "1.6", "1.6", "2"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "plan"
+    status = main(["plan", "--labels", str(leg / "labels.nii.gz"), "--out", str(out)])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2
+    assert "labels.nii.gz: two legs in view" in error and "--side" in error
+    assert not (out / "plan.json").exists()
+    labels = str(leg / "labels.nii.gz")
+    status = main(["plan", "--labels", labels, "--out", str(out), "--side", "left", "--no-render"])
+    assert status == 0
+    document = json.loads((out / "plan.json").read_text())
+    truth = json.loads((leg / "truth.json").read_text())["other_legs"]["left"]
+    assert document["side"] == "left"
+    assert document["crossing"]["artery_point_mm"][0] == pytest.approx(
+        truth["crossing"]["artery_point_mm"][0], abs=1.5
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipe-stem calcification
+
+
+@pytest.mark.parametrize("artery", [POSTERIOR_TIBIAL, "peroneal-artery"])
+def test_pipestem_artery_is_found_calcified_throughout_and_never_crossed(artery):
+    """Calcified all round along its whole length: the posterior tibial artery holds the
+    clean leg's best crossing (4.5 mm); the plan must go elsewhere, to the truth's."""
+    leg = phantom(Conditions(pipestem=(artery,)), FINE_SPACING_MM, seed=0)
+    assert leg.truth["crossing"]["artery"] != artery
+    plan = plan_from_phases(leg.arterial, leg.venous)
+    assert site_is_right(plan, leg.truth)
+    calcified = [
+        v for v in plan.as_dict()["vessels"] if v["kind"] == "artery" and v["calcified_mm"] > 0
+    ]
+    assert calcified, "the pipe-stem artery was not found"
+    for vessel in calcified:
+        # The artery is still there (its lumen is not shrunk away) and nowhere eligible.
+        assert vessel["name"] == artery.replace("-", " ")
+        assert vessel["calcified_mm"] >= 0.9 * vessel["length_mm"]
+        assert vessel["clear_of_calcium_mm"] == 0.0
+    patent_mm = leg.truth["spec"]["length_mm"] - next(
+        a["occlusion_z_mm"] for a in leg.truth["spec"]["arteries"] if a["name"] == artery
+    )
+    assert sum(v["length_mm"] for v in calcified) >= 0.9 * patent_mm
+    assert all(site.artery not in {v["id"] for v in calcified} for site in plan.candidates)
+
+
+def test_pipestem_calcium_is_not_capped_and_leaves_the_lumen():
+    leg = phantom(Conditions(pipestem=(POSTERIOR_TIBIAL,)), FINE_SPACING_MM, seed=0)
+    plan = plan_from_phases(leg.arterial, leg.venous)
+    labels, truth = plan.segmentation.labels.array, leg.labels.array
+    true_calcium = truth == 3
+    assert np.count_nonzero(labels[true_calcium] == 3) >= 0.95 * np.count_nonzero(true_calcium)
+    # The lumen inside the calcified ring: most of it stays lumen (partial-volume voxels
+    # at the ring are calcium's in the image).
+    assert np.count_nonzero(labels[truth == 1] == 1) >= 0.8 * np.count_nonzero(truth == 1)
+
+
+def test_cli_names_the_artery_calcified_throughout(tmp_path, capsys):
+    leg = tmp_path / "leg"
+    assert main(["phantom", "--out", str(leg), "--pipestem", POSTERIOR_TIBIAL]) == 0
+    assert "pipe-stem" in capsys.readouterr().out
+    out = tmp_path / "plan"
+    status = main(
+        ["plan", "--labels", str(leg / "labels.nii.gz"), "--out", str(out), "--no-render"]
+    )
+    assert status == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "no site on it" in line]
+    assert len(said) == 1 and said[0].startswith("posterior tibial artery (artery-")
+    assert "calcified along" in said[0]
