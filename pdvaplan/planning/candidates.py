@@ -9,8 +9,10 @@ calcified wall and `patent_end_margin_mm` from where its contrast stops, both
 lumens are wide enough, neither point sits within `edge_margin_mm` of where
 its vessel leaves the volume, and the straight needle
 from the artery centreline to the vein centreline crosses no bone and no other
-artery's lumen (voxel-exact line of sight through the label map). Veins are
-vein trunks (`Centerline.kind`). A side branch is a target only when
+artery's lumen (voxel-exact line of sight through the label map). The needle
+starts in an artery trunk (`Centerline.kind`): a side branch of an artery is a
+muscular branch or a spur of calcium's blur on its wall, not where the catheter
+runs. Veins are vein trunks. A side branch is a target only when
 ``min_vein_mm`` is set (above 0), its lumen is at least that wide at the site,
 and it drains on distally (into a vessel, or out of the volume): the stent
 path must run from the crossing down to the ankle, and a branch that ends in
@@ -103,7 +105,7 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     veins = target_veins(vessels.veins, parameters)
     if not veins:
         return Search((), None, "no vein trunk was found (only side branches)")
-    for artery in vessels.arteries:
+    for artery in (a for a in vessels.arteries if a.kind == "trunk"):
         for vein in veins:
             # Every artery segment's nearest vein point, at any distance: the same
             # sites and rules give the candidates (within reach) and `nearest_mm`.

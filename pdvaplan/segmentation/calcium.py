@@ -5,11 +5,9 @@ artery, mostly), while calcium is equally bright in both; the smaller of the
 two phases at a voxel is therefore high only for calcium and bone. Bone is
 removed first (`pdvaplan.segmentation.bone`). Calcium is grown by hysteresis
 from dense seeds over its blurred edges, but not into voxels the phase
-difference shows to be lumen, and inside the lumen only where calcium outweighs
-the lumen's own brightness (its blur blooms into the lumen). It is not required
-to touch the patent lumen: arcs on occluded stretches (no contrast) are calcium
-too. Nothing caps its size or shape: diabetic arteries calcify all round along
-their whole length.
+difference shows to be lumen. It is not required to touch the patent lumen:
+arcs on occluded stretches (no contrast) are calcium too. Nothing caps its size
+or shape: diabetic arteries calcify all round along their whole length.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from pdvaplan.segmentation.filters import components_touching, within_mm
-from pdvaplan.segmentation.levels import along_axis
 from pdvaplan.segmentation.settings import SegmentationSettings
 
 
@@ -47,24 +44,16 @@ def find_calcium(
     both_phases_hu: np.ndarray,
     bone_rim: np.ndarray,
     confirmed_lumen: np.ndarray,
-    artery: np.ndarray,
-    artery_both_hu: np.ndarray,
-    axis: int,
     settings: SegmentationSettings,
 ) -> np.ndarray:
     """Calcium: both-phase bright components away from bone, grown from dense seeds over
     their blur, however large (a pipe-stem artery is calcified all round along its whole
-    length), never into lumen.
+    length).
 
     Seeds reach `settings.calcium_seed_hu` in both phases and calcium grows down
-    to `settings.calcium_low_hu`: shares of the calcium density against soft
-    tissue. Calcium's blur blooms into the lumen beside it, which is bright
-    in both phases itself: inside the artery lumen found in the arterial phase
-    (`artery`) the same shares are taken between the lumen's own both-phase
-    value (`artery_both_hu`, per slice along `axis`) and the calcium density,
-    where the phase difference can tell lumen from blur: elsewhere an arc's blur
-    on an occluded stretch would pass for lumen. Voxels the phase difference
-    shows to be lumen (`confirmed_lumen`) are never calcium.
+    to `settings.calcium_low_hu`, but not into bone's rim nor into voxels the
+    phase difference shows to be lumen (`confirmed_lumen`: at least half a
+    lumen). No size or shape caps it.
 
     Parameters
     ----------
@@ -72,16 +61,10 @@ def find_calcium(
         The smaller of the two phases at each voxel (HU).
     bone_rim : numpy.ndarray
         Voxels that cannot be calcium (bone and its blurred rim).
-    confirmed_lumen, artery : numpy.ndarray
-        Boolean masks of lumen the phase difference confirms, and of the
-        artery lumen found in the arterial phase.
-    artery_both_hu : numpy.ndarray
-        Per slice along `axis`: a full artery lumen's value in the darker phase;
-        NaN where the phase difference cannot tell lumen from blur.
-    axis : int
-        Axis of the slices.
+    confirmed_lumen : numpy.ndarray
+        Voxels the phase difference shows to be lumen.
     settings : SegmentationSettings
-        Calcium density and shares.
+        Calcium density and the shares of it that seed and grow calcium.
 
     Returns
     -------
@@ -90,39 +73,20 @@ def find_calcium(
 
     Examples
     --------
-    A calcified wall (900 HU) beside a lumen of 300 HU in both phases: the
-    lumen voxel brightened to 450 by the calcium's blur is not calcium, the
-    same value in soft tissue is.
+    A calcified wall (900 HU) with its blur on both sides, beside a lumen the
+    phase difference confirms, and a bright speck that never reaches a seed:
 
-    >>> both = np.full((9, 1, 1), 50.0, np.float32)
-    >>> both[2:5, 0, 0] = [450.0, 900.0, 450.0]
-    >>> both[5:7, 0, 0] = 300.0
-    >>> artery = np.zeros(both.shape, bool)
-    >>> artery[5:7] = True
-    >>> none, lumen_hu = np.zeros(both.shape, bool), np.array([300.0])
-    >>> calcium = find_calcium(both, none, none, artery, lumen_hu, 1, SegmentationSettings())
-    >>> calcium.ravel().astype(int).tolist()
-    [0, 0, 1, 1, 1, 0, 0, 0, 0]
-    >>> artery[4] = True
-    >>> both[4, 0, 0] = 450.0
-    >>> calcium = find_calcium(both, none, none, artery, lumen_hu, 1, SegmentationSettings())
-    >>> calcium.ravel().astype(int).tolist()
-    [0, 0, 1, 1, 0, 0, 0, 0, 0]
+    >>> both = np.full((10, 1, 1), 50.0, np.float32)
+    >>> both[1:4, 0, 0] = [360.0, 900.0, 360.0]
+    >>> both[7, 0, 0] = 380.0
+    >>> lumen, none = np.zeros(both.shape, bool), np.zeros(both.shape, bool)
+    >>> lumen[3:6] = True
+    >>> find_calcium(both, none, lumen, SegmentationSettings()).ravel().astype(int).tolist()
+    [0, 1, 1, 0, 0, 0, 0, 0, 0, 0]
     """
-    calcium_hu = settings.calcium_hu
-
-    def reaches(share: float, least_hu: float) -> np.ndarray:
-        """Voxels at `share` of the calcium density over their surroundings (lumen or not)."""
-        in_lumen = along_axis(
-            (artery_both_hu + share * (calcium_hu - artery_both_hu)).astype(np.float32), axis
-        )
-        bright = both_phases_hu >= least_hu
-        bright &= ~(artery & (both_phases_hu < in_lumen))  # False where NaN: cannot tell
-        bright &= ~bone_rim
-        bright &= ~confirmed_lumen
-        return bright
-
-    seeds = reaches(settings.calcium_partial_volume, settings.calcium_seed_hu)
-    return components_touching(
-        reaches(settings.calcium_grow_fraction, settings.calcium_low_hu) | seeds, seeds
-    )
+    seeds = both_phases_hu >= settings.calcium_seed_hu
+    seeds &= ~bone_rim
+    grown = both_phases_hu >= settings.calcium_low_hu
+    grown &= ~bone_rim
+    grown &= ~confirmed_lumen
+    return components_touching(grown | seeds, seeds)

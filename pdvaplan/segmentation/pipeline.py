@@ -267,15 +267,7 @@ def segment(
             phases.arterial_sharp = None
             del hidden
         with stage("calcium"):
-            calcium = find_calcium(
-                phases.both,
-                bone.rim,
-                difference.brighter,
-                artery,
-                np.where(difference.told, np.minimum(level, difference.artery_venous_hu), np.nan),
-                phases.axis,
-                settings,
-            )
+            calcium = find_calcium(phases.both, bone.rim, difference.brighter, settings)
             phases.both = None
             artery = clean_arteries(
                 artery, phases, difference, calcium, bone.near, settings, arterial.source
