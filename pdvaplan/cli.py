@@ -203,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         "repeat for more [none]",
     )
     scanned.add_argument(
+        "--metal",
+        action="store_true",
+        help="a plate with screws on the tibia (3000 HU, with streaks)",
+    )
+    scanned.add_argument(
         "--bilateral",
         action="store_true",
         help="both legs in view: the patient's left leg (+x) beside the right one, with an "
@@ -262,9 +267,11 @@ def _acquisition(preset: str, seed: int, args: argparse.Namespace) -> Acquisitio
 
 def _conditions(args: argparse.Namespace) -> Conditions | None:
     """The conditions given on the command line, or None to take the preset's."""
-    if args.pipestem is None and not args.bilateral:
+    if args.pipestem is None and not (args.bilateral or args.metal):
         return None
-    return Conditions(pipestem=tuple(args.pipestem or ()), bilateral=args.bilateral)
+    return Conditions(
+        pipestem=tuple(args.pipestem or ()), bilateral=args.bilateral, metal=args.metal
+    )
 
 
 def _make_and_write_phantom(
@@ -318,6 +325,8 @@ def summarise_truth(truth: dict) -> str:
         lines.append("  phases swapped: arterial.nii.gz holds the venous phase and vice versa")
     for artery in (truth.get("conditions") or {}).get("pipestem", []):
         lines.append(f"  {artery}: pipe-stem, calcified all round along its whole length")
+    if (truth.get("conditions") or {}).get("metal"):
+        lines.append("  a plate and screws on the tibia (metal, with streaks)")
     lines += _leg_lines(truth, "right leg: " if truth.get("other_legs") else "")
     for side, other in (truth.get("other_legs") or {}).items():
         lines += _leg_lines(other, f"{side} leg: ")

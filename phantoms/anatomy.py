@@ -110,6 +110,66 @@ class Bone:
 
 
 @dataclass(frozen=True)
+class Implant:
+    """An orthopaedic implant: a box (a plate) or a cylinder (a screw), metal throughout.
+
+    Both are given by a centre, a unit axis in the axial plane (``axis_xy``)
+    and half extents: a plate's ``(thickness, width, length along z)`` across,
+    along the axial plane perpendicular to `axis_xy`, and along z; a screw's
+    ``(radius, half length along axis_xy)``.
+    """
+
+    kind: str  # "plate" or "screw"
+    centre_mm: tuple[float, float, float]
+    axis_xy: tuple[float, float]
+    half_extents_mm: tuple[float, ...]
+
+    def signed_distance_mm(self, points_mm: np.ndarray) -> np.ndarray:
+        """Signed distance (mm, negative inside; exact inside, a lower bound outside
+        corners) of points (N, 3) to the implant's surface."""
+        offset = np.asarray(points_mm, dtype=np.float64) - np.asarray(self.centre_mm)
+        u = np.array([self.axis_xy[0], self.axis_xy[1], 0.0])
+        v = np.array([-self.axis_xy[1], self.axis_xy[0], 0.0])
+        along_u, along_v, along_z = offset @ u, offset @ v, offset[:, 2]
+        if self.kind == "plate":
+            local = np.abs(np.stack([along_u, along_v, along_z], axis=1))
+            return np.max(local - np.asarray(self.half_extents_mm), axis=1)
+        radius, half_length = self.half_extents_mm
+        return np.maximum(np.hypot(along_v, along_z) - radius, np.abs(along_u) - half_length)
+
+
+def plate_and_screws(
+    bone: Bone, angle_deg: float, z_from_mm: float, z_to_mm: float, screws: int = 4
+) -> tuple[Implant, ...]:
+    """A plate on the surface of `bone` facing `angle_deg` (axial plane, from +x towards
+    +y) from `z_from_mm` to `z_to_mm`, 3 mm thick and 12 mm wide, with `screws` screws
+    of 4 mm diameter through it and the bone, evenly along it."""
+    u = np.array([np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))])
+    centre_xy = np.asarray(bone.centre_xy_mm) + (bone.radius_mm + 1.5) * u
+    middle_z = 0.5 * (z_from_mm + z_to_mm)
+    plate = Implant(
+        "plate",
+        (float(centre_xy[0]), float(centre_xy[1]), middle_z),
+        (float(u[0]), float(u[1])),
+        (1.5, 6.0, 0.5 * (z_to_mm - z_from_mm)),
+    )
+    # Screws run from the plate's outer face through the bone to its far cortex.
+    half_length = 0.5 * (3.0 + 2.0 * bone.radius_mm - 1.0)
+    screw_xy = np.asarray(bone.centre_xy_mm) + (3.0 + bone.radius_mm - half_length) * u
+    heights = np.linspace(z_from_mm, z_to_mm, screws + 2)[1:-1]
+    screw_list = [
+        Implant(
+            "screw",
+            (float(screw_xy[0]), float(screw_xy[1]), float(z)),
+            (float(u[0]), float(u[1])),
+            (2.0, half_length),
+        )
+        for z in heights
+    ]
+    return (plate, *screw_list)
+
+
+@dataclass(frozen=True)
 class Intensities:
     """CT numbers (HU) of each tissue in each phase."""
 
@@ -119,6 +179,7 @@ class Intensities:
     cortex: float = 1200.0
     marrow: float = -20.0
     calcium: float = 1000.0
+    metal: float = 3000.0
     unenhanced_blood: float = 50.0
     artery_arterial_proximal: float = 340.0
     artery_arterial_distal: float = 240.0
@@ -148,6 +209,8 @@ class LegSpec:
     psf_sigma_mm: float = 0.35
     contrast_edge_mm: float = 1.0  # length over which contrast stops at an occlusion
     centre_x_mm: float = 0.0  # x of the outline's centre (vessels and bones: as given)
+    implants: tuple[Implant, ...] = ()
+    metal_streak_hu: float = 400.0  # streaks' amplitude beside metal, in both phases
 
     def artery(self, name: str) -> ArterySpec:
         """The artery called `name`."""

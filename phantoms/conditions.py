@@ -2,6 +2,9 @@
 
 * ``pipestem``: diabetic critical limb ischaemia calcifies tibial arteries all
   round and along their whole length; such an artery is ineligible everywhere.
+* ``metal``: a plate with four screws on the tibia's anteromedial face over
+  the middle third of the leg (3000 HU, streaks in both phases): an obstacle to
+  the needle like bone (bone in the contract's label map), never calcium.
 * ``bilateral``: both legs in view. The phantom's leg is the patient's right
   one; the left leg beside it (+x in LPS) is the mirror image of a leg of its
   own, drawn from the seed, with its own answer.
@@ -17,7 +20,14 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
-from phantoms.anatomy import CalcifiedArc, LegSpec, centrelines, mirrored
+from phantoms.anatomy import (
+    CalcifiedArc,
+    Implant,
+    LegSpec,
+    centrelines,
+    mirrored,
+    plate_and_screws,
+)
 from phantoms.presets import draw_vessels, vessels_clear
 
 #: Wall thickness (mm) of a pipe-stem calcification.
@@ -34,6 +44,8 @@ class Conditions:
         Arteries calcified all round along their whole length.
     bilateral : bool
         The patient's left leg in view beside the (right) leg.
+    metal : bool
+        A plate and screws on the tibia.
 
     Examples
     --------
@@ -46,6 +58,7 @@ class Conditions:
 
     pipestem: tuple[str, ...] = ()
     bilateral: bool = False
+    metal: bool = False
 
     def apply(self, spec: LegSpec) -> LegSpec:
         """The leg `spec` with these conditions."""
@@ -61,7 +74,8 @@ class Conditions:
             else artery
             for artery in spec.arteries
         )
-        return replace(spec, arteries=arteries)
+        implants = _tibial_plate(spec) if self.metal else ()
+        return replace(spec, arteries=arteries, implants=spec.implants + implants)
 
     def other_leg(self, spec: LegSpec, seed: int) -> LegSpec | None:
         """The patient's left leg beside `spec` when `bilateral` (else None): vessels drawn
@@ -73,7 +87,7 @@ class Conditions:
         gap_mm = rng.uniform(10.0, 40.0)
         while True:
             arteries, veins = draw_vessels(rng, spec.length_mm)
-            leg = replace(spec, arteries=arteries, veins=veins, centre_x_mm=0.0)
+            leg = replace(spec, arteries=arteries, veins=veins, centre_x_mm=0.0, implants=())
             if vessels_clear(leg):
                 centre_mm = spec.centre_x_mm + 2.0 * spec.outer_half_width_mm + gap_mm
                 return mirrored(leg, centre_mm)
@@ -108,7 +122,29 @@ def random_conditions(seed: int, spec: LegSpec) -> Conditions:
     artery = spec.arteries[rng.integers(len(spec.arteries))].name
     if rng.random() < 0.25 and _wall_clearance_mm(spec, artery) >= PIPESTEM_WALL_MM + 0.5:
         pipestem = (artery,)
-    return Conditions(pipestem=pipestem, bilateral=bool(rng.random() < 0.25))
+    bilateral = bool(rng.random() < 0.25)
+    metal = bool(rng.random() < 0.2) and _metal_clearance_mm(spec) >= 2.0
+    return Conditions(pipestem=pipestem, bilateral=bilateral, metal=metal)
+
+
+def _tibial_plate(spec: LegSpec) -> tuple[Implant, ...]:
+    """A plate and four screws on the (right) tibia's anteromedial face (+x, -y), over the
+    middle third of the leg."""
+    tibia = spec.bones[0]
+    return plate_and_screws(tibia, -50.0, spec.length_mm / 3, 2 * spec.length_mm / 3)
+
+
+def _metal_clearance_mm(spec: LegSpec, step_mm: float = 1.0) -> float:
+    """Smallest gap (mm) between any vessel's wall and the tibial plate or its screws."""
+    z = np.arange(0.0, spec.length_mm, step_mm)
+    implants = _tibial_plate(spec)
+    return float(
+        min(
+            np.min(implant.signed_distance_mm(line.points_mm(z)) - line.radius_mm(z))
+            for line in centrelines(spec).values()
+            for implant in implants
+        )
+    )
 
 
 def _wall_clearance_mm(spec: LegSpec, artery: str, step_mm: float = 1.0) -> float:

@@ -259,6 +259,15 @@ def _image_points(
         paint_shape(arterial, rho - bone.radius_mm, normal_of, hu.cortex)
         paint_shape(arterial, rho - bone.radius_mm + cortex_mm, normal_of, hu.marrow)
         labels[rho < bone.radius_mm] = BONE
+    implants = [implant for spec in legs for implant in spec.implants]
+    for implant in implants:
+        signed = implant.signed_distance_mm(points)
+        paint_shape(
+            arterial, signed, lambda band, i=implant: _implant_normal(i, points[band]), hu.metal
+        )
+        labels[signed < 0] = BONE  # the contract's labels have no value for metal
+    for spec in legs:
+        arterial += _metal_streaks(spec, points)
     venous = arterial.copy()
 
     veins = [own[v.name] for spec, own in zip(legs, lines, strict=True) for v in spec.veins]
@@ -299,6 +308,44 @@ def _image_points(
             paint(venous, shell, hu.calcium, near)
             labels[near[in_arc & (signed >= 0) & (signed < arc.thickness_mm)]] = CALCIUM
     return arterial, venous, labels
+
+
+def _implant_normal(implant, points: np.ndarray, step_mm: float = 0.05) -> np.ndarray:
+    """Outward unit normals of an implant's surface near `points` (numerical gradient)."""
+    gradient = np.stack(
+        [
+            implant.signed_distance_mm(points + step_mm * e)
+            - implant.signed_distance_mm(points - step_mm * e)
+            for e in np.eye(3)
+        ],
+        axis=1,
+    )
+    return gradient / np.maximum(np.linalg.norm(gradient, axis=1, keepdims=True), 1e-9)
+
+
+def _metal_streaks(spec: LegSpec, points: np.ndarray) -> np.ndarray:
+    """Streak artefacts of a leg's plates (HU, added to both phases): in each axial slice
+    through a plate, a bright streak along the plate's width and a dark one across it,
+    1.5 mm wide, fading over 40 mm from the plate's centre line, inside the leg."""
+    streaks = np.zeros(len(points), np.float32)
+    for plate in (i for i in spec.implants if i.kind == "plate"):
+        centre = np.asarray(plate.centre_mm)
+        reach_z = plate.half_extents_mm[2] + 2.0
+        near = np.flatnonzero(np.abs(points[:, 2] - centre[2]) <= reach_z)
+        offset = points[near, :2] - centre[:2]
+        u = np.asarray(plate.axis_xy)
+        along_u, along_v = offset @ u, offset @ np.array([-u[1], u[0]])
+        fade = np.exp(-np.hypot(along_u, along_v) / 40.0)
+        shape = np.exp(-((along_u / 1.5) ** 2)) - np.exp(-((along_v / 1.5) ** 2))
+        inside = (
+            _ellipse_distance(
+                points[near] - np.array([spec.centre_x_mm, 0.0, 0.0]),
+                np.asarray(spec.leg_semi_axes_mm) * spec.outline_scale(points[near, 2])[:, None],
+            )
+            < 0
+        )
+        streaks[near] += (spec.metal_streak_hu * fade * shape * inside).astype(np.float32)
+    return streaks
 
 
 def _arc_coverage(arc, z_mm, angle_deg, axis_mm, normal, axes) -> np.ndarray:

@@ -85,12 +85,16 @@ def _distance_to_flagged(arc_mm: np.ndarray, flagged: np.ndarray) -> np.ndarray:
 
 
 def needle_is_clear(spec: LegSpec, artery: str, start_mm: np.ndarray, end_mm: np.ndarray) -> bool:
-    """Whether the straight needle avoids every bone and other arteries' patent lumens."""
+    """Whether the straight needle avoids every bone, implant and other arteries' patent
+    lumens."""
     length = np.linalg.norm(end_mm - start_mm)
     t = np.linspace(0.0, 1.0, max(2, int(np.ceil(length / _NEEDLE_STEP_MM)) + 1))
     points = start_mm + t[:, None] * (end_mm - start_mm)
     for bone in spec.bones:
         if np.any(np.hypot(*(points[:, :2] - bone.centre_xy_mm).T) < bone.radius_mm):
+            return False
+    for implant in spec.implants:
+        if np.any(implant.signed_distance_mm(points) < 0):
             return False
     lines = centrelines(spec)
     for other in spec.arteries:

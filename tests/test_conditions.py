@@ -12,6 +12,7 @@ import pytest
 from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
+from pdvaplan.segmentation.metal import METAL
 from phantoms import Conditions, make_phantom
 from phantoms.scoring import score_crossing
 
@@ -177,3 +178,74 @@ def test_cli_names_the_artery_calcified_throughout(tmp_path, capsys):
     said = [line for line in capsys.readouterr().out.splitlines() if "no site on it" in line]
     assert len(said) == 1 and said[0].startswith("posterior tibial artery (artery-")
     assert "calcified along" in said[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Metal
+
+
+def true_metal(leg) -> np.ndarray:
+    """Voxels whose centre lies inside an implant of the phantom (the truth labels them bone,
+    the contract having no value for metal)."""
+    from phantoms.anatomy import Implant
+
+    labels = leg.labels
+    points = labels.index_to_physical(np.argwhere(labels.array == 4))
+    inside = np.zeros(len(points), bool)
+    for implant in leg.truth["spec"]["implants"]:
+        inside |= Implant(**implant).signed_distance_mm(points) < 0
+    mask = np.zeros(labels.shape, bool)
+    mask[tuple(np.argwhere(labels.array == 4)[inside].T)] = True
+    return mask
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.count_nonzero(a & b) / max(np.count_nonzero(a) + np.count_nonzero(b), 1)
+
+
+def test_metal_is_its_own_class_and_its_streaks_are_neither_vessels_nor_calcium():
+    leg = phantom(Conditions(metal=True), FINE_SPACING_MM, seed=0)
+    metal = true_metal(leg)
+    assert metal.sum() > 1000
+    plan = plan_from_phases(leg.arterial, leg.venous)
+    assert site_is_right(plan, leg.truth)
+    labels, truth = plan.segmentation.labels.array, leg.labels.array
+    # Grown down to 2000 HU (not into cortex, up to 2000 HU itself): the partial-volume
+    # edge facing soft tissue stays out (measured: 84 % of the implant's voxels), and
+    # nothing beyond it is metal.
+    assert np.count_nonzero(labels[metal] == METAL) >= 0.8 * metal.sum()
+    assert np.count_nonzero((labels == METAL) & ~metal) <= 0.02 * metal.sum()
+    assert not np.any(labels == 3)  # the basic leg has no calcium: the streaks are none
+    # In the slices the plate and its streaks lie in, arteries and veins as everywhere.
+    z = leg.labels.index_to_physical(np.argwhere(metal))[:, 2]
+    slab = np.zeros(labels.shape, bool)
+    heights = leg.labels.index_to_physical(
+        np.stack(np.meshgrid(*(np.arange(n) for n in labels.shape), indexing="ij"), -1)[
+            :1, :1, :
+        ].reshape(-1, 3)
+    )[:, 2]
+    slab[:, :, (heights >= z.min() - 10.0) & (heights <= z.max() + 10.0)] = True
+    for value in (1, 2):
+        assert dice((labels == value) & slab, (truth == value) & slab) >= 0.85, value
+    found = plan.as_dict()["checks"]["metal_found"]
+    true_mm3 = metal.sum() * np.prod(leg.labels.spacing_mm)
+    assert found["volume_mm3"] == pytest.approx(true_mm3, rel=0.25)
+    assert found["z_range_mm"][0] == pytest.approx(z.min(), abs=3.0)
+
+
+def test_metal_blocks_the_needle_like_bone():
+    """A metal block laid between the clean leg's best pair: that site is no longer clear,
+    and the plan crosses elsewhere; a segmentation's metal (5) is read back as an obstacle."""
+    leg = phantom(Conditions(), FINE_SPACING_MM, seed=0)
+    free = plan_from_labels(leg.labels)
+    crossing = free.crossing
+    array = leg.labels.array.copy()
+    middle = 0.5 * (crossing.artery_point_mm + crossing.vein_point_mm)
+    index = np.round(leg.labels.physical_to_index(middle[None])[0]).astype(int)
+    assert array[tuple(index)] == 0  # between the lumens: tissue
+    block = tuple(slice(i - 2, i + 3) for i in index)
+    array[block] = np.where(array[block] == 0, METAL, array[block])
+    blocked = plan_from_labels(leg.labels.with_array(array))
+    moved = np.linalg.norm(blocked.crossing.artery_point_mm - crossing.artery_point_mm)
+    assert moved > 2.0
+    assert blocked.as_dict()["checks"]["metal_found"]["volume_mm3"] > 0

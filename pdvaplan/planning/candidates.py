@@ -43,7 +43,7 @@ from scipy import signal
 from pdvaplan.centerlines import END_BORDER, END_JUNCTION, END_LUMEN, Centerline
 from pdvaplan.kernels import NearestSegments, line_of_sight_lengths, nearest_segments_within
 from pdvaplan.planning.parameters import PlanParameters
-from pdvaplan.planning.vessels import BONE, VesselMap
+from pdvaplan.planning.vessels import BONE, METAL, VesselMap
 
 #: A reach beyond any distance in a leg (mm): every artery segment's nearest vein point.
 _EVERYWHERE_MM = 1e6
@@ -265,7 +265,8 @@ def _calcium_distance_mm(vessels: VesselMap, artery_id: str, arc_mm: np.ndarray)
 
 
 def _needle_is_clear(sites: list[Candidate], vessels: VesselMap) -> np.ndarray:
-    """Whether each needle avoids bone and the lumens of arteries other than its own."""
+    """Whether each needle avoids bone, metal and the lumens of arteries other than its
+    own."""
     starts = np.array([s.artery_point_mm for s in sites])
     ends = np.array([s.vein_point_mm for s in sites])
     # Only the voxels the needles can cross: the box around them (plus a voxel).
@@ -275,9 +276,9 @@ def _needle_is_clear(sites: list[Candidate], vessels: VesselMap) -> np.ndarray:
     labels = vessels.labels.crop(lower, upper)
     components = vessels.artery_components.crop(lower, upper).array
     offset = BONE + 1  # artery components get their own label values above the contract's
-    needle_labels = np.where(
-        components > 0, components + offset, np.where(labels.array == BONE, BONE, 0)
-    ).astype(np.int32)
+    obstacle = np.isin(labels.array, (BONE, METAL))
+    needle_labels = np.where(components > 0, components + offset, np.where(obstacle, BONE, 0))
+    needle_labels = needle_labels.astype(np.int32)
     lengths = line_of_sight_lengths(
         starts,
         ends,

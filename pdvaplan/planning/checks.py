@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.io import Volume
-from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap
+from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, METAL, VEIN, VesselMap
 from pdvaplan.segmentation import Segmentation
 from pdvaplan.segmentation.legs import Legs
 from pdvaplan.segmentation.levels import noise_hu
@@ -92,6 +92,7 @@ def plan_checks(
                 1 for s in vessels.calcified_stretches_mm.values() if len(s)
             ),
         },
+        "metal_found": _metal_found(vessels.labels, voxel_mm3),
     }
     warnings: list[str] = []
     bones_say = side_from_bones(vessels.labels)
@@ -164,6 +165,18 @@ def plan_checks(
             "most): a late arterial phase, where arteries and veins can be confused"
         )
     return checks, warnings
+
+
+def _metal_found(labels: Volume, voxel_mm3: float) -> dict:
+    """Metal's volume and the heights (mm, physical z) it spans."""
+    voxels = np.argwhere(labels.array == METAL)
+    if not len(voxels):
+        return {"volume_mm3": 0.0, "z_range_mm": None}
+    z_mm = labels.index_to_physical(voxels)[:, 2]
+    return {
+        "volume_mm3": float(len(voxels)) * voxel_mm3,
+        "z_range_mm": [float(z_mm.min()), float(z_mm.max())],
+    }
 
 
 def side_from_bones(labels: Volume) -> str | None:

@@ -27,6 +27,9 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
 ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
+#: Metal (implants), a value beyond the contract's that the segmentation writes; an
+#: obstacle to the needle like bone.
+METAL = 5
 #: Calcium farther than this beyond an artery's lumen radius belongs to no artery.
 _CALCIUM_REACH_MM = 2.0
 
@@ -70,7 +73,8 @@ def map_vessels(
     Parameters
     ----------
     labels : Volume
-        Integer label map: 1 patent artery lumen, 2 vein lumen, 3 calcium, 4 bone.
+        Integer label map: 1 patent artery lumen, 2 vein lumen, 3 calcium, 4 bone
+        (and 5 metal, as the segmentation writes it: an obstacle like bone).
     artery_lumen, vein_lumen : Volume, optional
         Lumen fractions in [0, 1] on the label grid (from the intensities);
         when not given, the masks are used.
@@ -79,14 +83,14 @@ def map_vessels(
     Raises
     ------
     PdvaplanInputError
-        If the label map holds values outside 0-4.
+        If the label map holds values outside 0-5.
     """
     values = np.unique(labels.array)
-    if values.min() < 0 or values.max() > BONE or not np.all(values == np.round(values)):
+    if values.min() < 0 or values.max() > METAL or not np.all(values == np.round(values)):
         shown = ", ".join(f"{v:g}" for v in values[:8])
         raise PdvaplanInputError(
             f"{labels.source}: label map holds values {shown}; expected 0-4 "
-            "(1 artery, 2 vein, 3 calcium, 4 bone)"
+            "(1 artery, 2 vein, 3 calcium, 4 bone; 5 metal, an obstacle like bone)"
         )
     label_array = labels.array.astype(np.uint8)
     arteries = _centerlines(labels, label_array == ARTERY, artery_lumen, settings, "artery")

@@ -27,6 +27,7 @@ EXPORTED = (
     "vein",
     "calcium",
     "bone",
+    "metal",
     "centerlines",
     "candidates",
     "needle",

@@ -22,7 +22,7 @@ from pdvaplan.render.scene import Scene, build_plotter, set_camera
 TOGGLES = {
     "a": ("artery",),
     "d": ("vein",),
-    "o": ("bone",),
+    "o": ("bone", "metal"),
     "c": ("calcium",),
     "l": ("centerlines",),
     "k": ("candidates", "candidate_markers"),

@@ -20,9 +20,9 @@ from pdvaplan.render._pyvista import pv
 from pdvaplan.render.planview import PlanView
 
 #: Label values of the contract and the surface each one makes.
-SURFACES = {"artery": 1, "vein": 2, "calcium": 3, "bone": 4}
+SURFACES = {"artery": 1, "vein": 2, "calcium": 3, "bone": 4, "metal": 5}
 #: Marching-cubes step (voxels) per surface: bone is large and needs no fine detail.
-_STEP = {"artery": 1, "vein": 1, "calcium": 1, "bone": 2}
+_STEP = {"artery": 1, "vein": 1, "calcium": 1, "bone": 2, "metal": 1}
 #: Gaussian sigma (mm) that rounds the voxel staircase off before the surface is taken.
 SMOOTHING_MM = 0.5
 
@@ -241,7 +241,7 @@ def scene_meshes(view: PlanView) -> dict[str, pv.PolyData]:
     """Every mesh of the 3D scene by name (empty meshes for absent layers).
 
     Names: ``outline`` (the label map's box), ``artery``, ``vein``, ``calcium``,
-    ``bone`` (surfaces), ``centerlines``, ``candidates``, ``needle``,
+    ``bone``, ``metal`` (surfaces), ``centerlines``, ``candidates``, ``needle``,
     ``stent_graft``, ``stent_boundaries``.
     """
     meshes = {"outline": volume_outline(view.labels)}

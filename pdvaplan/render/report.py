@@ -269,6 +269,27 @@ def check_rows(plan: dict) -> list[list[str]]:
                 f"{calcium['arteries_with_calcified_wall']} arteries",
             ]
         )
+    metal = checks.get("metal_found")
+    if metal and metal["volume_mm3"] > 0:
+        low, high = metal["z_range_mm"]
+        rows.append(
+            [
+                "metal (implants)",
+                f"{metal['volume_mm3']:.0f} mm³ at z {low:.0f} to {high:.0f} mm: an "
+                "obstacle to the needle like bone; lumen in its streaks' slices must show in "
+                "the phase difference",
+            ]
+        )
+    legs = checks.get("legs")
+    if legs and legs.get("count"):
+        side = legs.get("side") or "not given"
+        bones = legs.get("side_from_bones") or "cannot tell"
+        rows.append(
+            [
+                "legs in view",
+                f"{legs['count']}; side planned: {side}; the bones suggest: {bones}",
+            ]
+        )
     return rows
 
 

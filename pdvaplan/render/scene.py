@@ -23,12 +23,20 @@ COLORS = {
     "vein": (50, 90, 220),
     "calcium": (255, 245, 170),
     "bone": (235, 225, 200),
+    "metal": (90, 100, 120),
     "needle": (0, 230, 60),
     "stent_graft": (190, 190, 200),
     "stent_boundaries": (20, 20, 20),
     "outline": (120, 120, 120),
 }
-OPACITY = {"artery": 0.55, "vein": 0.45, "calcium": 1.0, "bone": 0.18, "stent_graft": 0.35}
+OPACITY = {
+    "artery": 0.55,
+    "vein": 0.45,
+    "calcium": 1.0,
+    "bone": 0.18,
+    "metal": 0.9,
+    "stent_graft": 0.35,
+}
 #: Colour maps of the scalar layers.
 RADIUS_CMAP, DISTANCE_CMAP = "inferno", "cool"
 BACKGROUND = (255, 255, 255)
@@ -46,6 +54,7 @@ CLOSE_UP_MM, SLAB_MM = 20.0, 20.0
 LAYERS = (
     "outline",
     "bone",
+    "metal",
     "calcium",
     "artery",
     "vein",
@@ -143,7 +152,7 @@ def build_plotter(
         return False
 
     add("outline", meshes.get("outline"), color=_rgb("outline"), line_width=1)
-    for name in ("bone", "calcium", "artery", "vein"):
+    for name in ("bone", "metal", "calcium", "artery", "vein"):
         shown = add(
             name,
             meshes.get(name),
@@ -159,6 +168,7 @@ def build_plotter(
                     "vein": "vein lumen",
                     "calcium": "calcium",
                     "bone": "bone",
+                    "metal": "metal (implant)",
                 }[name]
             )
             legend[-1] = (legend[-1], _legend_rgb(name))

@@ -13,6 +13,7 @@ register        venous phase rigidly onto the arterial one  `register`
 resample        venous phase onto the arterial grid; crop   `grid`
 phase order     refuse phases handed over swapped           `phase_order`
 smooth          both phases smoothed, one background        `phases`
+metal           implants and the slices of their streaks    `metal`
 bone            bone and its rims; calcium and its blur     `bone`, `calcium`
 levels          artery contrast level along the leg         `arteries`
 arteries        patent artery lumen; the phase difference   `arteries`
@@ -64,6 +65,7 @@ from pdvaplan.segmentation.grid import (
 )
 from pdvaplan.segmentation.legs import Legs, one_leg
 from pdvaplan.segmentation.levels import LevelProfile
+from pdvaplan.segmentation.metal import METAL, find_metal
 from pdvaplan.segmentation.phase_order import PhaseOrder, check_phase_order
 from pdvaplan.segmentation.phases import smooth_phases
 from pdvaplan.segmentation.register import Registration, register_phases
@@ -82,7 +84,8 @@ class Segmentation:
     ----------
     labels : Volume
         uint8 on the arterial grid: 1 patent artery lumen, 2 vein lumen,
-        3 calcification, 4 bone, 0 anything else.
+        3 calcification, 4 bone, 5 metal (`pdvaplan.segmentation.metal`;
+        a plan treats it like bone), 0 anything else.
     venous_on_grid : Volume
         The venous phase resampled onto the arterial grid by physical position
         (0 where the venous volume does not reach).
@@ -253,26 +256,43 @@ def segment(
                 settings,
                 float(venous.spacing_mm[axis_nearest_z(venous)]) if resampled else None,
             )
+        with stage("metal"):
+            metal = find_metal(phases.both, spacing, axis, settings)
         with stage("bone"):
             bone = find_bone(phases.both, spacing, phases.background_hu, axis, settings)
             dense, hidden = calcium_blur(phases.both, spacing, settings)
             hidden_coarse = phases.coarse.any(hidden)
+            # Lumen near bone, and in the slices metal's streaks cross, must show in the
+            # phase difference.
+            obstacles_near = bone.near | metal.streaks(axis) if metal.found else bone.near
         with stage("levels"):
             level = artery_level(
-                phases, hidden, hidden_coarse, bone.near, settings, arterial.source
+                phases, hidden, hidden_coarse, obstacles_near, settings, arterial.source
             )
         with stage("arteries"):
             artery = artery_lumen(phases, level, bone.rim, settings)
-            difference = phase_difference(phases, artery, level, hidden, settings, arterial.source)
+            # The lumen's levels in both phases are read away from calcium's blur and from
+            # metal's streaks (equal in both phases, they would pass for a lumen the phases
+            # cannot tell apart).
+            unread = hidden | metal.streaks(axis) if metal.found else hidden
+            difference = phase_difference(phases, artery, level, unread, settings, arterial.source)
+            del unread
             phases.arterial_sharp = None
             del hidden
         with stage("calcium"):
-            calcium = find_calcium(phases.both, bone.rim, difference.brighter, settings)
+            not_calcium = bone.rim | metal.rim
+            calcium = find_calcium(phases.both, not_calcium, difference.brighter, settings)
+            del not_calcium
             phases.both = None
             artery = clean_arteries(
-                artery, phases, difference, calcium, bone.near, settings, arterial.source
+                artery, phases, difference, calcium, obstacles_near, settings, arterial.source
             )
+            del obstacles_near
         with stage("veins"):
+            # In the slices metal's streaks cross, the veins' image is the whole phase
+            # difference (arteries unmixed as if as bright in both phases): the streaks,
+            # equal in both, cancel, and veins (unenhanced in the arterial phase) stay.
+            unmixing_ratio = np.where(metal.streak_slices, 1.0, difference.ratio)
             vein, vein_level = find_veins(
                 phases,
                 artery,
@@ -280,7 +300,7 @@ def segment(
                 dense,
                 hidden_coarse,
                 bone,
-                difference.ratio,
+                unmixing_ratio,
                 settings,
                 venous.source,
             )
@@ -291,6 +311,7 @@ def segment(
             crop[vein] = VEIN
             crop[artery] = ARTERY
             crop[calcium] = CALCIUM
+            crop[metal.mask] = METAL
             labels = np.zeros(arterial.shape, np.uint8)
             labels[box] = crop
             heights_mm = slice_heights_mm(

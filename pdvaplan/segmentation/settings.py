@@ -85,6 +85,13 @@ class SegmentationSettings:
         Voxels this close to an artery are left out when the bone's shell is
         checked for disagreement between the phases (an artery is darker in
         the phase difference).
+    metal_hu, metal_low_hu : float
+        Both-phase value (HU) that seeds metal (denser than any bone), and
+        down to which it grows from its seeds.
+    metal_streak_mm : float
+        Slices this close (mm along the leg) to metal may hold its streaks.
+    metal_rim_mm : float
+        No calcium is looked for this close to metal.
 
     Examples
     --------
@@ -120,6 +127,10 @@ class SegmentationSettings:
     suspect_margin: float = 0.3
     body_floor_hu: float = -300.0
     artery_clearance_mm: float = 2.0
+    metal_hu: float = 2500.0
+    metal_low_hu: float = 2000.0
+    metal_streak_mm: float = 10.0
+    metal_rim_mm: float = 10.0
 
     @property
     def calcium_seed_hu(self) -> float:
