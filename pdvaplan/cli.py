@@ -203,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
         "repeat for more [none]",
     )
     scanned.add_argument(
+        "--late-fill",
+        action="append",
+        metavar="ARTERY",
+        help="ARTERY's contrast fades to none over 80 mm down to its occlusion (a bolus the "
+        "scan outran); repeat for more [none]",
+    )
+    scanned.add_argument(
         "--metal",
         action="store_true",
         help="a plate with screws on the tibia (3000 HU, with streaks)",
@@ -267,10 +274,13 @@ def _acquisition(preset: str, seed: int, args: argparse.Namespace) -> Acquisitio
 
 def _conditions(args: argparse.Namespace) -> Conditions | None:
     """The conditions given on the command line, or None to take the preset's."""
-    if args.pipestem is None and not (args.bilateral or args.metal):
+    if args.pipestem is None and args.late_fill is None and not (args.bilateral or args.metal):
         return None
     return Conditions(
-        pipestem=tuple(args.pipestem or ()), bilateral=args.bilateral, metal=args.metal
+        pipestem=tuple(args.pipestem or ()),
+        bilateral=args.bilateral,
+        metal=args.metal,
+        late_fill=tuple(args.late_fill or ()),
     )
 
 
@@ -325,6 +335,8 @@ def summarise_truth(truth: dict) -> str:
         lines.append("  phases swapped: arterial.nii.gz holds the venous phase and vice versa")
     for artery in (truth.get("conditions") or {}).get("pipestem", []):
         lines.append(f"  {artery}: pipe-stem, calcified all round along its whole length")
+    for artery in (truth.get("conditions") or {}).get("late_fill", []):
+        lines.append(f"  {artery}: fills late, its contrast fades to none towards its occlusion")
     if (truth.get("conditions") or {}).get("metal"):
         lines.append("  a plate and screws on the tibia (metal, with streaks)")
     lines += _leg_lines(truth, "right leg: " if truth.get("other_legs") else "")

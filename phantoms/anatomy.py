@@ -56,6 +56,13 @@ class ArterySpec:
     occlusion_z_mm: float = 100.0  # patent above, occluded below (down to the ankle)
     stenoses: tuple[Stenosis, ...] = ()
     calcified_arcs: tuple[CalcifiedArc, ...] = ()
+    fade_mm: float = 0.0  # contrast fades to none over this length down to the occlusion
+
+    @property
+    def confirmed_z_mm(self) -> float:
+        """Height down to which the image confirms the lumen patent: the occlusion, or,
+        where contrast fades (a bolus the scan outran), where half of it is left."""
+        return self.occlusion_z_mm + 0.5 * self.fade_mm
 
 
 @dataclass(frozen=True)
@@ -388,8 +395,12 @@ def centrelines(spec: LegSpec) -> dict[str, Centreline]:
 
 
 def contrast_fraction(artery: ArterySpec, z_mm: np.ndarray, edge_mm: float) -> np.ndarray:
-    """Share of full arterial contrast in the lumen at heights `z_mm` (0 below the occlusion)."""
-    return np.clip(0.5 + (np.asarray(z_mm) - artery.occlusion_z_mm) / edge_mm, 0.0, 1.0)
+    """Share of full arterial contrast in the lumen at heights `z_mm`: 0 below the
+    occlusion, stopping over `edge_mm` there, or fading over the artery's `fade_mm`."""
+    above = np.asarray(z_mm) - artery.occlusion_z_mm
+    if artery.fade_mm > 0:
+        return np.clip(above / artery.fade_mm, 0.0, 1.0)
+    return np.clip(0.5 + above / edge_mm, 0.0, 1.0)
 
 
 def _taper(z, distal, proximal, length_mm):

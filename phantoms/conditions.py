@@ -5,6 +5,9 @@
 * ``metal``: a plate with four screws on the tibia's anteromedial face over
   the middle third of the leg (3000 HU, streaks in both phases): an obstacle to
   the needle like bone (bone in the contract's label map), never calcium.
+* ``late_fill``: arteries whose contrast fades to none over `LATE_FILL_MM` down
+  to their occlusion (a bolus the scan outran): patency there is uncertain,
+  confirmed only where half the contrast is left.
 * ``bilateral``: both legs in view. The phantom's leg is the patient's right
   one; the left leg beside it (+x in LPS) is the mirror image of a leg of its
   own, drawn from the seed, with its own answer.
@@ -32,6 +35,8 @@ from phantoms.presets import draw_vessels, vessels_clear
 
 #: Wall thickness (mm) of a pipe-stem calcification.
 PIPESTEM_WALL_MM = 1.2
+#: Length (mm) over which a late-filling artery's contrast fades to none.
+LATE_FILL_MM = 80.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class Conditions:
         The patient's left leg in view beside the (right) leg.
     metal : bool
         A plate and screws on the tibia.
+    late_fill : tuple of str
+        Arteries whose contrast fades to none over `LATE_FILL_MM`.
 
     Examples
     --------
@@ -59,20 +66,26 @@ class Conditions:
     pipestem: tuple[str, ...] = ()
     bilateral: bool = False
     metal: bool = False
+    late_fill: tuple[str, ...] = ()
 
     def apply(self, spec: LegSpec) -> LegSpec:
         """The leg `spec` with these conditions."""
         names = {artery.name for artery in spec.arteries}
-        for name in self.pipestem:
-            if name not in names:
-                raise PdvaplanInputError(
-                    f"--pipestem {name}: no such artery; choose one of {', '.join(sorted(names))}"
-                )
+        for option, given in (("--pipestem", self.pipestem), ("--late-fill", self.late_fill)):
+            for name in given:
+                if name not in names:
+                    raise PdvaplanInputError(
+                        f"{option} {name}: no such artery; choose one of {', '.join(sorted(names))}"
+                    )
         arteries = tuple(
             replace(artery, calcified_arcs=(*artery.calcified_arcs, _pipestem(spec.length_mm)))
             if artery.name in self.pipestem
             else artery
             for artery in spec.arteries
+        )
+        arteries = tuple(
+            replace(artery, fade_mm=LATE_FILL_MM) if artery.name in self.late_fill else artery
+            for artery in arteries
         )
         implants = _tibial_plate(spec) if self.metal else ()
         return replace(spec, arteries=arteries, implants=spec.implants + implants)
@@ -124,7 +137,11 @@ def random_conditions(seed: int, spec: LegSpec) -> Conditions:
         pipestem = (artery,)
     bilateral = bool(rng.random() < 0.25)
     metal = bool(rng.random() < 0.2) and _metal_clearance_mm(spec) >= 2.0
-    return Conditions(pipestem=pipestem, bilateral=bilateral, metal=metal)
+    fading = spec.arteries[rng.integers(len(spec.arteries))]
+    late_fill = ()
+    if rng.random() < 0.2 and spec.length_mm - fading.occlusion_z_mm > LATE_FILL_MM + 40.0:
+        late_fill = (fading.name,)
+    return Conditions(pipestem=pipestem, bilateral=bilateral, metal=metal, late_fill=late_fill)
 
 
 def _tibial_plate(spec: LegSpec) -> tuple[Implant, ...]:

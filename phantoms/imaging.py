@@ -294,7 +294,7 @@ def _image_points(
         blood = hu.unenhanced_blood
         paint(arterial, share, blood + contrast * (peak - blood), near)
         paint(venous, share, blood + contrast * (hu.artery_venous - blood), near)
-        labels[near[(signed < 0) & (z >= artery.occlusion_z_mm)]] = ARTERY
+        labels[near[(signed < 0) & (z >= artery.confirmed_z_mm)]] = ARTERY
         axis_mm = signed + line.radius_mm(z)  # distance from the axis
         for arc in artery.calcified_arcs:
             in_arc = (

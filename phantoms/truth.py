@@ -38,7 +38,9 @@ def vessel_samples(
     -------
     dict
         Per vessel name: ``z_mm``, ``points_mm`` (n, 3), ``radii_mm``,
-        ``arc_mm`` (from the proximal end); arteries also ``patent``,
+        ``arc_mm`` (from the proximal end); arteries also ``patent`` (the
+        image confirms it: contrast down to the occlusion, or, where it fades,
+        at least half of it), ``fading`` (patent where contrast fades),
         ``calcified`` and ``eligible`` (patent and more than
         `calcium_margin_mm` along the vessel from any calcified point).
     """
@@ -53,12 +55,14 @@ def vessel_samples(
         sample = {"z_mm": z, "points_mm": points, "radii_mm": line.radius_mm(z), "arc_mm": arc}
         if any(a.name == name for a in spec.arteries):
             artery = spec.artery(name)
-            patent = z >= artery.occlusion_z_mm
+            patent = z >= artery.confirmed_z_mm
+            fading = patent & (z < artery.occlusion_z_mm + artery.fade_mm)
             calcified = np.zeros(z.size, bool)
             for arc_spec in artery.calcified_arcs:
                 calcified |= (z >= arc_spec.z_from_mm) & (z <= arc_spec.z_to_mm)
             sample |= {
                 "patent": patent,
+                "fading": fading,
                 "calcified": calcified,
                 "eligible": patent & (_distance_to_flagged(arc, calcified) > calcium_margin_mm),
             }
@@ -103,7 +107,7 @@ def needle_is_clear(spec: LegSpec, artery: str, start_mm: np.ndarray, end_mm: np
         line = lines[other.name]
         z = line.closest_z(points)
         inside = np.linalg.norm(points - line.points_mm(z), axis=1) < line.radius_mm(z)
-        if np.any(inside & (z >= other.occlusion_z_mm)):
+        if np.any(inside & (z >= other.confirmed_z_mm)):
             return False
     return True
 
@@ -294,6 +298,7 @@ def truth_document(
             patent_points = sample["points_mm"][sample["patent"]]
             entry |= {
                 "patent": sample["patent"].tolist(),
+                "fading": sample["fading"].tolist(),
                 "calcified": sample["calcified"].tolist(),
                 "eligible": sample["eligible"].tolist(),
                 "patent_end_mm": patent_points[-1].tolist() if len(patent_points) else None,

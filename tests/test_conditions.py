@@ -249,3 +249,45 @@ def test_metal_blocks_the_needle_like_bone():
     moved = np.linalg.norm(blocked.crossing.artery_point_mm - crossing.artery_point_mm)
     assert moved > 2.0
     assert blocked.as_dict()["checks"]["metal_found"]["volume_mm3"] > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Contrast that fades
+
+
+def late_leg(occlusion_z_mm: float, late: bool):
+    """The basic leg with its posterior tibial artery occluded at `occlusion_z_mm`, its
+    contrast fading over 80 mm down to there when `late` (the best site, 210 mm up, lies
+    on the fading stretch when the occlusion is at 150 mm)."""
+    from dataclasses import replace
+
+    from phantoms.presets import basic_leg
+
+    leg = basic_leg()
+    arteries = tuple(
+        replace(a, occlusion_z_mm=occlusion_z_mm) if a.name == POSTERIOR_TIBIAL else a
+        for a in leg.arteries
+    )
+    conditions = Conditions(late_fill=(POSTERIOR_TIBIAL,) if late else ())
+    return make_phantom(
+        "basic", 0, FINE_SPACING_MM, spec=replace(leg, arteries=arteries), conditions=conditions
+    )
+
+
+@pytest.mark.parametrize(
+    ("occlusion_z_mm", "late", "warned"),
+    [(150.0, True, True), (90.0, True, False), (150.0, False, False)],
+    ids=["crossing-on-the-fade", "fade-below-the-crossing", "abrupt-occlusion"],
+)
+def test_contrast_that_fades_is_reported_and_a_crossing_on_it_warned(occlusion_z_mm, late, warned):
+    leg = late_leg(occlusion_z_mm, late)
+    plan = plan_from_phases(leg.arterial, leg.venous)
+    assert site_is_right(plan, leg.truth)
+    along = plan.as_dict()["checks"]["contrast_along_arteries"]
+    fading = {plan.names[artery] for artery, found in along.items() if found["fading"]}
+    assert fading == ({"posterior tibial artery"} if late else set())
+    truth_fading = next(v for v in leg.truth["vessels"] if v["name"] == POSTERIOR_TIBIAL)
+    on_fade = bool(np.any(truth_fading["fading"]))
+    assert on_fade == late
+    said = [w for w in plan.warnings if "fades towards its end" in w]
+    assert bool(said) == warned

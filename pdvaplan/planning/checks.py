@@ -19,7 +19,9 @@ Normal ranges (parameters of `CheckLimits`):
 * fat after mapping grey values to HU: -190 to -40 HU (an estimated mapping
   that puts fat elsewhere rests on anchors that were not air and muscle);
 * the side asked for (``--side``) and the side the bones suggest (the
-  fibula lies lateral to the tibia) agree.
+  fibula lies lateral to the tibia) agree;
+* the crossing does not lie where its artery's contrast fades towards its end
+  (`pdvaplan.planning.contrast`: patency there is uncertain).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.io import Volume
+from pdvaplan.planning.candidates import Candidate
+from pdvaplan.planning.contrast import contrast_along
 from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, METAL, VEIN, VesselMap
 from pdvaplan.segmentation import Segmentation
 from pdvaplan.segmentation.legs import Legs
@@ -56,6 +60,7 @@ def plan_checks(
     vessels: VesselMap,
     legs: Legs | None = None,
     side: str | None = None,
+    crossing: Candidate | None = None,
     limits: CheckLimits | None = None,
 ) -> tuple[dict, list[str]]:
     """The checks of a plan and the warnings for those outside their normal range.
@@ -70,6 +75,9 @@ def plan_checks(
         The legs found in view.
     side : {"left", "right"}, optional
         The side the user asked for; a warning if the bones say otherwise.
+    crossing : Candidate, optional
+        The chosen crossing; a warning if it lies where its artery's contrast
+        fades (`pdvaplan.planning.contrast`).
     limits : CheckLimits, optional
 
     Returns
@@ -77,7 +85,7 @@ def plan_checks(
     checks : dict
         JSON-ready: vessels and calcium found, legs in view and the side the
         bones suggest, and with phases the intensity mapping, registration,
-        phase order and contrast-to-noise.
+        phase order, contrast-to-noise and the contrast along each artery.
     warnings : list of str
         One sentence per check outside its normal range.
     """
@@ -138,6 +146,20 @@ def plan_checks(
             )
         },
     }
+    along = {
+        artery.id: contrast_along(artery, segmentation.arterial_hu, segmentation.background_hu)
+        for artery in vessels.arteries
+        if artery.kind == "trunk"
+    }
+    checks["contrast_along_arteries"] = along
+    fading = along.get(crossing.artery) if crossing is not None else None
+    if fading and fading["fading"] and crossing.artery_arc_mm >= fading["fading_from_arc_mm"]:
+        warnings.append(
+            f"the crossing lies where {crossing.artery}'s contrast fades towards its end (to "
+            f"{100 * fading['end_share']:.0f} % of its upper half's over the last "
+            f"{fading['fading_mm']:.0f} mm): a bolus the scan outran? Patency there is "
+            "uncertain"
+        )
     checks["phase_order"] = segmentation.phase_order.as_dict()
     warnings += segmentation.phase_order.warnings()
     contrast = phase_contrast(segmentation)

@@ -230,14 +230,14 @@ def plan_vessels(
         search = search_crossings(vessels, parameters)
     with _timed(timings, "plan"):
         stent = None
-        if search.candidates:
-            best = search.candidates[0]
+        best = search.candidates[0] if search.candidates else None
+        if best is not None:
             vein = next(v for v in vessels.veins if v.id == best.vein)
             stent = plan_stent_grafts(
                 vein, best, parameters.catalog, parameters.ankle_z_mm, vessels.veins
             )
         names = name_vessels(vessels)
-        checks, warnings = plan_checks(segmentation, vessels, legs, parameters.side)
+        checks, warnings = plan_checks(segmentation, vessels, legs, parameters.side, best)
     warnings += (stent or {}).get("warnings", [])
     return Plan(
         feasible=bool(search.candidates),
