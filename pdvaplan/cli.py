@@ -29,7 +29,7 @@ from pdvaplan.planning import (
     write_plan,
 )
 from pdvaplan.planning.parameters import EXAMPLE_CATALOG
-from pdvaplan.planning.plan import STAGES
+from pdvaplan.planning.plan import STAGES, height_above_ankle_mm
 from phantoms import DIRECTIONS, PRESETS, Acquisition, Conditions, make_phantom, write_phantom
 from phantoms.presets import random_acquisition
 from phantoms.scoring import score_crossing
@@ -538,9 +538,11 @@ def summarise_plan(plan: Plan) -> str:
         f"crossing: from {crossing.artery} at ({point}) mm into {crossing.vein}, "
         f"{crossing.distance_mm:.2f} mm centre to centre, {crossing.gap_mm:.2f} mm wall gap, "
         f"needle at {crossing.needle_angle_deg:.0f} deg to the artery; "
-        f"{crossing.artery_point_mm[2] - stent['ankle_mm'][2]:.0f} mm above the ankle",
+        f"{height_above_ankle_mm(crossing.artery_point_mm, stent['ankle_mm'][2]):.0f} mm above "
+        "the ankle",
         f"stent-graft path: {stent['length_mm']:.0f} mm down {crossing.vein}: {chain}",
-        f"{len(plan.candidates) - 1} other candidate sites ranked in plan.json",
+        f"{len(plan.candidates) - 1} other candidate sites in plan.json, ranked by the smoothed "
+        "distance profile (distance_mm raw, smoothed_distance_mm smoothed)",
         *calcified,
     ]
     return "\n".join(lines)
