@@ -209,8 +209,16 @@ def load_plan_folder(folder: str | os.PathLike) -> PlanView:
     elif "arterial" in volumes and "venous" in volumes:
         from pdvaplan.segmentation import segment
 
-        calcium_hu = (plan.get("parameters") or {}).get("calcium_hu", 700.0)
-        labels = segment(volumes["arterial"], volumes["venous"], calcium_hu=calcium_hu).labels
+        used = plan.get("parameters") or {}
+        hu_scale = used.get("hu_scale")
+        labels = segment(
+            volumes["arterial"],
+            volumes["venous"],
+            calcium_hu=used.get("calcium_hu", 700.0),
+            register=used.get("register", "rigid"),
+            hu_scale=None if hu_scale is None else tuple(hu_scale),
+            side=used.get("side"),
+        ).labels
     else:
         raise PdvaplanInputError(
             f"{plan_path}: names no label map or phases to draw from, and {folder} holds no "
