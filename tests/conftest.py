@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from phantoms import make_phantom
+from phantoms import Conditions, make_phantom
 
 #: Real images nobody on the team made (see ../shared/data/README.md).
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -18,8 +18,10 @@ COARSE_SPACING_MM = (1.6, 1.6, 2.0)
 
 @functools.cache
 def cached_phantom(name: str, seed: int = 0, spacing_mm=COARSE_SPACING_MM, direction=None):
-    """A phantom, generated once per session for each set of arguments."""
-    return make_phantom(name, seed, spacing_mm, direction)
+    """A phantom, generated once per session for each set of arguments. A random leg keeps
+    its drawn acquisition but holds one clean leg (what a scan can hold beyond that is
+    tested in test_conditions.py)."""
+    return make_phantom(name, seed, spacing_mm, direction, conditions=Conditions())
 
 
 @pytest.fixture

@@ -7,18 +7,19 @@ within reach are the candidates; the nearest eligible site at any distance is
 artery point is farther than the calcium margin (along the artery) from
 calcified wall and `patent_end_margin_mm` from where its contrast stops, both
 lumens are wide enough, neither point sits within `edge_margin_mm` of where
-its vessel leaves the volume, and the straight needle
-from the artery centreline to the vein centreline crosses no bone and no other
-artery's lumen (voxel-exact line of sight through the label map). The needle
-starts in an artery trunk (`Centerline.kind`): a side branch of an artery is a
-muscular branch or a spur of calcium's blur on its wall, not where the catheter
-runs. Veins are vein trunks. A side branch is a target only when
-``min_vein_mm`` is set (above 0), its lumen is at least that wide at the site,
-and it drains on distally (into a vessel, or out of the volume): the stent
-path must run from the crossing down to the ankle, and a branch that ends in
-a dead end (a spur) leads nowhere. The crossing
-is the eligible site with the smallest smoothed distance (below), and the
-others follow in order of it, keeping one site per stretch of
+its vessel leaves the volume, and the straight needle from the artery centreline
+to the vein centreline crosses no bone and no other artery's lumen (voxel-exact
+line of sight through the label map). The needle starts in an artery trunk
+(`Centerline.kind`) that runs down from the top of the volume
+(`source_arteries`): the catheter comes from above, and a side branch of an
+artery (a muscular branch, or a spur of calcium's blur on its wall) or a lumen
+starting inside the volume is not where it runs. Veins are vein trunks. A side
+branch is a target only when ``min_vein_mm`` is set (above 0), its lumen is at
+least that wide at the site, and it drains on distally (into a vessel, or out of
+the volume): the stent path must run from the crossing down to the ankle, and a
+branch that ends in a dead end (a spur) leads nowhere. The crossing is the
+eligible site with the smallest smoothed distance (below), and the others follow
+in order of it, keeping one site per stretch of
 `site_separation_mm` of each artery-vein pair.
 
 Distances along paired vessels change slowly (a few mm along the vessel move
@@ -105,7 +106,15 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     veins = target_veins(vessels.veins, parameters)
     if not veins:
         return Search((), None, "no vein trunk was found (only side branches)")
-    for artery in (a for a in vessels.arteries if a.kind == "trunk"):
+    arteries = source_arteries(vessels.arteries)
+    if not arteries:
+        return Search(
+            (),
+            None,
+            "no patent artery runs down from the top of the volume (the catheter's way in): "
+            "the arteries found start inside it",
+        )
+    for artery in arteries:
         for vein in veins:
             # Every artery segment's nearest vein point, at any distance: the same
             # sites and rules give the candidates (within reach) and `nearest_mm`.
@@ -153,6 +162,26 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     sites = [site for site, ok in zip(sites, clear, strict=True) if ok]
     ranked = _distinct_sites(sorted(sites, key=lambda s: s.smoothed_distance_mm), parameters)
     return Search(tuple(ranked), nearest, None)
+
+
+def source_arteries(arteries: tuple[Centerline, ...]) -> list[Centerline]:
+    """The arteries a crossing may start in: trunks whose upper end is the volume's border.
+
+    The catheter reaches the crossing down the artery's lumen from above, so the
+    artery must run down from the top of the volume: a lumen that starts inside
+    it (a segment refilled by collaterals, or calcium's blur on an occluded
+    artery that passed for lumen) cannot be reached.
+
+    Examples
+    --------
+    >>> from pdvaplan.centerlines import Centerline
+    >>> line = np.column_stack([np.zeros(5), np.zeros(5), np.arange(5.0)[::-1]])
+    >>> reached = Centerline("artery-1", line, np.ones(5), END_BORDER, END_LUMEN)
+    >>> isolated = Centerline("artery-2", line, np.ones(5), END_LUMEN, END_LUMEN)
+    >>> [a.id for a in source_arteries((reached, isolated))]
+    ['artery-1']
+    """
+    return [a for a in arteries if a.kind == "trunk" and a.proximal_end == END_BORDER]
 
 
 def target_veins(veins: tuple[Centerline, ...], parameters: PlanParameters) -> list[Centerline]:
