@@ -291,3 +291,16 @@ def test_contrast_that_fades_is_reported_and_a_crossing_on_it_warned(occlusion_z
     assert on_fade == late
     said = [w for w in plan.warnings if "fades towards its end" in w]
     assert bool(said) == warned
+
+
+def test_two_legs_taken_for_one_are_a_warning():
+    """Legs touching each other form one body piece: the two tibias then tell."""
+    from pdvaplan.planning import map_vessels, plan_vessels
+
+    both = phantom(Conditions(bilateral=True))
+    plan = plan_vessels(map_vessels(both.labels), PlanParameters(), {}, legs=None)
+    assert plan.as_dict()["checks"]["legs"]["tibia_sized_bones"] == 2
+    assert any("both legs may be in view" in w for w in plan.warnings)
+    one = plan_from_labels(phantom(Conditions()).labels)
+    assert one.as_dict()["checks"]["legs"]["tibia_sized_bones"] == 1
+    assert not any("both legs" in w for w in one.warnings)

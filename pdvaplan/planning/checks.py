@@ -19,7 +19,8 @@ Normal ranges (parameters of `CheckLimits`):
 * fat after mapping grey values to HU: -190 to -40 HU (an estimated mapping
   that puts fat elsewhere rests on anchors that were not air and muscle);
 * the side asked for (``--side``) and the side the bones suggest (the
-  fibula lies lateral to the tibia) agree;
+  fibula lies lateral to the tibia) agree, and one leg holds one tibia (two
+  tibia-sized bones in one body piece are two legs touching);
 * the crossing does not lie where its artery's contrast fades towards its end
   (`pdvaplan.planning.contrast`: patency there is uncertain).
 """
@@ -41,6 +42,8 @@ from pdvaplan.segmentation.levels import noise_hu
 
 #: The tibia is at least this many times the fibula's volume.
 _TIBIA_OVER_FIBULA = 1.5
+#: Bone pieces at least this share of the largest are tibias (a fibula is about a quarter).
+_TIBIA_SHARE = 0.6
 #: Tibia and fibula closer than this (mm) along x do not tell the side.
 _SIDE_SEPARATION_MM = 10.0
 
@@ -104,7 +107,19 @@ def plan_checks(
     }
     warnings: list[str] = []
     bones_say = side_from_bones(vessels.labels)
-    checks["legs"] = (legs.as_dict() if legs else {}) | {"side": side, "side_from_bones": bones_say}
+    sizes, _ = bone_pieces(vessels.labels)
+    tibias = int(np.count_nonzero(sizes >= _TIBIA_SHARE * sizes.max())) if len(sizes) else 0
+    checks["legs"] = (legs.as_dict() if legs else {}) | {
+        "side": side,
+        "side_from_bones": bones_say,
+        "tibia_sized_bones": tibias,
+    }
+    if tibias >= 2 and (legs is None or legs.count < 2):
+        warnings.append(
+            f"{tibias} tibia-sized bones in what was taken for one leg: both legs may be in "
+            "view, touching each other, and the plan may be on either; crop the volume to one "
+            "leg"
+        )
     if side is not None and bones_say is not None and bones_say != side:
         warnings.append(
             f"--side {side}, but the fibula lies on the tibia's {bones_say} (the patient's), "
@@ -217,21 +232,25 @@ def side_from_bones(labels: Volume) -> str | None:
     >>> side_from_bones(Volume(array, np.ones(3), np.zeros(3), np.eye(3)))
     'right'
     """
-    bone = labels.array[::2, ::2, ::2] == BONE
-    pieces, count = ndimage.label(bone)
-    if count < 2:
+    sizes, centres_mm = bone_pieces(labels)
+    if len(sizes) < 2 or sizes[0] < _TIBIA_OVER_FIBULA * sizes[1]:
         return None
+    tibia_x, fibula_x = centres_mm[0, 0], centres_mm[1, 0]
+    if abs(fibula_x - tibia_x) < _SIDE_SEPARATION_MM:
+        return None
+    return "right" if fibula_x < tibia_x else "left"
+
+
+def bone_pieces(labels: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """The bone pieces of a label map (found on every other voxel), largest first: their
+    sizes (voxels of the subsampled grid) and physical centres (mm)."""
+    pieces, count = ndimage.label(labels.array[::2, ::2, ::2] == BONE)
+    if count == 0:
+        return np.zeros(0, int), np.zeros((0, 3))
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)[1:]
-    tibia, fibula = np.argsort(sizes)[::-1][:2] + 1
-    if sizes[tibia - 1] < _TIBIA_OVER_FIBULA * sizes[fibula - 1]:
-        return None
-    x_mm = [
-        labels.index_to_physical(2.0 * np.mean(np.argwhere(pieces == piece), axis=0))[0]
-        for piece in (tibia, fibula)
-    ]
-    if abs(x_mm[1] - x_mm[0]) < _SIDE_SEPARATION_MM:
-        return None
-    return "right" if x_mm[1] < x_mm[0] else "left"
+    order = np.argsort(sizes)[::-1]
+    centres = ndimage.center_of_mass(np.ones(pieces.shape), pieces, order + 1)
+    return sizes[order], labels.index_to_physical(2.0 * np.asarray(centres))
 
 
 def phase_contrast(segmentation: Segmentation) -> dict:
