@@ -52,12 +52,11 @@ class Metal:
         """Whether there is any metal."""
         return bool(self.streak_slices.any())
 
-    def streaks(self, axis: int, body: np.ndarray | None = None) -> np.ndarray:
-        """Voxels in the streak slices (within `body` when given), full shape."""
+    def streaks(self, axis: int) -> np.ndarray:
+        """Voxels of the streak slices (slices across `axis`), full shape."""
         shape = [1, 1, 1]
         shape[axis] = self.streak_slices.size
-        zone = np.broadcast_to(self.streak_slices.reshape(shape), self.mask.shape)
-        return zone & body if body is not None else zone.copy()
+        return np.broadcast_to(self.streak_slices.reshape(shape), self.mask.shape).copy()
 
 
 def find_metal(
