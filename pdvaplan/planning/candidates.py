@@ -10,10 +10,10 @@ lumens are wide enough, neither point sits within `edge_margin_mm` of where
 its vessel leaves the volume, and the straight needle from the artery centreline
 to the vein centreline crosses no bone and no other artery's lumen (voxel-exact
 line of sight through the label map). The needle starts in an artery trunk
-(`Centerline.kind`) that runs down from the top of the volume
-(`source_arteries`): the catheter comes from above, and a side branch of an
+(`Centerline.kind`) the catheter reaches from above (`source_arteries`: from the
+top of the volume, across gaps of at most `REJOIN_MM`); a side branch of an
 artery (a muscular branch, or a spur of calcium's blur on its wall) or a lumen
-starting inside the volume is not where it runs. Veins are vein trunks. A side
+isolated inside the volume is not where it runs. Veins are vein trunks. A side
 branch is a target only when ``min_vein_mm`` is set (above 0), its lumen is at
 least that wide at the site, and it drains on distally (into a vessel, or out of
 the volume): the stent path must run from the crossing down to the ankle, and a
@@ -50,6 +50,9 @@ from pdvaplan.planning.vessels import BONE, METAL, VesselMap
 _EVERYWHERE_MM = 1e6
 #: Needles may graze bone or another artery by less than this (mm): rounding at voxel corners.
 _GRAZE_MM = 1e-6
+#: A trunk starting this close (mm) below a reached trunk's lower end is reached too: the
+#: catheter crosses a focal stenosis or short occlusion whose lumen the image lost.
+REJOIN_MM = 20.0
 
 
 @dataclass(frozen=True)
@@ -165,23 +168,46 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
 
 
 def source_arteries(arteries: tuple[Centerline, ...]) -> list[Centerline]:
-    """The arteries a crossing may start in: trunks whose upper end is the volume's border.
+    """The arteries a crossing may start in: trunks the catheter reaches from above.
 
-    The catheter reaches the crossing down the artery's lumen from above, so the
-    artery must run down from the top of the volume: a lumen that starts inside
-    it (a segment refilled by collaterals, or calcium's blur on an occluded
-    artery that passed for lumen) cannot be reached.
+    The catheter comes down the artery's lumen from the top of the volume: a
+    trunk whose upper end is the volume's border is reached, and so is one that
+    starts within `REJOIN_MM` below the lower end of a reached trunk (a focal
+    stenosis or a short occlusion whose lumen the image lost, which the catheter
+    crosses). A lumen starting farther from any (a segment refilled by
+    collaterals, or calcium's blur on an occluded artery that passed for lumen)
+    is not.
 
     Examples
     --------
     >>> from pdvaplan.centerlines import Centerline
-    >>> line = np.column_stack([np.zeros(5), np.zeros(5), np.arange(5.0)[::-1]])
-    >>> reached = Centerline("artery-1", line, np.ones(5), END_BORDER, END_LUMEN)
-    >>> isolated = Centerline("artery-2", line, np.ones(5), END_LUMEN, END_LUMEN)
-    >>> [a.id for a in source_arteries((reached, isolated))]
-    ['artery-1']
+    >>> def line(top, bottom, proximal_end):
+    ...     z = np.linspace(top, bottom, 5)
+    ...     points = np.column_stack([np.zeros(5), np.zeros(5), z])
+    ...     return Centerline(f"artery-{top:g}", points, np.ones(5), proximal_end, END_LUMEN)
+    >>> reached = line(300.0, 200.0, END_BORDER)
+    >>> after_a_stenosis = line(190.0, 100.0, END_LUMEN)
+    >>> isolated = line(60.0, 20.0, END_LUMEN)
+    >>> [a.id for a in source_arteries((reached, after_a_stenosis, isolated))]
+    ['artery-300', 'artery-190']
     """
-    return [a for a in arteries if a.kind == "trunk" and a.proximal_end == END_BORDER]
+    trunks = [a for a in arteries if a.kind == "trunk"]
+    reached = [a for a in trunks if a.proximal_end == END_BORDER]
+    waiting = [a for a in trunks if a.proximal_end != END_BORDER]
+    while waiting:
+        ends = np.array([a.points_mm[-1] for a in reached]).reshape(-1, 3)
+        joined = [
+            a
+            for a in waiting
+            if len(ends)
+            and np.min(np.linalg.norm(ends - a.points_mm[0], axis=1)) <= REJOIN_MM
+            and a.points_mm[0][2] <= ends[:, 2].max()
+        ]
+        if not joined:
+            break
+        reached += joined
+        waiting = [a for a in waiting if a not in joined]
+    return [a for a in trunks if a in reached]
 
 
 def target_veins(veins: tuple[Centerline, ...], parameters: PlanParameters) -> list[Centerline]:
