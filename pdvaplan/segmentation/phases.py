@@ -149,7 +149,10 @@ def smooth_phases(
     ven = smooth_mm(venous_crop, spacing_mm, np.hypot(sigma_mm, match[1]))
     coarse = CoarseGrid(art.shape, spacing_mm, axis, settings.level_slab_mm)
     background = soft_tissue_hu(coarse(art))
-    venous_offset_hu = soft_tissue_hu(coarse(ven)) - background
+    # The venous soft tissue is read where the venous volume reaches: the zeros outside
+    # it would pass for the tissue's mode when they are many.
+    venous_sample = coarse(ven) if covered is None else coarse(ven)[coarse(covered)]
+    venous_offset_hu = soft_tissue_hu(venous_sample) - background
     ven -= np.float32(venous_offset_hu)
     return SmoothedPhases(
         arterial=art,

@@ -57,6 +57,7 @@ from pdvaplan.segmentation.calibrate import (
     given_hu_scale,
     volume_in_hu,
 )
+from pdvaplan.segmentation.filters import inside_distance_mm
 from pdvaplan.segmentation.grid import (
     axis_nearest_z,
     bounding_box,
@@ -257,9 +258,20 @@ def segment(
                 float(venous.spacing_mm[axis_nearest_z(venous)]) if resampled else None,
             )
         with stage("metal"):
-            metal = find_metal(phases.both, spacing, axis, settings)
+            # Where the venous volume does not reach (and near there, where its smoothing
+            # took in the zeros outside it), bone and metal are read from the arterial phase
+            # alone (no lumen is as bright): unfound, a bone's cortex there would pass for
+            # artery lumen and raise the arteries' level.
+            dense_image = phases.both
+            if covered is not None:
+                blurred_mm = 3.0 * float(np.max(phases.sigma_mm)) + float(np.max(spacing))
+                venous_sure = inside_distance_mm(covered, spacing) > blurred_mm
+                dense_image = np.where(venous_sure, phases.both, phases.arterial)
+                del venous_sure
+            metal = find_metal(dense_image, spacing, axis, settings)
         with stage("bone"):
-            bone = find_bone(phases.both, spacing, phases.background_hu, axis, settings)
+            bone = find_bone(dense_image, spacing, phases.background_hu, axis, settings)
+            del dense_image
             dense, hidden = calcium_blur(phases.both, spacing, settings)
             hidden_coarse = phases.coarse.any(hidden)
             # Lumen near bone, and in the slices metal's streaks cross, must show in the
