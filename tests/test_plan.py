@@ -156,6 +156,30 @@ def test_needle_never_crosses_bone_or_another_artery():
         assert crossing.distance_mm == pytest.approx(7.0, abs=0.1)
 
 
+def artery_between_two_veins(second_vein_mm: float):
+    """A straight artery with a vein 5 mm away on one side and another `second_vein_mm`
+    away on the other, all along z."""
+    frame = Volume(np.zeros((70, 30, 100), np.uint8), np.full(3, 0.5), np.zeros(3), np.eye(3))
+    x, y, _ = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 17.0, y - 7.5) <= 1.6] = 1
+    labels[np.hypot(x - 12.0, y - 7.5) <= 1.8] = 2
+    labels[np.hypot(x - 17.0 - second_vein_mm, y - 7.5) <= 1.8] = 2
+    return frame.with_array(labels)
+
+
+@pytest.mark.parametrize("second_vein_mm, tied", [(5.1, True), (6.0, False)])
+def test_a_pair_as_short_as_the_crossing_is_a_near_tie(second_vein_mm, tied):
+    plan = plan_from_labels(artery_between_two_veins(second_vein_mm))
+    runner_up = plan.checks["runner_up"]
+    assert runner_up["vein"] != plan.crossing.vein
+    assert runner_up["longer_by_mm"] == pytest.approx(second_vein_mm - 5.0, abs=0.1)
+    said = [w for w in plan.warnings if w.startswith("a near tie")]
+    assert bool(said) == tied
+    if tied:
+        assert runner_up["vein"] in said[0]
+
+
 def converging_vessels(closest: str, artery_from_z_mm: float = 0.0):
     """A straight artery (lumen from `artery_from_z_mm` up to the top) and a vein that
     draws nearer to it towards the volume's top or bottom, 4 mm apart where closest."""

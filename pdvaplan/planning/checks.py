@@ -22,11 +22,17 @@ Normal ranges (parameters of `CheckLimits`):
   fibula lies lateral to the tibia) agree, and one leg holds one tibia (two
   tibia-sized bones in one body piece are two legs touching);
 * the crossing does not lie where its artery's contrast fades towards its end
-  (`pdvaplan.planning.contrast`: patency there is uncertain).
+  (`pdvaplan.planning.contrast`: patency there is uncertain);
+* the best site of any other artery-vein pair is more than 0.25 mm longer
+  than the crossing's. Closer, the images cannot tell the two pairs apart: a
+  distance from phases is good to about 0.2 mm (95th percentile of the plan
+  benchmark's distance errors, random legs 3001-3100), so two measured
+  distances differ by chance by up to about 0.27 mm.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +62,7 @@ class CheckLimits:
     max_vein_arterial_share: float = 0.4
     min_artery_venous_share: float = 0.15
     fat_hu: tuple[float, float] = (-190.0, -40.0)
+    near_tie_mm: float = 0.25
 
 
 def plan_checks(
@@ -63,7 +70,8 @@ def plan_checks(
     vessels: VesselMap,
     legs: Legs | None = None,
     side: str | None = None,
-    crossing: Candidate | None = None,
+    candidates: Sequence[Candidate] = (),
+    names: dict[str, str | None] | None = None,
     limits: CheckLimits | None = None,
 ) -> tuple[dict, list[str]]:
     """The checks of a plan and the warnings for those outside their normal range.
@@ -78,9 +86,13 @@ def plan_checks(
         The legs found in view.
     side : {"left", "right"}, optional
         The side the user asked for; a warning if the bones say otherwise.
-    crossing : Candidate, optional
-        The chosen crossing; a warning if it lies where its artery's contrast
-        fades (`pdvaplan.planning.contrast`).
+    candidates : sequence of Candidate, optional
+        The ranked sites, the crossing first: a warning if the crossing lies
+        where its artery's contrast fades (`pdvaplan.planning.contrast`), or if
+        another artery-vein pair's best site is as short as far as the images
+        can tell.
+    names : dict, optional
+        Anatomical names of the vessels by id, for the warnings.
     limits : CheckLimits, optional
 
     Returns
@@ -106,6 +118,27 @@ def plan_checks(
         "metal_found": _metal_found(vessels.labels, voxel_mm3),
     }
     warnings: list[str] = []
+    crossing = candidates[0] if candidates else None
+    runner_up = next(
+        (c for c in candidates if (c.artery, c.vein) != (crossing.artery, crossing.vein)), None
+    )
+    checks["runner_up"] = None
+    if runner_up is not None:
+        longer_mm = runner_up.smoothed_distance_mm - crossing.smoothed_distance_mm
+        checks["runner_up"] = {
+            "artery": runner_up.artery,
+            "vein": runner_up.vein,
+            "distance_mm": runner_up.distance_mm,
+            "longer_by_mm": longer_mm,
+        }
+        if longer_mm <= limits.near_tie_mm:
+            warnings.append(
+                f"a near tie: the best site of {_called(runner_up.artery, names)} into "
+                f"{_called(runner_up.vein, names)} is only "
+                f"{longer_mm:.2f} mm longer than the crossing's (ranked by smoothed distance), "
+                f"within what the images can tell apart ({limits.near_tie_mm:g} mm); compare "
+                "the two pairs before choosing"
+            )
     bones_say = side_from_bones(vessels.labels)
     sizes, _ = bone_pieces(vessels.labels)
     tibias = int(np.count_nonzero(sizes >= _TIBIA_SHARE * sizes.max())) if len(sizes) else 0
@@ -170,7 +203,8 @@ def plan_checks(
     fading = along.get(crossing.artery) if crossing is not None else None
     if fading and fading["fading"] and crossing.artery_arc_mm >= fading["fading_from_arc_mm"]:
         warnings.append(
-            f"the crossing lies where {crossing.artery}'s contrast fades towards its end (to "
+            f"the crossing lies on {_called(crossing.artery, names)} where its contrast "
+            "fades towards its end (to "
             f"{100 * fading['end_share']:.0f} % of its upper half's over the last "
             f"{fading['fading_mm']:.0f} mm): a bolus the scan outran? Patency there is "
             "uncertain"
@@ -202,6 +236,12 @@ def plan_checks(
             "most): a late arterial phase, where arteries and veins can be confused"
         )
     return checks, warnings
+
+
+def _called(vessel_id: str, names: dict[str, str | None] | None) -> str:
+    """A vessel's anatomical name with its id, or its id alone where it has no name."""
+    name = (names or {}).get(vessel_id)
+    return f"the {name} ({vessel_id})" if name else vessel_id
 
 
 def _metal_found(labels: Volume, voxel_mm3: float) -> dict:

@@ -237,7 +237,9 @@ def plan_vessels(
                 vein, best, parameters.catalog, parameters.ankle_z_mm, vessels.veins
             )
         names = name_vessels(vessels)
-        checks, warnings = plan_checks(segmentation, vessels, legs, parameters.side, best)
+        checks, warnings = plan_checks(
+            segmentation, vessels, legs, parameters.side, search.candidates, names
+        )
     warnings += (stent or {}).get("warnings", [])
     return Plan(
         feasible=bool(search.candidates),
