@@ -18,7 +18,8 @@ import numpy as np
 from pdvaplan import __version__
 from pdvaplan.centerlines import CenterlineSettings, extract_centerlines, write_centerlines
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import output_folder, read_volume
+from pdvaplan.io import read_volume
+from pdvaplan.outputs import run_folder
 from pdvaplan.planning import (
     Plan,
     PlanParameters,
@@ -27,6 +28,7 @@ from pdvaplan.planning import (
     plan_from_labels,
     plan_from_phases,
     write_plan,
+    write_segmentation,
 )
 from pdvaplan.planning.parameters import EXAMPLE_CATALOG
 from pdvaplan.planning.plan import STAGES, height_above_ankle_mm
@@ -292,8 +294,9 @@ def _make_and_write_phantom(
     direction=None,
     acquisition: Acquisition | None = None,
     conditions: Conditions | None = None,
+    shown_as: Path | None = None,
 ) -> dict:
-    output_folder(out)
+    """Make a phantom and write it into `out` (named `shown_as` in messages)."""
     start = time.perf_counter()
     phantom = make_phantom(
         preset,
@@ -308,7 +311,7 @@ def _make_and_write_phantom(
     paths = write_phantom(phantom, out)
     _progress(
         f"generated {' x '.join(map(str, phantom.labels.shape))} voxels in "
-        f"{generated - start:.1f} s, wrote {len(paths)} files to {out}/ in "
+        f"{generated - start:.1f} s, wrote {len(paths)} files to {shown_as or out}/ in "
         f"{time.perf_counter() - generated:.1f} s"
     )
     return phantom.truth
@@ -376,29 +379,31 @@ def _leg_lines(truth: dict, prefix: str) -> list[str]:
 
 
 def _run_phantom(args: argparse.Namespace) -> None:
-    truth = _make_and_write_phantom(
-        args.preset,
-        args.out,
-        args.seed,
-        args.spacing,
-        _parse_direction(args.direction),
-        _acquisition(args.preset, args.seed, args),
-        _conditions(args),
-    )
+    with run_folder(args.out) as folder:
+        truth = _make_and_write_phantom(
+            args.preset,
+            folder,
+            args.seed,
+            args.spacing,
+            _parse_direction(args.direction),
+            _acquisition(args.preset, args.seed, args),
+            _conditions(args),
+            shown_as=args.out,
+        )
     print(summarise_truth(truth))
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    leg = args.out / "phantom"
-    truth = _make_and_write_phantom("basic", leg)
-    print(summarise_truth(truth))
-    plan = _plan_and_write(
-        arterial=leg / "arterial.nii.gz",
-        venous=leg / "venous.nii.gz",
-        labels=None,
-        out=args.out,
-        parameters=PlanParameters(),
-    )
+    with run_folder(args.out) as folder:
+        truth = _make_and_write_phantom("basic", folder / "phantom", shown_as=args.out / "phantom")
+        print(summarise_truth(truth))
+        phases = ("arterial", "venous")
+        plan = _plan_and_write(
+            {phase: folder / "phantom" / f"{phase}.nii.gz" for phase in phases},
+            folder,
+            PlanParameters(),
+            recorded_as={phase: args.out / "phantom" / f"{phase}.nii.gz" for phase in phases},
+        )
     print(summarise_plan(plan))
     crossing = plan.crossing
     if crossing is not None and truth["crossing"] is not None:
@@ -432,9 +437,10 @@ def _run_plan(args: argparse.Namespace) -> None:
         side=args.side,
         catalog=load_catalog(args.catalog),
     )
-    plan = _plan_and_write(
-        args.arterial, args.venous, args.labels, args.out, parameters, render=not args.no_render
-    )
+    given = {"arterial": args.arterial, "venous": args.venous, "labels": args.labels}
+    given = {name: path for name, path in given.items() if path is not None}
+    with run_folder(args.out) as folder:
+        plan = _plan_and_write(given, folder, parameters, render=not args.no_render)
     print(summarise_plan(plan))
     _print_outputs(args.out, rendered=not args.no_render)
 
@@ -464,33 +470,33 @@ def _run_view(args: argparse.Namespace) -> None:
 
 
 def _plan_and_write(
-    arterial: Path | None,
-    venous: Path | None,
-    labels: Path | None,
-    out: Path,
+    given: dict[str, Path],
+    folder: Path,
     parameters: PlanParameters,
     render: bool = True,
+    recorded_as: dict[str, Path] | None = None,
 ) -> Plan:
-    """Read the inputs, plan, and write plan.json, the centrelines and (unless not
-    `render`) the pictures and report.html into `out`."""
-    folder = output_folder(out)
+    """Read the inputs (``arterial`` and ``venous``, or ``labels``), plan, and write
+    plan.json, the centrelines, the segmentation and (unless not `render`) the pictures
+    and report.html into `folder` (plan.json names the inputs as `recorded_as`, where
+    they will be once the run is in place)."""
     timings = dict.fromkeys(STAGES)
     start = time.perf_counter()
-    given = {"arterial": arterial, "venous": venous, "labels": labels}
-    given = {name: path for name, path in given.items() if path is not None}
-    _progress(f"reading {', '.join(str(p) for p in given.values())} ...")
+    _progress(f"reading {', '.join(str(p) for p in (recorded_as or given).values())} ...")
     volumes = {name: read_volume(path) for name, path in given.items()}
     timings["load"] = round(time.perf_counter() - start, 3)
-    if labels is not None:
+    if "labels" in given:
         _progress("finding centrelines and the crossing ...")
         plan = plan_from_labels(volumes["labels"], parameters, timings)
     else:
         _progress("segmenting, finding centrelines and the crossing ...")
         plan = plan_from_phases(volumes["arterial"], volumes["venous"], parameters, timings)
-    plan.inputs = {name: str(path) for name, path in given.items()} | {
+    plan.inputs = {name: str(path) for name, path in (recorded_as or given).items()} | {
         "sha256": {name: file_sha256(path) for name, path in given.items()}
     }
     write_centerlines([*plan.vessels.arteries, *plan.vessels.veins], folder, "plan vessels")
+    if plan.segmentation is not None and not render:  # drawing writes it too
+        write_segmentation(plan.segmentation.labels, folder)
     if render:
         from pdvaplan.render import render_plan  # pyvista and matplotlib load in seconds
 
@@ -564,17 +570,19 @@ def _run_centerlines(args: argparse.Namespace) -> None:
     if not 0.05 <= args.step_mm <= 10.0:
         raise PdvaplanInputError(f"--step-mm {args.step_mm:g}: expected 0.05 to 10 mm")
     mask = read_volume(args.mask)
-    folder = output_folder(args.out)
     start = time.perf_counter()
     lines = extract_centerlines(mask, settings=CenterlineSettings(step_mm=args.step_mm))
-    paths = write_centerlines(lines, folder, str(args.mask))
+    if not lines:
+        raise PdvaplanInputError(f"{args.mask}: no centreline: the mask is empty or only specks")
+    with run_folder(args.out) as folder:
+        paths = write_centerlines(lines, folder, str(args.mask))
     _progress(f"{len(lines)} centrelines in {time.perf_counter() - start:.1f} s")
     for line in lines:
         print(
             f"{line.id}: {line.length_mm:.1f} mm, radius {np.median(line.radii_mm):.2f} mm "
             f"(median), ends: {line.proximal_end} / {line.distal_end}"
         )
-    print(f"files: {', '.join(p.name for p in paths)} in {folder}/")
+    print(f"files: {', '.join(p.name for p in paths)} in {args.out}/")
 
 
 def _run_info(args: argparse.Namespace) -> None:

@@ -23,6 +23,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.outputs import atomic_path
 
 # ITK's warnings go to stderr as lines of C++ context; pdvaplan turns the problems they
 # report into its own one-line messages.
@@ -377,14 +378,10 @@ def write_volume(volume: Volume, path: str | os.PathLike, compress: bool = True)
     path = Path(path)
     if not path.parent.is_dir():
         raise PdvaplanInputError(f"{path}: folder {path.parent} does not exist")
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
     try:
-        sitk.WriteImage(volume.to_sitk(), temporary, useCompression=compress)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            sitk.WriteImage(volume.to_sitk(), temporary, useCompression=compress)
     except (RuntimeError, OSError) as error:
-        Path(temporary).unlink(missing_ok=True)
         raise PdvaplanInputError(f"{path}: cannot be written ({error})") from None
 
 

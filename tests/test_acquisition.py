@@ -261,6 +261,15 @@ def test_cli_plans_a_moved_uncalibrated_leg_right(moved_uncalibrated, tmp_path):
     assert plan["feasible"]
     score = crossing_score(plan, truth)
     assert score["right"], score
+    # --no-render skips the pictures only: the label map a viewer opens is there, on the
+    # arterial grid, its arteries where the true ones are.
+    assert not list(tmp_path.glob("*.png")) and (tmp_path / "centerlines.vtp").exists()
+    found = read_volume(tmp_path / "segmentation.nii.gz")
+    true_labels = read_volume(moved_uncalibrated / "labels.nii.gz")
+    assert found.shape == true_labels.shape
+    assert np.allclose(found.direction, true_labels.direction)
+    artery, true_artery = found.array == 1, true_labels.array == 1
+    assert 2 * np.sum(artery & true_artery) / (artery.sum() + true_artery.sum()) > 0.6
 
     registration = plan["registration"]
     assert registration["method"] == "rigid"

@@ -217,6 +217,17 @@ def test_empty_mask_is_refused():
         extract_centerlines(empty)
 
 
+def test_a_mask_of_specks_is_refused_by_the_command_line(tmp_path, capsys):
+    specks = np.zeros((30, 30, 30), np.uint8)
+    specks[5, 5, 5] = specks[20, 10, 15] = specks[25, 25, 25] = 1
+    write_volume(Volume(specks, np.ones(3), np.zeros(3), np.eye(3)), tmp_path / "specks.nrrd")
+    out = tmp_path / "out"
+    assert main(["centerlines", "--mask", str(tmp_path / "specks.nrrd"), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "specks.nrrd" in error and len(error.splitlines()) == 1
+    assert not out.exists()
+
+
 def test_files_and_command_line(tmp_path, capsys):
     mask, _, _, _ = y_shaped_mask(spacing_mm=0.6)
     write_volume(mask.with_array(mask.array.astype(np.uint8)), tmp_path / "mask.nrrd")

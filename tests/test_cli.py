@@ -64,6 +64,7 @@ def test_phantom_writes_volumes_and_truth_on_the_requested_grid(tmp_path, capsys
     )
     assert status == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        ".pdvaplan-run",
         "arterial.nii.gz",
         "labels.nii.gz",
         "truth.json",

@@ -22,6 +22,7 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.kernels import distance_profile
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_vessels, write_plan
+from pdvaplan.planning.plan import SEGMENTATION_FILE
 from pdvaplan.render import (
     PlanView,
     load_plan_folder,
@@ -40,7 +41,6 @@ from pdvaplan.render.figures import (
 )
 from pdvaplan.render.interactive import interactive_scene
 from pdvaplan.render.meshes import scene_meshes
-from pdvaplan.render.planview import SEGMENTATION_FILE
 from pdvaplan.render.scene import COLORS, build_plotter, screenshot, world_to_pixel
 from tests.conftest import cached_phantom
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from pdvaplan.centerlines.extract import Centerline
+from pdvaplan.outputs import write_atomically, write_text_atomically
 
 CENTERLINES_SCHEMA = "pdvaplan.centerlines/1"
 
@@ -53,14 +53,6 @@ def centerlines_polydata(centerlines: list[Centerline]):
     return polydata
 
 
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write a text file under a temporary name in its folder, then rename it."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
-
-
 def write_centerlines(
     centerlines: list[Centerline], folder: str | os.PathLike, source: str | None = None
 ) -> list[Path]:
@@ -74,8 +66,5 @@ def write_centerlines(
     folder = Path(folder)
     json_path, vtp_path = folder / "centerlines.json", folder / "centerlines.vtp"
     write_text_atomically(json_path, json.dumps(centerlines_document(centerlines, source)))
-    handle, temporary = tempfile.mkstemp(prefix=".centerlines.", suffix=".vtp", dir=folder)
-    os.close(handle)
-    centerlines_polydata(centerlines).save(temporary)
-    os.replace(temporary, vtp_path)
+    write_atomically(vtp_path, centerlines_polydata(centerlines).save)
     return [json_path, vtp_path]

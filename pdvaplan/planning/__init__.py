@@ -11,6 +11,7 @@ from pdvaplan.planning.plan import (
     plan_from_phases,
     plan_vessels,
     write_plan,
+    write_segmentation,
 )
 from pdvaplan.planning.stent_graft import plan_stent_grafts
 from pdvaplan.planning.vessels import VesselMap, map_vessels
@@ -33,4 +34,5 @@ __all__ = [
     "plan_vessels",
     "search_crossings",
     "write_plan",
+    "write_segmentation",
 ]

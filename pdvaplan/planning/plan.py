@@ -21,9 +21,9 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan import __version__
-from pdvaplan.centerlines.files import write_text_atomically
 from pdvaplan.centerlines.skeleton import depth_mm
-from pdvaplan.io import Volume
+from pdvaplan.io import Volume, write_volume
+from pdvaplan.outputs import write_text_atomically
 from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.checks import plan_checks
@@ -471,6 +471,19 @@ def write_plan(plan: Plan, folder: str | Path) -> Path:
     """Write ``plan.json`` into `folder` atomically and return its path."""
     path = Path(folder) / "plan.json"
     write_text_atomically(path, json.dumps(plan.as_dict(), indent=1, default=json_default))
+    return path
+
+
+#: The label map a plan from two phases was made with, beside its plan.json.
+SEGMENTATION_FILE = "segmentation.nii.gz"
+
+
+def write_segmentation(labels: Volume, folder: str | Path) -> Path:
+    """Write the label map a plan from two phases was made with (`SEGMENTATION_FILE`,
+    uint8, labels 0-5) into `folder`: what a user opens in a viewer to check the plan, and
+    what `pdvaplan render` redraws from."""
+    path = Path(folder) / SEGMENTATION_FILE
+    write_volume(labels.with_array(labels.array.astype(np.uint8)), path)
     return path
 
 

@@ -83,7 +83,8 @@ def map_vessels(
     Raises
     ------
     PdvaplanInputError
-        If the label map holds values outside 0-5.
+        If the label map holds values outside 0-5, or no artery lumen large
+        enough for a centreline.
     """
     values = np.unique(labels.array)
     if values.min() < 0 or values.max() > METAL or not np.all(values == np.round(values)):
@@ -93,7 +94,14 @@ def map_vessels(
             "(1 artery, 2 vein, 3 calcium, 4 bone; 5 metal, an obstacle like bone)"
         )
     label_array = labels.array.astype(np.uint8)
+    if not np.any(label_array == ARTERY):
+        raise PdvaplanInputError(f"{labels.source}: no artery lumen (label 1) in the label map")
     arteries = _centerlines(labels, label_array == ARTERY, artery_lumen, settings, "artery")
+    if not arteries:
+        raise PdvaplanInputError(
+            f"{labels.source}: the artery lumen (label 1) is only specks, too small for a "
+            "centreline"
+        )
     veins = _centerlines(labels, label_array == VEIN, vein_lumen, settings, "vein")
     components, _ = ndimage.label(label_array == ARTERY, structure=np.ones((3, 3, 3)))
     component_of = {line.id: _component_at(components, labels, line) for line in arteries}

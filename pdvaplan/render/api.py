@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from pdvaplan.io import Volume, output_folder, write_volume
+from pdvaplan.io import Volume, output_folder
+from pdvaplan.outputs import write_atomically, write_text_atomically
+from pdvaplan.planning.plan import SEGMENTATION_FILE, write_segmentation
 from pdvaplan.render import figures
 from pdvaplan.render._pyvista import offscreen
 from pdvaplan.render.meshes import scene_meshes
 from pdvaplan.render.planview import (
-    SEGMENTATION_FILE,
     PlanView,
     load_plan_folder,
     view_from_plan,
@@ -34,21 +33,6 @@ EXPORTED = (
     "stent_graft",
     "stent_boundaries",
 )
-
-
-def _atomically(path: Path, write: Callable[[str], object]) -> Path:
-    """Call ``write(temporary)`` on a temporary file in `path`'s folder, then rename it."""
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent
-    )
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def render_view(
@@ -84,7 +68,7 @@ def render_view(
         mesh = meshes.get(name)
         if mesh is not None and mesh.n_points:
             path = folder / f"scene-{name.replace('_', '-')}.vtp"
-            meshes_written.append(_atomically(path, mesh.save))
+            meshes_written.append(write_atomically(path, mesh.save))
     timings["meshes (.vtp)"] = time.perf_counter() - start - timings["surfaces"]
 
     start = time.perf_counter()
@@ -94,7 +78,7 @@ def render_view(
         for preset in CAMERAS if feasible else ("anterior", "lateral"):
             start = time.perf_counter()
             path = folder / f"scene-{preset}.png"
-            pictures.append(_atomically(path, lambda t, p=preset: screenshot(scene, p, t)))
+            pictures.append(write_atomically(path, lambda t, p=preset: screenshot(scene, p, t)))
             timings[path.name] = time.perf_counter() - start
     finally:
         scene.plotter.close()
@@ -115,7 +99,7 @@ def render_view(
         def keep(temporary, draw=draw, written=written):
             written.append(draw(temporary))
 
-        _atomically(path, keep)
+        write_atomically(path, keep)
         if written[0] is None:
             path.unlink(missing_ok=True)
         else:
@@ -126,16 +110,13 @@ def render_view(
     inputs = view.plan.get("inputs") or {}
     if not inputs.get("labels"):
         # the label map the plan was made from, so that `render_folder` can redraw it
-        segmentation = folder / SEGMENTATION_FILE
         start = time.perf_counter()
-        labels = view.labels
-        write_volume(labels.with_array(labels.array.astype("uint8")), segmentation)
-        extra.append(segmentation)
+        extra.append(write_segmentation(view.labels, folder))
         timings[SEGMENTATION_FILE] = time.perf_counter() - start
     report = folder / "report.html"
     start = time.perf_counter()
     text = report_html(view, pictures, meshes_written, timings)
-    _atomically(report, lambda t: Path(t).write_text(text, encoding="utf-8"))
+    write_text_atomically(report, text)
     timings["report.html"] = time.perf_counter() - start
     return [*pictures, *meshes_written, *extra, report]
 

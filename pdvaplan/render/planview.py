@@ -18,12 +18,11 @@ import numpy as np
 from pdvaplan.centerlines import Centerline
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import RigidTransform, Volume, read_volume
-from pdvaplan.planning.plan import json_default
+from pdvaplan.planning.plan import SEGMENTATION_FILE, json_default
 from pdvaplan.segmentation.calibrate import HuScale, volume_in_hu
 from pdvaplan.segmentation.grid import venous_on_grid
 
 #: The label map a plan was made from, written beside plan.json when no input file holds it.
-SEGMENTATION_FILE = "segmentation.nii.gz"
 
 
 @dataclass(frozen=True)
