@@ -7,6 +7,7 @@ or option and the problem, no traceback), 1 for anything else.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from pdvaplan.planning import (
 )
 from pdvaplan.planning.parameters import EXAMPLE_CATALOG
 from pdvaplan.planning.plan import STAGES, height_above_ankle_mm
+from pdvaplan.threads import available_cores, set_threads
 from phantoms import DIRECTIONS, PRESETS, Acquisition, Conditions, make_phantom, write_phantom
 from phantoms.presets import random_acquisition
 from phantoms.scoring import score_crossing
@@ -60,9 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
+    working = argparse.ArgumentParser(add_help=False)
+    working.add_argument(
+        "--threads",
+        type=_thread_count,
+        default=None,
+        metavar="N",
+        help=f"threads to work on [every available core: {available_cores()}]",
+    )
 
     demo = commands.add_parser(
         "demo",
+        parents=[working],
         help="generate the built-in example leg, plan it, and check the plan "
         "against the known answer",
     )
@@ -73,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser(
         "plan",
+        parents=[working],
         help="plan the crossing and stent-graft path (plan.json)",
         description="Plan a pDVA crossing from two contrast phases or from a label map.",
     )
@@ -135,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(run=_run_plan)
 
     render = commands.add_parser(
-        "render", help="redraw the pictures and report.html of a plan folder"
+        "render", help="redraw the pictures and report.html of a plan folder", parents=[working]
     )
     render.add_argument("folder", type=Path, help="a folder written by 'pdvaplan plan'")
     render.set_defaults(run=_run_render)
@@ -147,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     view_command.set_defaults(run=_run_view)
 
     phantom = commands.add_parser(
-        "phantom", help="write a synthetic lower leg (two phases, labels, truth.json)"
+        "phantom",
+        help="write a synthetic lower leg (two phases, labels, truth.json)",
+        parents=[working],
     )
     phantom.add_argument(
         "--preset",
@@ -225,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.set_defaults(run=_run_phantom)
 
     centerlines = commands.add_parser(
-        "centerlines", help="centrelines with radii of a binary vessel mask (json and vtp)"
+        "centerlines",
+        help="centrelines with radii of a binary vessel mask (json and vtp)",
+        parents=[working],
     )
     centerlines.add_argument(
         "--mask", type=Path, required=True, help="image whose nonzero voxels are vessel lumen"
@@ -243,6 +259,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("volumes", nargs="+", type=Path, help="image files or DICOM series folders")
     info.set_defaults(run=_run_info)
     return parser
+
+
+def _thread_count(text: str) -> int:
+    """``--threads``: a whole number of threads, 1 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
+    return count
 
 
 def _parse_direction(values: Sequence[str] | None) -> tuple[float, ...] | None:
@@ -605,6 +632,10 @@ def _run_info(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # The command line is a process of its own: threads wait passively between parallel
+    # regions (see `pdvaplan.threads`) unless the environment says otherwise.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    set_threads(getattr(args, "threads", None))
     try:
         args.run(args)
     except PdvaplanInputError as error:

@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from pdvaplan.cli import main
-from pdvaplan.io import read_volume
+from pdvaplan.io import Volume, read_volume, write_volume
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -157,3 +157,32 @@ def test_info_on_bad_input_exits_2_naming_the_file(tmp_path, kind):
 
 def test_unknown_command_exits_2():
     assert_one_line_error(run("plan-it"), "invalid choice")
+
+
+def test_importing_pdvaplan_leaves_the_environment_alone():
+    script = (
+        "import os; before = dict(os.environ); "
+        "import pdvaplan.planning, pdvaplan.kernels, pdvaplan.segmentation, pdvaplan.render; "
+        "print(sorted(set(os.environ.items()) ^ set(before.items())))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_threads_option_sets_the_kernels_and_filters_threads(tmp_path):
+    import numba
+
+    from pdvaplan.threads import available_cores, set_threads, threads
+
+    mask = np.zeros((20, 20, 30), np.uint8)
+    mask[8:12, 8:12, :] = 1
+    write_volume(Volume(mask, np.ones(3), np.zeros(3), np.eye(3)), tmp_path / "mask.nrrd")
+    try:
+        args = ["centerlines", "--mask", str(tmp_path / "mask.nrrd"), "--out", str(tmp_path / "o")]
+        assert main([*args, "--threads", "1"]) == 0
+        assert threads() == 1 and numba.get_num_threads() == 1
+    finally:
+        set_threads(None)
+    assert threads() == available_cores()
+    assert numba.get_num_threads() == min(available_cores(), numba.config.NUMBA_NUM_THREADS)

@@ -8,10 +8,8 @@ Polylines are (N, 3) arrays of vertices in mm; segment ``i`` joins vertices
 ``i`` and ``i + 1``, and arc lengths are measured from the first vertex. All
 polyline distances are exact segment-to-segment distances.
 
-Importing the package sets ``OMP_WAIT_POLICY=PASSIVE`` unless the environment
-already sets it, before numba starts its OpenMP thread pool: threads that spin
-after a parallel region take CPU time from the process on a shared machine
-(see `pdvaplan.kernels._threads`).
+They run on numba's thread pool, as many threads as
+`pdvaplan.threads.set_threads` says (every available core by default).
 """
 
 from pdvaplan.kernels._polyline import arc_length_mm

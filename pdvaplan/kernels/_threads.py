@@ -6,24 +6,14 @@ serial one, so they never wake the thread pool (from 20 us on an idle machine
 to several ms on a busy one, more than the whole job at these sizes) and a
 process that only ever sees small inputs never loads the parallel code.
 
-On Linux with autogroup scheduling (the default), processes started from
-different sessions share the CPUs by session: under load from other sessions
-a process gets the same CPU time whether it runs one thread or two, so a
-second thread cannot make it faster, only slower if it wastes that time. The
-GNU OpenMP runtime behind numba's ``omp`` threading layer spins for a while
-after each parallel region by default, which burns exactly that time; the
-package therefore asks for passive waiting (``OMP_WAIT_POLICY=PASSIVE``)
-unless the environment already says otherwise. The runtime reads it when
-numba first starts its pool, so importing any kernel module in time is enough.
+How many threads the pool has follows `pdvaplan.threads.set_threads` (every
+available core by default); the command line asks the OpenMP runtime to wait
+passively between parallel regions (see `pdvaplan.threads`).
 """
 
 from __future__ import annotations
 
-import os
-
 import numba
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: From this many segments, needles or queries (both polylines together) the
 #: kernels run their parallel entry point, when numba may use more than one

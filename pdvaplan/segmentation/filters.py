@@ -23,8 +23,8 @@ import numba
 import numpy as np
 from scipy import ndimage
 
-#: Threads for the distance transform and smoothing.
-_THREADS = 2
+from pdvaplan.threads import threads
+
 #: Below this many voxels an array is smoothed in one thread.
 _SERIAL_VOXELS = 2_000_000
 
@@ -80,7 +80,8 @@ def smooth_mm(
         return array.astype(np.float32)
     sigma = sigma_mm / np.asarray(spacing_mm, dtype=np.float64)
     out = np.empty(array.shape, np.float32)
-    parts = 1 if array.size < _SERIAL_VOXELS else 4 * _THREADS
+    workers = threads()
+    parts = 1 if array.size < _SERIAL_VOXELS or workers == 1 else 4 * workers
 
     def along(source, axis, output):
         if sigma[axis] > 0:
@@ -102,7 +103,7 @@ def smooth_mm(
         inner((0, array.shape[0]))
         outer((0, array.shape[1]))
         return out
-    with ThreadPoolExecutor(_THREADS) as pool:
+    with ThreadPoolExecutor(workers) as pool:
         list(pool.map(inner, _chunks(array.shape[0], parts)))
         list(pool.map(outer, _chunks(array.shape[1], parts)))
     return out
@@ -138,9 +139,9 @@ def inside_distance_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
     [0.0, 0.5, 1.0, 1.5, 2.0]
     """
     spacing = tuple(float(s) for s in spacing_mm)
-    threads = _THREADS if mask.size >= _SERIAL_VOXELS else 1
+    workers = threads() if mask.size >= _SERIAL_VOXELS else 1
     return edt.edt(
-        np.ascontiguousarray(mask), anisotropy=spacing, black_border=False, parallel=threads
+        np.ascontiguousarray(mask), anisotropy=spacing, black_border=False, parallel=workers
     ).astype(np.float32, copy=False)
 
 
