@@ -29,8 +29,9 @@ from pdvaplan.outputs import atomic_path
 # report into its own one-line messages.
 sitk.ProcessObject.SetGlobalWarningDisplay(False)
 
-#: Voxel spacings outside this range (mm) are rejected as absurd.
-SPACING_RANGE_MM = (1e-3, 50.0)
+#: Voxel spacings outside this range (mm) are rejected as absurd: a CT of a leg has voxels of
+#: 0.1-5 mm; below 0.01 mm the header is most likely in metres.
+SPACING_RANGE_MM = (0.01, 20.0)
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,10 @@ def check_frame(spacing_mm: np.ndarray, direction: np.ndarray, source: str) -> N
     low, high = SPACING_RANGE_MM
     if not np.all(np.isfinite(spacing_mm)) or np.any(spacing_mm < low) or np.any(spacing_mm > high):
         shown = ", ".join(f"{s:g}" for s in spacing_mm)
+        metres = np.all(np.isfinite(spacing_mm)) and np.all(spacing_mm < low)
         raise PdvaplanInputError(
             f"{source}: absurd voxel spacing ({shown}) mm; expected {low:g} to {high:g} mm"
+            + (" (is the header in metres?)" if metres else "")
         )
     if not np.all(np.isfinite(direction)) or not np.allclose(
         direction.T @ direction, np.eye(3), atol=1e-4

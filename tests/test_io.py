@@ -201,6 +201,9 @@ def test_nan_absurd_spacing_and_skewed_direction_are_refused():
     image.SetSpacing((0.5, 0.5, 1000.0))
     with pytest.raises(PdvaplanInputError, match="absurd voxel spacing"):
         from_sitk(image, "far.mha")
+    image.SetSpacing((0.0008, 0.0008, 0.001))
+    with pytest.raises(PdvaplanInputError, match=r"metres\?"):
+        from_sitk(image, "metres.mha")
     image.SetSpacing((1.0, 1.0, 1.0))
     image.SetDirection((1.0, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     with pytest.raises(PdvaplanInputError, match="not orthonormal"):

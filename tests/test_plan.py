@@ -9,6 +9,7 @@ import pytest
 from conftest import cached_phantom
 
 from pdvaplan.cli import main
+from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
 from phantoms import DIRECTIONS
@@ -252,6 +253,11 @@ def test_ankle_level_shortens_the_path():
     short = plan_from_labels(labels, PlanParameters(ankle_z_mm=100.0)).stent_graft
     assert short["ankle_mm"][2] == pytest.approx(100.0, abs=1e-6)
     assert short["length_mm"] < full["length_mm"] - 90.0
+    # An ankle level outside the volume would end the path at the vein's end while the
+    # plan spoke of the ankle: refused.
+    beyond = labels.corners_mm()[:, 2].min() - 50.0
+    with pytest.raises(PdvaplanInputError, match=r"--ankle-z-mm .*outside the volume"):
+        plan_from_labels(labels, PlanParameters(ankle_z_mm=beyond))
 
 
 def test_plan_command_writes_the_contract(tmp_path, capsys):

@@ -413,13 +413,16 @@ def test_report_renders_in_headless_chromium(from_labels, tmp_path):
     assert np.any(np.all(np.abs(top - [232, 246, 236]) < 6, axis=2))
 
 
-def test_view_needs_a_display(monkeypatch, from_labels):
+def test_view_needs_a_display(monkeypatch, from_folder):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr("sys.platform", "linux")
     with pytest.raises(PdvaplanInputError, match=r"^no display: ") as error:
-        view(from_labels[0])
+        view(from_folder[0])
     assert "\n" not in str(error.value)
+    # A folder that is not there is named first, display or not.
+    with pytest.raises(PdvaplanInputError, match=r"nowhere: no such plan folder"):
+        view(from_folder[0].parent / "nowhere")
 
 
 def test_view_keys_step_candidates_and_toggle_layers(plan):

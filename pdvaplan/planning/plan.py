@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from pdvaplan import __version__
 from pdvaplan.centerlines.skeleton import depth_mm
+from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.outputs import write_text_atomically
 from pdvaplan.planning.anatomy import name_vessels
@@ -226,6 +227,7 @@ def plan_vessels(
     """Search the crossing and plan the stent-grafts for mapped vessels (of `segmentation`,
     when they come from two phases; of the leg kept of `legs`), with the checks that tell
     how far to trust it."""
+    _check_ankle_in_volume(parameters.ankle_z_mm, vessels.labels)
     with _timed(timings, "search"):
         search = search_crossings(vessels, parameters)
     with _timed(timings, "plan"):
@@ -255,6 +257,19 @@ def plan_vessels(
         warnings=warnings,
         segmentation=segmentation,
     )
+
+
+def _check_ankle_in_volume(ankle_z_mm: float | None, labels: Volume) -> None:
+    """Refuse an ankle level outside the volume's heights: the stent path would end at the
+    vein's end, not at the ankle, while the plan spoke of heights above it."""
+    if ankle_z_mm is None:
+        return
+    z_mm = labels.corners_mm()[:, 2]
+    if not z_mm.min() <= ankle_z_mm <= z_mm.max():
+        raise PdvaplanInputError(
+            f"--ankle-z-mm {ankle_z_mm:g}: outside the volume {labels.source}, whose heights "
+            f"(LPS z) run from {z_mm.min():.1f} to {z_mm.max():.1f} mm"
+        )
 
 
 def plan_from_labels(

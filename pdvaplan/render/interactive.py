@@ -123,12 +123,12 @@ def view(folder: str | os.PathLike) -> None:
     --------
     >>> view("pdvaplan-demo")  # doctest: +SKIP
     """
+    plan_view = load_plan_folder(folder)  # a missing or broken folder is the first problem
     if not has_display():
         raise PdvaplanInputError(
             "no display: DISPLAY and WAYLAND_DISPLAY are unset; use pdvaplan render "
             f"{folder} and open report.html instead"
         )
-    plan_view = load_plan_folder(folder)
     with interactive_window():
         scene, _ = interactive_scene(plan_view)
         scene.plotter.show(title=f"pdvaplan: {folder}")
