@@ -11,32 +11,20 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pdvaplan import __version__
-from pdvaplan.centerlines import CenterlineSettings, extract_centerlines, write_centerlines
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.io import read_volume
-from pdvaplan.outputs import run_folder
-from pdvaplan.planning import (
-    Plan,
-    PlanParameters,
-    file_sha256,
-    load_catalog,
-    plan_from_labels,
-    plan_from_phases,
-    write_plan,
-    write_segmentation,
-)
-from pdvaplan.planning.parameters import EXAMPLE_CATALOG
-from pdvaplan.planning.plan import STAGES, height_above_ankle_mm
+from pdvaplan.planning.parameters import EXAMPLE_CATALOG, PlanParameters
 from pdvaplan.threads import available_cores, set_threads
-from phantoms import DIRECTIONS, PRESETS, Acquisition, Conditions, make_phantom, write_phantom
-from phantoms.presets import random_acquisition
-from phantoms.scoring import score_crossing
+
+if TYPE_CHECKING:
+    from pdvaplan.planning import Plan
+    from phantoms import Acquisition, Conditions
+
+# Each command imports the stages it runs when it runs: ``pdvaplan --help`` and a bad
+# option answer at once instead of loading the whole pipeline first.
 
 DEMO_FOLDER = "pdvaplan-demo"
 
@@ -166,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument(
         "--preset",
         default="basic",
-        choices=[*PRESETS, "random"],
-        help="which leg [basic]; 'random' draws every parameter from --seed",
+        help="which leg [basic]: basic, two-arteries, calcified, infeasible, noisy-stenosis, "
+        "oblique, or random (every parameter drawn from --seed)",
     )
     phantom.add_argument("--out", type=Path, required=True, help="folder to write into")
     phantom.add_argument("--seed", type=int, default=0, help="seed of the noise [0]")
@@ -250,8 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     centerlines.add_argument(
         "--step-mm",
         type=float,
-        default=CenterlineSettings.step_mm,
-        help=f"spacing of the points [{CenterlineSettings.step_mm}]",
+        default=None,
+        help="spacing of the points along each line [0.5, the extractor's default]",
     )
     centerlines.set_defaults(run=_run_centerlines)
 
@@ -273,6 +261,8 @@ def _thread_count(text: str) -> int:
 
 
 def _parse_direction(values: Sequence[str] | None) -> tuple[float, ...] | None:
+    from phantoms import DIRECTIONS
+
     if values is None:
         return None
     if len(values) == 1 and values[0] in DIRECTIONS:
@@ -290,6 +280,11 @@ def _parse_direction(values: Sequence[str] | None) -> tuple[float, ...] | None:
 
 def _acquisition(preset: str, seed: int, args: argparse.Namespace) -> Acquisition:
     """The preset's acquisition (drawn for random) with the options given replacing it."""
+    from dataclasses import replace
+
+    from phantoms import Acquisition
+    from phantoms.presets import random_acquisition
+
     acquisition = random_acquisition(seed) if preset == "random" else Acquisition()
     changes = {}
     if args.motion is not None:
@@ -303,6 +298,8 @@ def _acquisition(preset: str, seed: int, args: argparse.Namespace) -> Acquisitio
 
 def _conditions(args: argparse.Namespace) -> Conditions | None:
     """The conditions given on the command line, or None to take the preset's."""
+    from phantoms import Conditions
+
     if args.pipestem is None and args.late_fill is None and not (args.bilateral or args.metal):
         return None
     return Conditions(
@@ -324,6 +321,12 @@ def _make_and_write_phantom(
     shown_as: Path | None = None,
 ) -> dict:
     """Make a phantom and write it into `out` (named `shown_as` in messages)."""
+    from phantoms import PRESETS, make_phantom, write_phantom
+
+    if preset not in PRESETS and preset != "random":
+        raise PdvaplanInputError(
+            f"--preset {preset}: unknown; choose one of {', '.join(PRESETS)} or random"
+        )
     start = time.perf_counter()
     phantom = make_phantom(
         preset,
@@ -406,6 +409,8 @@ def _leg_lines(truth: dict, prefix: str) -> list[str]:
 
 
 def _run_phantom(args: argparse.Namespace) -> None:
+    from pdvaplan.outputs import run_folder
+
     with run_folder(args.out) as folder:
         truth = _make_and_write_phantom(
             args.preset,
@@ -421,6 +426,9 @@ def _run_phantom(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
+    from pdvaplan.outputs import run_folder
+    from phantoms.scoring import score_crossing
+
     with run_folder(args.out) as folder:
         truth = _make_and_write_phantom("basic", folder / "phantom", shown_as=args.out / "phantom")
         print(summarise_truth(truth))
@@ -452,6 +460,9 @@ def _run_plan(args: argparse.Namespace) -> None:
         raise PdvaplanInputError(
             "give --arterial and --venous, or --labels (not both, not neither)"
         )
+    from pdvaplan.outputs import run_folder
+    from pdvaplan.planning import load_catalog
+
     parameters = PlanParameters(
         reach_mm=args.reach_mm,
         min_artery_mm=args.min_artery_mm,
@@ -507,6 +518,17 @@ def _plan_and_write(
     plan.json, the centrelines, the segmentation and (unless not `render`) the pictures
     and report.html into `folder` (plan.json names the inputs as `recorded_as`, where
     they will be once the run is in place)."""
+    from pdvaplan.centerlines import write_centerlines
+    from pdvaplan.io import read_volume
+    from pdvaplan.planning import (
+        file_sha256,
+        plan_from_labels,
+        plan_from_phases,
+        write_plan,
+        write_segmentation,
+    )
+    from pdvaplan.planning.plan import STAGES
+
     timings = dict.fromkeys(STAGES)
     start = time.perf_counter()
     _progress(f"reading {', '.join(str(p) for p in (recorded_as or given).values())} ...")
@@ -550,6 +572,8 @@ def _plan_and_write(
 
 def summarise_plan(plan: Plan) -> str:
     """The plan in a few sentences."""
+    from pdvaplan.planning.plan import height_above_ankle_mm
+
     calcified = _calcified_throughout(plan)
     if not plan.feasible:
         nearest = "" if plan.nearest_mm is None else f" (nearest {plan.nearest_mm:.2f} mm)"
@@ -594,11 +618,20 @@ def _calcified_throughout(plan: Plan) -> list[str]:
 
 
 def _run_centerlines(args: argparse.Namespace) -> None:
-    if not 0.05 <= args.step_mm <= 10.0:
-        raise PdvaplanInputError(f"--step-mm {args.step_mm:g}: expected 0.05 to 10 mm")
+    import numpy as np
+
+    from pdvaplan.centerlines import CenterlineSettings, extract_centerlines, write_centerlines
+    from pdvaplan.io import read_volume
+    from pdvaplan.outputs import run_folder
+
+    settings = CenterlineSettings()
+    if args.step_mm is not None:
+        if not 0.05 <= args.step_mm <= 10.0:
+            raise PdvaplanInputError(f"--step-mm {args.step_mm:g}: expected 0.05 to 10 mm")
+        settings = CenterlineSettings(step_mm=args.step_mm)
     mask = read_volume(args.mask)
     start = time.perf_counter()
-    lines = extract_centerlines(mask, settings=CenterlineSettings(step_mm=args.step_mm))
+    lines = extract_centerlines(mask, settings=settings)
     if not lines:
         raise PdvaplanInputError(f"{args.mask}: no centreline: the mask is empty or only specks")
     with run_folder(args.out) as folder:
@@ -613,6 +646,10 @@ def _run_centerlines(args: argparse.Namespace) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from pdvaplan.io import read_volume
+
     for path in args.volumes:
         volume = read_volume(path)
         corners = volume.corners_mm()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, output_folder, write_volume
+from pdvaplan.outputs import write_text_atomically
 from phantoms.acquisition import Acquisition
 from phantoms.anatomy import LegSpec
 from phantoms.conditions import Conditions, random_conditions
@@ -164,8 +165,5 @@ def write_phantom(phantom: Phantom, folder: str | os.PathLike) -> list[Path]:
     volumes = (phantom.arterial, phantom.venous, phantom.labels)
     for volume, path in zip(volumes, paths[:3], strict=True):
         write_volume(volume, path)
-    handle, temporary = tempfile.mkstemp(prefix=".truth.", suffix=".json", dir=folder)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(phantom.truth, stream)
-    os.replace(temporary, paths[-1])
+    write_text_atomically(paths[-1], json.dumps(phantom.truth))
     return paths

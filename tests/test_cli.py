@@ -186,3 +186,20 @@ def test_threads_option_sets_the_kernels_and_filters_threads(tmp_path):
         set_threads(None)
     assert threads() == available_cores()
     assert numba.get_num_threads() == min(available_cores(), numba.config.NUMBA_NUM_THREADS)
+
+
+def test_help_and_version_load_no_pipeline():
+    script = (
+        "import sys; from pdvaplan.cli import build_parser; build_parser(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'scipy', 'numba', 'SimpleITK', 'pyvista', 'skimage', 'matplotlib', 'phantoms'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_unknown_preset_is_one_line_and_writes_nothing(tmp_path):
+    result = run("phantom", "--preset", "bogus", "--out", str(tmp_path / "leg"))
+    assert_one_line_error(result, "--preset bogus: unknown; choose one of basic")
+    assert not (tmp_path / "leg").exists()
