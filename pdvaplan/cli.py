@@ -7,6 +7,7 @@ or option and the problem, no traceback), 1 for anything else.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -36,8 +37,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+#: Whether progress messages are silenced (``--quiet``).
+_quiet = False
+
+
 def _progress(message: str) -> None:
-    print(f"pdvaplan: {message}", file=sys.stderr, flush=True)
+    if not _quiet:
+        print(f"pdvaplan: {message}", file=sys.stderr, flush=True)
+
+
+def _reporters(total_stages: int | None) -> list:
+    """The progress reporters of a run: a bar on a terminal (unless ``--quiet``), a log line
+    per stage with ``--verbose`` (logging at INFO)."""
+    from pdvaplan.progress import LoggingProgress, TerminalProgress
+
+    reporters: list = []
+    if not _quiet and sys.stderr.isatty():
+        reporters.append(TerminalProgress(total_stages))
+    if logging.getLogger("pdvaplan").isEnabledFor(logging.INFO):
+        reporters.append(LoggingProgress())
+    return reporters
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
     working = argparse.ArgumentParser(add_help=False)
+    working.add_argument(
+        "--quiet", action="store_true", help="no progress on stderr (warnings and errors only)"
+    )
+    working.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log each stage's seconds and figures (calibration, registration, levels, ...)",
+    )
     working.add_argument(
         "--threads",
         type=_thread_count,
@@ -518,22 +545,36 @@ def _plan_and_write(
     plan.json, the centrelines, the segmentation and (unless not `render`) the pictures
     and report.html into `folder` (plan.json names the inputs as `recorded_as`, where
     they will be once the run is in place)."""
+    from pdvaplan.planning import write_plan
+    from pdvaplan.planning.plan import STAGES
+    from pdvaplan.progress import reporting
+    from pdvaplan.segmentation.pipeline import STAGES as SEGMENTATION_STAGES
+
+    timings = dict.fromkeys(STAGES)
+    # load, centerlines, search, plan (and render), or the segmentation's stages for "segment"
+    stages = 4 + render + (0 if "labels" in given else len(SEGMENTATION_STAGES))
+    with reporting(*_reporters(stages)):
+        plan = _plan_and_draw(given, folder, parameters, render, recorded_as, timings)
+    write_plan(plan, folder)
+    _report_plan(plan)
+    return plan
+
+
+def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> Plan:
+    """`_plan_and_write`'s stages, reported: everything but plan.json."""
     from pdvaplan.centerlines import write_centerlines
     from pdvaplan.io import read_volume
     from pdvaplan.planning import (
         file_sha256,
         plan_from_labels,
         plan_from_phases,
-        write_plan,
         write_segmentation,
     )
-    from pdvaplan.planning.plan import STAGES
+    from pdvaplan.progress import stage
 
-    timings = dict.fromkeys(STAGES)
-    start = time.perf_counter()
     _progress(f"reading {', '.join(str(p) for p in (recorded_as or given).values())} ...")
-    volumes = {name: read_volume(path) for name, path in given.items()}
-    timings["load"] = round(time.perf_counter() - start, 3)
+    with stage("load", timings):
+        volumes = {name: read_volume(path) for name, path in given.items()}
     if "labels" in given:
         _progress("finding centrelines and the crossing ...")
         plan = plan_from_labels(volumes["labels"], parameters, timings)
@@ -550,15 +591,18 @@ def _plan_and_write(
         from pdvaplan.render import render_plan  # pyvista and matplotlib load in seconds
 
         _progress("drawing the pictures and report.html ...")
-        start = time.perf_counter()
         phases = (
             (plan.segmentation.arterial_hu, plan.segmentation.venous_on_grid)
             if plan.segmentation is not None
             else (None, None)
         )
-        render_plan(plan, folder, *phases)
-        plan.timings_s["render"] = round(time.perf_counter() - start, 3)
-    write_plan(plan, folder)
+        with stage("render", plan.timings_s):
+            render_plan(plan, folder, *phases)
+    return plan
+
+
+def _report_plan(plan: Plan) -> None:
+    """The plan's warnings and the time each stage took, on stderr."""
     for warning in plan.warnings:
         print(f"pdvaplan: warning: {warning}", file=sys.stderr, flush=True)
     spent = {stage: t for stage, t in plan.timings_s.items() if isinstance(t, float | int) and t}
@@ -567,7 +611,6 @@ def _plan_and_write(
         + ", ".join(f"{stage} {t:.1f} s" for stage, t in spent.items())
         + ")"
     )
-    return plan
 
 
 def summarise_plan(plan: Plan) -> str:
@@ -666,6 +709,16 @@ def _run_info(args: argparse.Namespace) -> None:
         )
 
 
+def _configure_logging(verbose: bool) -> None:
+    """Log the package's figures (logger ``pdvaplan``) to stderr with ``--verbose``."""
+    logger = logging.getLogger("pdvaplan")
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    if verbose and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("pdvaplan: %(message)s"))
+        logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -673,6 +726,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # regions (see `pdvaplan.threads`) unless the environment says otherwise.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     set_threads(getattr(args, "threads", None))
+    global _quiet
+    _quiet = getattr(args, "quiet", False)
+    _configure_logging(getattr(args, "verbose", False))
     try:
         args.run(args)
     except PdvaplanInputError as error:

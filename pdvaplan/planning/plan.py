@@ -11,9 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +28,7 @@ from pdvaplan.planning.checks import plan_checks
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import plan_stent_grafts
 from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap, map_vessels
+from pdvaplan.progress import stage
 from pdvaplan.segmentation import Segmentation, segment
 from pdvaplan.segmentation.filters import smooth_mm, within_mm
 from pdvaplan.segmentation.legs import LABEL_JOIN_MM, Legs, one_leg
@@ -210,13 +208,6 @@ def union_length_mm(stretches_mm: np.ndarray, length_mm: float) -> float:
     return float(np.sum(np.maximum(clipped[:, 1] - starts, 0.0)))
 
 
-@contextmanager
-def _timed(timings: dict, stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    timings[stage] = round((timings.get(stage) or 0.0) + time.perf_counter() - start, 3)
-
-
 def plan_vessels(
     vessels: VesselMap,
     parameters: PlanParameters,
@@ -228,9 +219,9 @@ def plan_vessels(
     when they come from two phases; of the leg kept of `legs`), with the checks that tell
     how far to trust it."""
     _check_ankle_in_volume(parameters.ankle_z_mm, vessels.labels)
-    with _timed(timings, "search"):
+    with stage("search", timings):
         search = search_crossings(vessels, parameters)
-    with _timed(timings, "plan"):
+    with stage("plan", timings):
         stent = None
         best = search.candidates[0] if search.candidates else None
         if best is not None:
@@ -296,7 +287,7 @@ def plan_from_labels(
     """
     parameters = parameters or PlanParameters()
     timings = dict.fromkeys(STAGES) | (timings or {})
-    with _timed(timings, "centerlines"):
+    with stage("centerlines", timings):
         labels, legs = one_leg(labels, labels.array > 0, parameters.side, 0, join_mm=LABEL_JOIN_MM)
         vessels = map_vessels(labels)
     return plan_vessels(vessels, parameters, timings, legs=legs)
@@ -327,7 +318,7 @@ def plan_from_phases(
     parameters = parameters or PlanParameters()
     timings = dict.fromkeys(STAGES) | (timings or {})
     stages: dict[str, float] = {}
-    with _timed(timings, "segment"):
+    with stage("segment", timings, report=False):
         segmentation = segment(
             arterial,
             venous,
@@ -338,7 +329,7 @@ def plan_from_phases(
             timings_s=stages,
         )
     timings["segment_stages"] = {k: round(v, 3) for k, v in stages.items()}
-    with _timed(timings, "centerlines"):
+    with stage("centerlines", timings):
         artery_lumen, vein_lumen = lumen_fractions(segmentation, segmentation.arterial_hu)
         vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
     return plan_vessels(vessels, parameters, timings, segmentation, segmentation.legs)

@@ -33,7 +33,8 @@ hard.
 
 from __future__ import annotations
 
-import time
+import functools
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
+from pdvaplan.progress import stage as stage_timed
 from pdvaplan.segmentation.arteries import (
     artery_level,
     artery_lumen,
@@ -72,6 +74,25 @@ from pdvaplan.segmentation.phases import smooth_phases
 from pdvaplan.segmentation.register import Registration, register_phases
 from pdvaplan.segmentation.settings import SegmentationSettings
 from pdvaplan.segmentation.veins import find_veins
+
+logger = logging.getLogger(__name__)
+
+#: The stages in the order they run (the module docstring's table).
+STAGES = (
+    "calibrate",
+    "legs",
+    "register",
+    "resample",
+    "phase order",
+    "smooth",
+    "metal",
+    "bone",
+    "levels",
+    "arteries",
+    "calcium",
+    "veins",
+    "labels",
+)
 
 #: Label values of the contract's label map.
 ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
@@ -220,19 +241,29 @@ def segment(
     settings = settings or SegmentationSettings()
     if calcium_hu is not None:
         settings = replace(settings, calcium_hu=calcium_hu)
-    stage = _stage_timer(timings_s)
+    stage = functools.partial(stage_timed, timings=timings_s)
     with stage("calibrate"):
         if hu_scale is None:
             scales = (estimate_hu_scale(arterial), estimate_hu_scale(venous))
         else:
             scales = (given_hu_scale(arterial, *hu_scale), given_hu_scale(venous, *hu_scale))
         arterial, venous = volume_in_hu(arterial, scales[0]), volume_in_hu(venous, scales[1])
+        for phase, scale in zip(("arterial", "venous"), scales, strict=True):
+            how = "estimated" if scale.estimated else "given"
+            logger.info(
+                "calibrate: %s grey = %.3f * HU + %.1f (%s)", phase, scale.slope, scale.offset, how
+            )
     with stage("legs"):
         floor = settings.body_floor_hu
         arterial, legs = one_leg(arterial, arterial.array >= floor, side, AIR_HU)
         venous, _ = one_leg(venous, venous.array >= floor, side, AIR_HU)
     with stage("register"):
         registration = register_phases(arterial, venous, register)
+        logger.info(
+            "register: %s, bone residual %.2f mm",
+            registration.method,
+            registration.residual.median_mm,
+        )
     with stage("resample"):
         venous_grid, covered = venous_on_grid(venous, arterial, registration.transform)
         spacing = arterial.spacing_mm
@@ -281,6 +312,14 @@ def segment(
             level = artery_level(
                 phases, hidden, hidden_coarse, obstacles_near, settings, arterial.source
             )
+            logger.info(
+                "levels: soft tissue %.0f HU, noise %.1f HU, full artery lumen %.0f to %.0f HU "
+                "along the leg",
+                phases.background_hu,
+                phases.noise_hu,
+                level.min(),
+                level.max(),
+            )
         with stage("arteries"):
             artery = artery_lumen(phases, level, bone.rim, settings)
             # The lumen's levels in both phases are read away from calcium's blur and from
@@ -317,6 +356,13 @@ def segment(
                 venous.source,
             )
             del dense
+            logger.info(
+                "veins: full vein lumen %.0f to %.0f HU; lumen of arteries %.0f, veins %.0f mm3",
+                vein_level.min(),
+                vein_level.max(),
+                np.count_nonzero(artery) * float(np.prod(spacing)),
+                np.count_nonzero(vein) * float(np.prod(spacing)),
+            )
         with stage("labels"):
             crop = np.zeros(artery.shape, np.uint8)
             crop[bone.bone] = BONE
@@ -362,18 +408,3 @@ def _order_in_doubt(order: PhaseOrder) -> Iterator[None]:
         raise PdvaplanInputError(
             f"{error} (the phase order could not be confirmed: are the phases swapped?)"
         ) from None
-
-
-def _stage_timer(timings_s: dict[str, float] | None):
-    """A context manager per stage name that adds the stage's seconds to `timings_s`."""
-
-    @contextmanager
-    def stage(name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            if timings_s is not None:
-                timings_s[name] = timings_s.get(name, 0.0) + time.perf_counter() - start
-
-    return stage

@@ -1,0 +1,57 @@
+"""Progress on stderr: a bar of stages on a terminal, a log line per stage with --verbose."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from pdvaplan.cli import main
+from pdvaplan.io import Volume, write_volume
+from pdvaplan.progress import LoggingProgress, TerminalProgress, reporting, stage
+
+
+def test_terminal_bar_names_the_running_stage_and_counts_the_done(capsys):
+    timings = {}
+    with reporting(TerminalProgress(3)):
+        for name in ("calibrate", "register", "veins"):
+            with stage(name, timings):
+                pass
+    err = capsys.readouterr().err
+    assert "pdvaplan: register: 1/3 stages" in err and "pdvaplan: veins: 2/3 stages" in err
+    assert list(timings) == ["calibrate", "register", "veins"]
+
+
+def test_a_stage_made_of_stages_is_timed_but_not_counted(caplog):
+    timings = {}
+    with (
+        caplog.at_level(logging.INFO, logger="pdvaplan"),
+        reporting(LoggingProgress()),
+        stage("segment", timings, report=False),
+        stage("smooth", timings),
+    ):
+        pass
+    assert set(timings) == {"segment", "smooth"} and timings["segment"] >= timings["smooth"]
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["stage smooth"]
+
+
+def labels_file(tmp_path):
+    frame = Volume(np.zeros((50, 30, 80), np.uint8), np.full(3, 0.5), np.zeros(3), np.eye(3))
+    x, y, _ = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 10.0, y - 7.5) <= 1.6] = 1
+    labels[np.hypot(x - 15.0, y - 7.5) <= 1.8] = 2
+    write_volume(frame.with_array(labels), tmp_path / "labels.nii.gz")
+    return tmp_path / "labels.nii.gz"
+
+
+def test_verbose_logs_every_stage_and_quiet_says_nothing(tmp_path, capsys):
+    labels = labels_file(tmp_path)
+    plan = ["plan", "--labels", str(labels), "--no-render"]
+    assert main([*plan, "--out", str(tmp_path / "a"), "--verbose"]) == 0
+    err = capsys.readouterr().err
+    for name in ("load", "centerlines", "search", "plan"):
+        assert f"pdvaplan: stage {name}: " in err
+    assert main([*plan, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # a clean plan: no warning, no progress
+    logging.getLogger("pdvaplan").setLevel(logging.WARNING)
