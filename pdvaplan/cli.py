@@ -564,6 +564,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
     """`_plan_and_write`'s stages, reported: everything but plan.json."""
     from pdvaplan.centerlines import write_centerlines
     from pdvaplan.io import read_volume
+    from pdvaplan.kernels._cache import plan_kernels_cached
     from pdvaplan.planning import (
         file_sha256,
         plan_from_labels,
@@ -572,6 +573,11 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
     )
     from pdvaplan.progress import stage
 
+    if not plan_kernels_cached():
+        _progress(
+            "compiling the geometry kernels: once after installing or updating pdvaplan, "
+            "about half a minute"
+        )
     _progress(f"reading {', '.join(str(p) for p in (recorded_as or given).values())} ...")
     with stage("load", timings):
         volumes = {name: read_volume(path) for name, path in given.items()}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -55,3 +58,22 @@ def test_verbose_logs_every_stage_and_quiet_says_nothing(tmp_path, capsys):
     assert main([*plan, "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert capsys.readouterr().err == ""  # a clean plan: no warning, no progress
     logging.getLogger("pdvaplan").setLevel(logging.WARNING)
+
+
+def test_the_first_plan_after_installing_says_it_compiles(tmp_path, capsys, monkeypatch):
+    script = "from pdvaplan.kernels._cache import plan_kernels_cached as c; print(c())"
+    empty_cache = os.environ | {"NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    cold = subprocess.run(
+        [sys.executable, "-c", script], env=empty_cache, capture_output=True, text=True
+    )
+    assert cold.returncode == 0, cold.stderr
+    assert cold.stdout.strip() == "False"
+    labels = labels_file(tmp_path)
+    plan = ["plan", "--labels", str(labels), "--no-render"]
+    assert main([*plan, "--out", str(tmp_path / "first")]) == 0  # compiled and cached now
+    capsys.readouterr()
+    assert main([*plan, "--out", str(tmp_path / "warm")]) == 0
+    assert "compiling" not in capsys.readouterr().err
+    monkeypatch.setattr("pdvaplan.kernels._cache.plan_kernels_cached", lambda: False)
+    assert main([*plan, "--out", str(tmp_path / "cold")]) == 0
+    assert "pdvaplan: compiling the geometry kernels" in capsys.readouterr().err
