@@ -9,8 +9,8 @@ import pytest
 
 from phantoms import Conditions, make_phantom
 
-#: Real images nobody on the team made (see ../shared/data/README.md).
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: Real images nobody on the team made, kept with the tests (see tests/data/README.md).
+REAL_DATA = Path(__file__).resolve().parent / "data"
 
 #: A coarse grid: the anatomy and truth do not depend on it, and it images fast.
 COARSE_SPACING_MM = (1.6, 1.6, 2.0)
@@ -25,8 +25,6 @@ def cached_phantom(name: str, seed: int = 0, spacing_mm=COARSE_SPACING_MM, direc
 
 
 @pytest.fixture
-def shared_data() -> Path:
-    """The shared real-data folder; tests that need it skip when it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} is absent")
-    return SHARED_DATA
+def real_data() -> Path:
+    """The real images kept with the tests (tests/data: provenance and licences there)."""
+    return REAL_DATA

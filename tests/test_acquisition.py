@@ -74,15 +74,15 @@ def test_phantom_in_hu_is_taken_as_calibrated():
         assert scale.is_identity and scale.anchors["calibrated_input"]
 
 
-def test_real_ct_dicom_series_is_taken_as_hu(shared_data):
-    ct = read_volume(shared_data / "ct-dicom-series" / "example_ct_dicom")
+def test_real_ct_dicom_series_is_taken_as_hu(real_data):
+    ct = read_volume(real_data / "ct-dicom-series" / "example_ct_dicom")
     scale = estimate_hu_scale(ct)
     assert (scale.slope, scale.offset) == (1.0, 0.0)
     assert scale.anchors["air_grey"] == pytest.approx(-1000.0, abs=50.0)
 
 
-def test_real_mr_angiogram_is_refused_as_not_ct(shared_data):
-    mr = read_volume(shared_data / "vmtk-test-data" / "input" / "aorta.mha")
+def test_real_mr_angiogram_is_refused_as_not_ct(real_data):
+    mr = read_volume(real_data / "vmtk-test-data" / "input" / "aorta.mha")
     with pytest.raises(PdvaplanInputError) as raised:
         estimate_hu_scale(mr)
     message = str(raised.value)

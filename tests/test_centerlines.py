@@ -160,9 +160,9 @@ def test_a_lumen_end_follows_the_mask_where_the_lumen_fraction_fades():
     assert abs(line.points_mm[-1, 2] - 20.0) < 1.0
 
 
-def test_real_vmtk_lumen_gives_centerlines_near_the_vmtk_reference(shared_data):
+def test_real_vmtk_lumen_gives_centerlines_near_the_vmtk_reference(real_data):
     pv = pytest.importorskip("pyvista")
-    folder = shared_data / "vmtk-test-data" / "input"
+    folder = real_data / "vmtk-test-data" / "input"
     level_set = read_volume(folder / "aorta-final-levelset.mha")
     lines = extract_centerlines(level_set.with_array(level_set.array < 0))
     # One iliac artery on into the aorta, and the other iliac from the bifurcation.
@@ -174,10 +174,10 @@ def test_real_vmtk_lumen_gives_centerlines_near_the_vmtk_reference(shared_data):
     assert np.percentile(distance, 95) < 1.5
 
 
-def test_real_ct_aorta_gives_one_line_through_the_volume(shared_data):
+def test_real_ct_aorta_gives_one_line_through_the_volume(real_data):
     # A short, wide vessel (28 mm across, 20 slices of 2 mm): its skeleton has small
     # loops at junctions and at both ends, which once split it into pieces.
-    folder = shared_data / "ct-dicom-series"
+    folder = real_data / "ct-dicom-series"
     ct = read_volume(folder / "example_ct_dicom")
     labels = resample_to(read_volume(folder / "example_seg_dicom.nii.gz"), ct, "nearest")
     aorta = labels.with_array(labels.array == 52)  # TotalSegmentator's aorta

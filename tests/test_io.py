@@ -88,8 +88,8 @@ def test_nii_gz_is_read_even_beside_a_nii_of_the_same_name(tmp_path):
     assert not read_volume(tmp_path / "x.nii").array.any()
 
 
-def test_real_dicom_series_aligns_with_its_label_map_by_physical_position(shared_data):
-    folder = shared_data / "ct-dicom-series"
+def test_real_dicom_series_aligns_with_its_label_map_by_physical_position(real_data):
+    folder = real_data / "ct-dicom-series"
     ct = read_volume(folder / "example_ct_dicom")
     assert ct.shape == (512, 512, 20)
     assert np.allclose(ct.spacing_mm, [0.9765625, 0.9765625, 2.0])
@@ -104,9 +104,9 @@ def test_real_dicom_series_aligns_with_its_label_map_by_physical_position(shared
     assert np.median(ct.array[labels.array == 52]) < physical - 100
 
 
-def test_vmtk_reference_centreline_lies_in_the_vmtk_lumen(shared_data):
+def test_vmtk_reference_centreline_lies_in_the_vmtk_lumen(real_data):
     pv = pytest.importorskip("pyvista")
-    folder = shared_data / "vmtk-test-data" / "input"
+    folder = real_data / "vmtk-test-data" / "input"
     level_set = read_volume(folder / "aorta-final-levelset.mha")
     ras = np.asarray(pv.read(folder / "aorta-centerline.vtp").points, dtype=np.float64)
     lps = ras * [-1.0, -1.0, 1.0]
