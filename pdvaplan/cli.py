@@ -565,6 +565,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
     from pdvaplan.centerlines import write_centerlines
     from pdvaplan.io import read_volume
     from pdvaplan.kernels._cache import plan_kernels_cached
+    from pdvaplan.memory import check_plan_fits
     from pdvaplan.planning import (
         file_sha256,
         plan_from_labels,
@@ -573,6 +574,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
     )
     from pdvaplan.progress import stage
 
+    check_plan_fits(given)
     if not plan_kernels_cached():
         _progress(
             "compiling the geometry kernels: once after installing or updating pdvaplan, "

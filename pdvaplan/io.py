@@ -317,6 +317,35 @@ def read_volume(path: str | os.PathLike) -> Volume:
     return from_sitk(image, source)
 
 
+def header_voxels(path: str | os.PathLike) -> int | None:
+    """The number of voxels an image holds, read from its header alone (a DICOM folder:
+    its slices' count times the first slice's size); None when the header cannot be read
+    (`read_volume` then says why).
+
+    Examples
+    --------
+    >>> header_voxels("tests/data/ct-dicom-series/example_ct_dicom")  # doctest: +SKIP
+    5242880
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path))
+            if not files:
+                return None
+            first, count = files[0], len(files)
+        elif path.is_file() and path.stat().st_size > 0:
+            first, count = str(path), 1
+        else:
+            return None
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(first)
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    return int(np.prod(reader.GetSize())) * count
+
+
 def _read_file(path: Path) -> sitk.Image:
     if path.stat().st_size == 0:
         raise PdvaplanInputError(f"{path}: file is empty")
