@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -369,9 +370,37 @@ def _read_dicom_series(folder: Path) -> sitk.Image:
     file_names = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder))
     if not file_names:
         raise PdvaplanInputError(f"{folder}: folder holds no DICOM series")
+    _check_slices_evenly_spaced(folder, file_names)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(file_names)
     return reader.Execute()
+
+
+def _check_slices_evenly_spaced(folder: Path, file_names: Sequence[str]) -> None:
+    """Refuse a series with missing slices: positions along the slices' normal (from each
+    file's header) must step evenly, or the volume read would misplace everything beyond
+    the gap (ITK reads it with the first step)."""
+    if len(file_names) < 3:
+        return
+    positions = []
+    reader = sitk.ImageFileReader()
+    for name in file_names:
+        reader.SetFileName(name)
+        reader.ReadImageInformation()
+        positions.append(reader.GetOrigin())
+    direction = np.array(reader.GetDirection()).reshape(3, 3)
+    along = np.sort(np.asarray(positions) @ direction[:, 2])
+    steps = np.diff(along)
+    typical = float(np.median(steps))
+    if typical <= 0:
+        return
+    worst = int(np.argmax(np.abs(steps - typical)))
+    if abs(steps[worst] - typical) > 0.25 * typical:
+        raise PdvaplanInputError(
+            f"{folder}: slices are not evenly spaced: {steps[worst]:.2f} mm between slices "
+            f"{worst + 1} and {worst + 2} of {len(file_names)}, {typical:.2f} mm elsewhere "
+            "(missing slices?)"
+        )
 
 
 def output_folder(path: str | os.PathLike) -> Path:

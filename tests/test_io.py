@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -208,3 +211,13 @@ def test_nan_absurd_spacing_and_skewed_direction_are_refused():
     image.SetDirection((1.0, 0.5, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
     with pytest.raises(PdvaplanInputError, match="not orthonormal"):
         from_sitk(image, "skew.mha")
+
+
+def test_a_dicom_series_with_a_missing_slice_is_refused(tmp_path, real_data):
+    series = tmp_path / "series"
+    shutil.copytree(real_data / "ct-dicom-series" / "example_ct_dicom", series)
+    assert read_volume(series).shape == (512, 512, 20)
+    by_position = sorted(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(series)))
+    Path(by_position[9]).unlink()
+    with pytest.raises(PdvaplanInputError, match=r"series: slices are not evenly spaced: 4\.00"):
+        read_volume(series)
