@@ -310,14 +310,42 @@ def test_infeasible_plan_is_an_answer_with_exit_0(tmp_path):
         (["--arterial", "a.nii"], "--arterial and --venous, or --labels"),
         (["--labels", "missing.nii.gz"], "missing.nii.gz: no such file"),
         (["--labels", "LABELS", "--reach-mm", "-1"], "--reach-mm -1"),
+        (["--labels", "LABELS", "--reach-mm", "500"], "--reach-mm 500.0: out of range"),
+        (["--labels", "LABELS", "--min-artery-mm", "-2"], "--min-artery-mm -2.0: out of"),
+        (["--labels", "LABELS", "--min-vein-mm", "80"], "--min-vein-mm 80.0: out of range"),
+        (["--labels", "LABELS", "--calcium-hu", "50"], "--calcium-hu 50.0: out of range"),
+        (["--labels", "LABELS", "--calcium-margin-mm", "-1"], "--calcium-margin-mm -1.0"),
+        (["--labels", "LABELS", "--ankle-z-mm", "nan"], "--ankle-z-mm nan: out of range"),
+        (["--labels", "LABELS", "--ankle-z-mm", "-900"], "--ankle-z-mm -900: outside"),
+        (["--labels", "LABELS", "--hu-scale", "0", "5"], "--hu-scale 0.0 5.0: out of range"),
+        (["--labels", "LABELS", "--threads", "0"], "--threads: '0': expected a whole"),
         (["--labels", "LABELS", "--catalog", "nope.json"], "nope.json"),
     ],
-    ids=["no-input", "one-phase", "missing", "bad-reach", "missing-catalog"],
+    ids=[
+        "no-input",
+        "one-phase",
+        "missing",
+        "bad-reach",
+        "huge-reach",
+        "negative-artery",
+        "huge-vein",
+        "low-calcium",
+        "negative-margin",
+        "nan-ankle",
+        "ankle-outside",
+        "zero-slope",
+        "zero-threads",
+        "missing-catalog",
+    ],
 )
 def test_bad_plan_input_exits_2_and_writes_no_plan(tmp_path, capsys, args, words):
     write_volume(parallel_vessels(None), tmp_path / "labels.nii.gz")
     args = [str(tmp_path / "labels.nii.gz") if a == "LABELS" else a for a in args]
-    assert main(["plan", "--out", str(tmp_path / "out"), *args]) == 2
+    try:
+        status = main(["plan", "--out", str(tmp_path / "out"), *args])
+    except SystemExit as parser_exit:  # argparse's own errors exit by themselves
+        status = parser_exit.code
+    assert status == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert words in error
     assert not (tmp_path / "out" / "plan.json").exists()

@@ -142,32 +142,39 @@ class PlanParameters:
 
     def __post_init__(self) -> None:
         checks = {
-            "reach_mm": 0 < self.reach_mm <= 100,
-            "min_artery_mm": 0 <= self.min_artery_mm < 50,
-            "min_vein_mm": 0 <= self.min_vein_mm < 50,
-            "calcium_margin_mm": 0 <= self.calcium_margin_mm < 1000,
-            "site_separation_mm": 0 <= self.site_separation_mm < 1000,
-            "profile_smoothing_mm": 0 <= self.profile_smoothing_mm < 100,
-            "edge_margin_mm": 0 <= self.edge_margin_mm < 100,
-            "patent_end_margin_mm": 0 <= self.patent_end_margin_mm < 100,
-            "max_candidates": self.max_candidates >= 1,
-            "calcium_hu": math.isfinite(self.calcium_hu),
-            "ankle_z_mm": self.ankle_z_mm is None or math.isfinite(self.ankle_z_mm),
-            "register": self.register in ("rigid", "none"),
-            "side": self.side in (None, "left", "right"),
-            "hu_scale": self.hu_scale is None
-            or (
-                len(self.hu_scale) == 2
-                and all(math.isfinite(v) for v in self.hu_scale)
-                and self.hu_scale[0] > 0
+            "reach_mm": (0 < self.reach_mm <= 100, "above 0, at most 100 mm"),
+            "min_artery_mm": (0 <= self.min_artery_mm < 50, "0 to 50 mm"),
+            "min_vein_mm": (0 <= self.min_vein_mm < 50, "0 to 50 mm"),
+            "calcium_margin_mm": (0 <= self.calcium_margin_mm < 1000, "0 to 1000 mm"),
+            "site_separation_mm": (0 <= self.site_separation_mm < 1000, "0 to 1000 mm"),
+            "profile_smoothing_mm": (0 <= self.profile_smoothing_mm < 100, "0 to 100 mm"),
+            "edge_margin_mm": (0 <= self.edge_margin_mm < 100, "0 to 100 mm"),
+            "patent_end_margin_mm": (0 <= self.patent_end_margin_mm < 100, "0 to 100 mm"),
+            "max_candidates": (self.max_candidates >= 1, "1 or more"),
+            # Calcium is denser than any contrast-filled lumen and at most as dense as cortex.
+            "calcium_hu": (200 <= self.calcium_hu <= 3000, "200 to 3000 HU"),
+            "ankle_z_mm": (
+                self.ankle_z_mm is None or math.isfinite(self.ankle_z_mm),
+                "a finite height in mm",
+            ),
+            "register": (self.register in ("rigid", "none"), "rigid or none"),
+            "side": (self.side in (None, "left", "right"), "left or right"),
+            "hu_scale": (
+                self.hu_scale is None
+                or (
+                    len(self.hu_scale) == 2
+                    and all(math.isfinite(v) for v in self.hu_scale)
+                    and self.hu_scale[0] > 0
+                ),
+                "A B with a slope A above 0",
             ),
         }
-        for name, ok in checks.items():
+        for name, (ok, expected) in checks.items():
             if not ok:
                 option = "--" + name.replace("_", "-")
                 value = getattr(self, name)
                 shown = " ".join(map(str, value)) if isinstance(value, tuple) else value
-                raise PdvaplanInputError(f"{option} {shown}: out of range")
+                raise PdvaplanInputError(f"{option} {shown}: out of range (expected {expected})")
 
     def as_dict(self) -> dict:
         """Every parameter as used, JSON-ready (the catalogue by its file)."""
