@@ -290,6 +290,18 @@ def check_rows(plan: dict) -> list[list[str]]:
                 f"{legs['count']}; side planned: {side}; the bones suggest: {bones}",
             ]
         )
+    runner_up = checks.get("runner_up")
+    if runner_up:
+        names = {vessel.get("id"): vessel.get("name") for vessel in plan.get("vessels") or []}
+        pair = " into ".join(
+            names.get(runner_up[kind]) or runner_up[kind] for kind in ("artery", "vein")
+        )
+        rows.append(
+            [
+                "next-best pair",
+                f"{pair}: its best site {runner_up['longer_by_mm']:.2f} mm longer (smoothed)",
+            ]
+        )
     return rows
 
 
