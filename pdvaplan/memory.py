@@ -1,11 +1,13 @@
 """Whether a plan will fit in memory, told from the images' headers before they are read.
 
-A plan from two phases peaks at about `PLAN_BYTES_PER_VOXEL` bytes per voxel
-of the arterial grid (the phases in float32, their smoothed copies, the
-masks and distance maps of the segmentation, the lumen fractions of the
-centrelines), measured with ``python -m benchmarks.plan --sizes`` (peak
-resident memory up to 512 x 512 x 600 voxels; see
-``benchmarks/results/plan-sizes.md``). A plan that would not fit stops before
+A plan from two phases peaks at about 30 bytes per voxel of the arterial grid
+(the phases in float32, their smoothed copies, the masks and distance maps of
+the segmentation, the lumen fractions of the centrelines): 3.7 GiB of peak
+resident memory for ``pdvaplan plan --no-render`` on the basic leg at
+509 x 416 x 600 voxels, its venous phase on a grid of its own (2026-12-03,
+``/usr/bin/time -v``). `PLAN_BYTES_PER_VOXEL` rounds that up for headroom.
+``python -m benchmarks.plan --sizes`` reports the peak at three sizes (there
+including the phantoms' generation). A plan that would not fit stops before
 reading anything, saying how much it needs, instead of being killed by the
 system half-way.
 """
@@ -17,8 +19,7 @@ from pathlib import Path
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import header_voxels
 
-#: Peak bytes per arterial-grid voxel of a plan from two phases (plan-sizes.md: 5.2 GiB at
-#: 159 million voxels, 35 bytes, rounded up).
+#: Peak bytes per arterial-grid voxel of a plan from two phases (30 measured, with headroom).
 PLAN_BYTES_PER_VOXEL = 40
 #: A label-map plan holds far less: the labels, masks and the centrelines' fractions.
 LABEL_PLAN_BYTES_PER_VOXEL = 12
