@@ -99,21 +99,39 @@ def test_two_phases_give_the_true_site():
         assert abs(found["radius_bias_mm"]) < 0.08, kind
 
 
-@pytest.mark.parametrize(
-    ("spacing_mm", "direction"),
-    [((0.7, 0.9, 1.2), "ras"), ((0.6, 1.3, 0.75), "permuted")],
-)
-def test_the_crossing_is_the_same_in_physical_space_on_any_grid(spacing_mm, direction):
-    reference = plan_from_labels(cached_phantom("basic", spacing_mm=FINE_MM).labels).crossing
-    other = cached_phantom(
-        "basic", spacing_mm=spacing_mm, direction=tuple(DIRECTIONS[direction].ravel())
-    )
-    plan = plan_from_labels(other.labels)
-    assert_right_site(plan, other.truth, regret_mm=0.1)
-    # Distance minima along paired vessels are shallow (here 0.1 mm deeper than
-    # 5 mm either side) and voxelised masks wiggle by 0.1 mm, so equally good sites
-    # may lie several mm apart; a frame error would put them centimetres apart.
-    assert np.linalg.norm(plan.crossing.artery_point_mm - reference.artery_point_mm) < 8.0
+#: Grids for the same leg: anisotropic spacings with flipped, permuted and oblique axes.
+FRAMES = [
+    ((0.7, 0.9, 1.2), "ras"),
+    ((0.6, 1.3, 0.75), "permuted"),
+    ((1.0, 0.8, 0.9), "oblique"),
+    ((0.9, 0.7, 1.1), "identity"),
+    ((0.75, 1.05, 0.85), "ras"),
+    ((1.1, 0.65, 0.8), "permuted"),
+]
+
+
+def test_the_plan_is_the_same_in_physical_space_on_any_grid():
+    """The same leg on six grids: the same vessels, a site as good as the truth's (regret)
+    and the same reported distance. Where along a shallow minimum the site lies is not
+    compared: equally good sites may lie millimetres apart."""
+    distances = []
+    for spacing_mm, direction in FRAMES:
+        leg = cached_phantom(
+            "basic", spacing_mm=spacing_mm, direction=tuple(DIRECTIONS[direction].ravel())
+        )
+        plan = plan_from_labels(leg.labels)
+        assert_right_site(plan, leg.truth, regret_mm=0.1)
+        crossing = plan.crossing
+        score = score_crossing(
+            leg.truth, crossing.artery_point_mm, crossing.vein_point_mm, crossing.distance_mm
+        )
+        assert (score["artery"], score["vein"]) == (
+            leg.truth["crossing"]["artery"],
+            leg.truth["crossing"]["vein"],
+        )
+        distances.append(crossing.distance_mm)
+    # Label-map centrelines at 0.6-1.3 mm voxels read distances to about 0.1 mm each.
+    assert np.ptp(distances) <= 0.3, distances
 
 
 def parallel_vessels(
