@@ -12,6 +12,7 @@ from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
+from pdvaplan.threads import set_threads
 from phantoms import DIRECTIONS
 from phantoms.scoring import centerline_accuracy, score_crossing
 
@@ -97,6 +98,22 @@ def test_two_phases_give_the_true_site():
     for kind, lines in (("artery", plan.vessels.arteries), ("vein", plan.vessels.veins)):
         found = centerline_accuracy([(c.points_mm, c.radii_mm) for c in lines], phantom.truth, kind)
         assert abs(found["radius_bias_mm"]) < 0.08, kind
+
+
+def test_the_plan_does_not_depend_on_the_thread_count():
+    phantom = cached_phantom("basic", spacing_mm=FINE_MM)
+    plans = []
+    try:
+        for count in (1, 2):
+            set_threads(count)
+            plans.append(plan_from_phases(phantom.arterial, phantom.venous))
+    finally:
+        set_threads(None)
+    one, two = (plan.crossing for plan in plans)
+    assert (one.artery, one.vein) == (two.artery, two.vein)
+    assert np.array_equal(one.artery_point_mm, two.artery_point_mm)
+    assert one.distance_mm == two.distance_mm
+    assert np.array_equal(plans[0].vessels.labels.array, plans[1].vessels.labels.array)
 
 
 #: Grids for the same leg: anisotropic spacings with flipped, permuted and oblique axes.
