@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ RANKED_BY = (
     "smoothed_distance_mm is its value at the site, distance_mm the raw centreline distance "
     "there, so a lower-ranked site can have a shorter raw distance"
 )
+logger = logging.getLogger(__name__)
+
 #: Stages timed in ``timings_s``, in pipeline order.
 STAGES = ("load", "segment", "centerlines", "search", "plan", "render")
 
@@ -221,6 +224,13 @@ def plan_vessels(
     _check_ankle_in_volume(parameters.ankle_z_mm, vessels.labels)
     with stage("search", timings):
         search = search_crossings(vessels, parameters)
+        logger.info(
+            "search: %d arteries, %d veins; %d candidate sites within reach%s",
+            len(vessels.arteries),
+            len(vessels.veins),
+            len(search.candidates),
+            "" if search.nearest_mm is None else f"; nearest {search.nearest_mm:.2f} mm",
+        )
     with stage("plan", timings):
         stent = None
         best = search.candidates[0] if search.candidates else None
