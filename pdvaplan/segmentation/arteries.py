@@ -167,6 +167,18 @@ def phase_difference(
     )
 
 
+def brighter_than_lumen_hu(
+    phases: SmoothedPhases, difference: PhaseDifference, settings: SegmentationSettings
+) -> np.ndarray:
+    """Per slice: a venous-phase value (HU) no artery lumen reaches there (its measured
+    venous-phase level, a share of its contrast more, and three noise sigmas)."""
+    venous_level = difference.artery_venous_hu
+    background = phases.background_hu
+    return (
+        venous_level + settings.suspect_margin * (venous_level - background) + 3.0 * phases.noise_hu
+    )
+
+
 def clean_arteries(
     artery: np.ndarray,
     phases: SmoothedPhases,
@@ -193,12 +205,9 @@ def clean_arteries(
     PdvaplanInputError
         If no artery is left (naming `source`).
     """
-    spacing, background, axis = phases.spacing_mm, phases.background_hu, phases.axis
+    spacing, axis = phases.spacing_mm, phases.axis
     calcium_rim = within_mm(calcium, spacing, settings.calcium_rim_mm)
-    venous_level = difference.artery_venous_hu
-    too_bright = (
-        venous_level + settings.suspect_margin * (venous_level - background) + 3.0 * phases.noise_hu
-    )
+    too_bright = brighter_than_lumen_hu(phases, difference, settings)
     brighter = difference.brighter
     difference.brighter = None
     suspect = phases.venous > along_axis(too_bright.astype(np.float32), axis)

@@ -8,6 +8,14 @@ from dense seeds over its blurred edges, but not into voxels the phase
 difference shows to be lumen. It is not required to touch the patent lumen:
 arcs on occluded stretches (no contrast) are calcium too. Nothing caps its size
 or shape: diabetic arteries calcify all round along their whole length.
+
+A thin arc images below its density, the more so in a venous phase resampled
+from a coarser grid of its own: the smaller of the two phases can stay under
+the growth level along much of it, cutting the arc short and leaving its faint
+stretch "clear". Calcium therefore also grows down to the level no artery
+lumen reaches in the venous phase (`pdvaplan.segmentation.arteries.
+brighter_than_lumen_hu`), never into confirmed lumen nor into voxels clearly
+brighter in the venous phase (vein).
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ def find_calcium(
     bone_rim: np.ndarray,
     confirmed_lumen: np.ndarray,
     settings: SegmentationSettings,
+    no_lumen_hu: np.ndarray | None = None,
+    venous_brighter: np.ndarray | None = None,
 ) -> np.ndarray:
     """Calcium: both-phase bright components away from bone, grown from dense seeds over
     their blur, however large (a pipe-stem artery is calcified all round along its whole
@@ -65,6 +75,16 @@ def find_calcium(
         Voxels the phase difference shows to be lumen.
     settings : SegmentationSettings
         Calcium density and the shares of it that seed and grow calcium.
+    no_lumen_hu : numpy.ndarray, optional
+        Broadcasting against the image: a both-phase value no artery lumen
+        reaches. Where it lies below the growth level, calcium grows from its
+        seeds down to it (never into confirmed lumen): the thin part of an arc,
+        on a coarse or resampled grid, images below its density and would
+        otherwise be cut off from the arc's dense part.
+    venous_brighter : numpy.ndarray, optional
+        Voxels clearly brighter in the venous phase than in the arterial one:
+        vein lumen (calcium is as bright in both), which that lower growth
+        never takes.
 
     Returns
     -------
@@ -87,6 +107,14 @@ def find_calcium(
     seeds = both_phases_hu >= settings.calcium_seed_hu
     seeds &= ~bone_rim
     grown = both_phases_hu >= settings.calcium_low_hu
+    if no_lumen_hu is not None:
+        faint = both_phases_hu >= np.minimum(no_lumen_hu, settings.calcium_low_hu).astype(
+            np.float32
+        )
+        if venous_brighter is not None:
+            faint &= ~venous_brighter
+        grown |= faint
+        del faint
     grown &= ~bone_rim
     grown &= ~confirmed_lumen
     return components_touching(grown | seeds, seeds)

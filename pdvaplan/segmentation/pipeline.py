@@ -47,6 +47,7 @@ from pdvaplan.progress import stage as stage_timed
 from pdvaplan.segmentation.arteries import (
     artery_level,
     artery_lumen,
+    brighter_than_lumen_hu,
     clean_arteries,
     phase_difference,
 )
@@ -67,7 +68,7 @@ from pdvaplan.segmentation.grid import (
     venous_on_grid,
 )
 from pdvaplan.segmentation.legs import Legs, one_leg
-from pdvaplan.segmentation.levels import LevelProfile
+from pdvaplan.segmentation.levels import LevelProfile, along_axis
 from pdvaplan.segmentation.metal import METAL, find_metal
 from pdvaplan.segmentation.phase_order import PhaseOrder, check_phase_order
 from pdvaplan.segmentation.phases import smooth_phases
@@ -332,7 +333,20 @@ def segment(
             del hidden
         with stage("calcium"):
             not_calcium = bone.rim | metal.rim
-            calcium = find_calcium(phases.both, not_calcium, difference.brighter, settings)
+            no_lumen_hu = along_axis(
+                brighter_than_lumen_hu(phases, difference, settings).astype(np.float32), axis
+            )
+            venous_brighter = phases.venous - phases.arterial > np.float32(4.0 * phases.noise_hu)
+            calcium = find_calcium(
+                phases.both,
+                not_calcium,
+                difference.brighter,
+                settings,
+                no_lumen_hu,
+                venous_brighter,
+            )
+            del venous_brighter
+            dense |= calcium  # faint arcs hidden from the veins' image too
             del not_calcium
             phases.both = None
             artery = clean_arteries(
