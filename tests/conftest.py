@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from pdvaplan.io import Volume, write_volume
 from phantoms import Conditions, make_phantom
 
 #: Real images nobody on the team made, kept with the tests (see tests/data/README.md).
@@ -28,3 +30,16 @@ def cached_phantom(name: str, seed: int = 0, spacing_mm=COARSE_SPACING_MM, direc
 def real_data() -> Path:
     """The real images kept with the tests (tests/data: provenance and licences there)."""
     return REAL_DATA
+
+
+def write_artery_and_vein(folder: Path) -> Path:
+    """A small label map on disk (``labels.nii.gz`` in `folder`): an artery with a vein
+    5 mm beside it along z, 0.5 mm voxels. Returns its path."""
+    frame = Volume(np.zeros((50, 30, 80), np.uint8), np.full(3, 0.5), np.zeros(3), np.eye(3))
+    x, y, _ = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 10.0, y - 7.5) <= 1.6] = 1
+    labels[np.hypot(x - 15.0, y - 7.5) <= 1.8] = 2
+    path = folder / "labels.nii.gz"
+    write_volume(frame.with_array(labels), path)
+    return path

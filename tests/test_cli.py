@@ -159,15 +159,20 @@ def test_unknown_command_exits_2():
     assert_one_line_error(run("plan-it"), "invalid choice")
 
 
+def printed_by(script: str) -> str:
+    """What a Python script prints in a fresh interpreter (it must succeed)."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
 def test_importing_pdvaplan_leaves_the_environment_alone():
     script = (
         "import os; before = dict(os.environ); "
         "import pdvaplan.planning, pdvaplan.kernels, pdvaplan.segmentation, pdvaplan.render; "
         "print(sorted(set(os.environ.items()) ^ set(before.items())))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert printed_by(script) == "[]"
 
 
 def test_threads_option_sets_the_kernels_and_filters_threads(tmp_path):
@@ -194,9 +199,7 @@ def test_help_and_version_load_no_pipeline():
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         "{'scipy', 'numba', 'SimpleITK', 'pyvista', 'skimage', 'matplotlib', 'phantoms'}))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert printed_by(script) == "[]"
 
 
 def test_unknown_preset_is_one_line_and_writes_nothing(tmp_path):

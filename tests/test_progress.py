@@ -7,10 +7,9 @@ import os
 import subprocess
 import sys
 
-import numpy as np
+from conftest import write_artery_and_vein
 
 from pdvaplan.cli import main
-from pdvaplan.io import Volume, write_volume
 from pdvaplan.progress import LoggingProgress, TerminalProgress, reporting, stage
 
 
@@ -38,18 +37,8 @@ def test_a_stage_made_of_stages_is_timed_but_not_counted(caplog):
     assert [r.getMessage().split(":")[0] for r in caplog.records] == ["stage smooth"]
 
 
-def labels_file(tmp_path):
-    frame = Volume(np.zeros((50, 30, 80), np.uint8), np.full(3, 0.5), np.zeros(3), np.eye(3))
-    x, y, _ = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
-    labels = np.zeros(frame.shape, np.uint8)
-    labels[np.hypot(x - 10.0, y - 7.5) <= 1.6] = 1
-    labels[np.hypot(x - 15.0, y - 7.5) <= 1.8] = 2
-    write_volume(frame.with_array(labels), tmp_path / "labels.nii.gz")
-    return tmp_path / "labels.nii.gz"
-
-
 def test_verbose_logs_every_stage_and_quiet_says_nothing(tmp_path, capsys):
-    labels = labels_file(tmp_path)
+    labels = write_artery_and_vein(tmp_path)
     plan = ["plan", "--labels", str(labels), "--no-render"]
     assert main([*plan, "--out", str(tmp_path / "a"), "--verbose"]) == 0
     err = capsys.readouterr().err
@@ -68,7 +57,7 @@ def test_the_first_plan_after_installing_says_it_compiles(tmp_path, capsys, monk
     )
     assert cold.returncode == 0, cold.stderr
     assert cold.stdout.strip() == "False"
-    labels = labels_file(tmp_path)
+    labels = write_artery_and_vein(tmp_path)
     plan = ["plan", "--labels", str(labels), "--no-render"]
     assert main([*plan, "--out", str(tmp_path / "first")]) == 0  # compiled and cached now
     capsys.readouterr()
