@@ -292,10 +292,7 @@ def check_rows(plan: dict) -> list[list[str]]:
         )
     runner_up = checks.get("runner_up")
     if runner_up:
-        names = {vessel.get("id"): vessel.get("name") for vessel in plan.get("vessels") or []}
-        pair = " into ".join(
-            names.get(runner_up[kind]) or runner_up[kind] for kind in ("artery", "vein")
-        )
+        pair = " into ".join(vessel_title(plan, runner_up[kind]) for kind in ("artery", "vein"))
         rows.append(
             [
                 "next-best pair",
