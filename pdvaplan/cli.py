@@ -658,8 +658,10 @@ def summarise_plan(plan: Plan) -> str:
 
 def _calcified_throughout(plan: Plan) -> list[str]:
     """A line per artery with no stretch beyond the calcium margin (pipe-stem)."""
+    from pdvaplan.planning.vessels import vessel_title
+
     return [
-        f"{vessel['name'] or vessel['id']} ({vessel['id']}): calcified along "
+        f"{vessel_title(vessel['id'], vessel['name'])}: calcified along "
         f"{vessel['calcified_mm']:.0f} of its {vessel['length_mm']:.0f} mm, no site on it"
         for vessel in plan.as_dict()["vessels"]
         if vessel["kind"] == "artery"

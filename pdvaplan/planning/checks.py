@@ -41,7 +41,15 @@ from scipy import ndimage
 from pdvaplan.io import Volume
 from pdvaplan.planning.candidates import Candidate
 from pdvaplan.planning.contrast import contrast_along
-from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, METAL, VEIN, VesselMap
+from pdvaplan.planning.vessels import (
+    ARTERY,
+    BONE,
+    CALCIUM,
+    METAL,
+    VEIN,
+    VesselMap,
+    vessel_title,
+)
 from pdvaplan.segmentation import Segmentation
 from pdvaplan.segmentation.legs import Legs
 from pdvaplan.segmentation.levels import noise_hu
@@ -239,9 +247,8 @@ def plan_checks(
 
 
 def _called(vessel_id: str, names: dict[str, str | None] | None) -> str:
-    """A vessel's anatomical name with its id, or its id alone where it has no name."""
-    name = (names or {}).get(vessel_id)
-    return f"the {name} ({vessel_id})" if name else vessel_id
+    """A vessel as a warning's sentence names it."""
+    return vessel_title(vessel_id, (names or {}).get(vessel_id), article=True)
 
 
 def _metal_found(labels: Volume, voxel_mm3: float) -> dict:

@@ -34,6 +34,26 @@ METAL = 5
 _CALCIUM_REACH_MM = 2.0
 
 
+def vessel_title(vessel_id: str, name: str | None, article: bool = False) -> str:
+    """How every text (warnings, summary, report) names a vessel.
+
+    Its anatomical name with its id, or the id alone where the anatomy gave no
+    name; `article` puts "the" before a name, for use inside a sentence.
+
+    Examples
+    --------
+    >>> vessel_title("artery-3", "posterior tibial artery")
+    'posterior tibial artery (artery-3)'
+    >>> vessel_title("artery-3", "posterior tibial artery", article=True)
+    'the posterior tibial artery (artery-3)'
+    >>> vessel_title("vein-6", None, article=True)
+    'vein-6'
+    """
+    if not name:
+        return vessel_id
+    return f"{'the ' if article else ''}{name} ({vessel_id})"
+
+
 @dataclass(frozen=True)
 class VesselMap:
     """The vessels of one leg, ready for the crossing search.

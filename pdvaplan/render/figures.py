@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 from pdvaplan.centerlines import Centerline
 from pdvaplan.kernels import distance_profile
 from pdvaplan.render.meshes import _arc_on, segment_polyline
-from pdvaplan.render.planview import PlanView, vessel_title
+from pdvaplan.render.planview import PlanView, plan_vessel_title
 from pdvaplan.render.reformat import StraightCPR, axial_plane, straightened_cpr
 
 DPI = 100
@@ -234,14 +234,14 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
     source = "label map" if labels else ("venous phase" if vessel == "vein" else "arterial phase")
     if vessel == "vein":
         title = (
-            f"Straightened CPR along {vessel_title(view.plan, vessel_id)} from 20 mm above the "
-            f"crossing to the ankle ({span:.0f} mm; {source}); stretched vertically"
+            f"Straightened CPR along {plan_vessel_title(view.plan, vessel_id)} from 20 mm above "
+            f"the crossing to the ankle ({span:.0f} mm; {source}); stretched vertically"
         )
     else:
         line = view.centerlines[vessel_id]
         title = (
-            f"Straightened CPR along {vessel_title(view.plan, vessel_id)} through the crossing "
-            f"({span:.0f} mm of patent lumen; {source}); stretched vertically"
+            f"Straightened CPR along {plan_vessel_title(view.plan, vessel_id)} through the "
+            f"crossing ({span:.0f} mm of patent lumen; {source}); stretched vertically"
         )
         if line.distal_end == "lumen-end":
             top.annotate(
@@ -395,7 +395,8 @@ def profile_figure(view: PlanView, path: Path) -> Path:
         ax.set_ylim(0, top)
         ax.set_ylabel("distance (mm)\ncentre to centre", fontsize=8)
         ax.set_title(
-            f"{vessel_title(plan, artery.id)}: distance to the nearest vein along its patent lumen",
+            f"{plan_vessel_title(plan, artery.id)}: distance to the nearest vein along its "
+            "patent lumen",
             fontsize=10,
             loc="left",
         )

@@ -19,6 +19,7 @@ from pdvaplan.centerlines import Centerline
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import RigidTransform, Volume, read_volume
 from pdvaplan.planning.plan import SEGMENTATION_FILE, json_default
+from pdvaplan.planning.vessels import vessel_title
 from pdvaplan.segmentation.calibrate import HuScale, volume_in_hu
 from pdvaplan.segmentation.grid import venous_on_grid
 
@@ -87,23 +88,19 @@ def vessel_kind(plan: dict, vessel_id: str) -> str:
     return "artery" if vessel_id.startswith("artery") else "vein"
 
 
-def vessel_title(plan: dict, vessel_id: str) -> str:
-    """A vessel's anatomical name with its id, or its id alone when plan.json has no name.
+def plan_vessel_title(plan: dict, vessel_id: str) -> str:
+    """`pdvaplan.planning.vessels.vessel_title` of a vessel of plan.json.
 
     Examples
     --------
-    >>> vessel_title({"vessels": [{"id": "artery-3", "name": "posterior tibial artery"}]},
-    ...              "artery-3")
+    >>> plan_vessel_title({"vessels": [{"id": "artery-3", "name": "posterior tibial artery"}]},
+    ...                   "artery-3")
     'posterior tibial artery (artery-3)'
-    >>> vessel_title({"vessels": [{"id": "vein-6", "name": None}]}, "vein-6")
+    >>> plan_vessel_title({"vessels": [{"id": "vein-6", "name": None}]}, "vein-6")
     'vein-6'
     """
-    for vessel in plan.get("vessels") or []:
-        if vessel.get("id") == vessel_id:
-            name = vessel.get("name") or vessel.get("anatomy")
-            if name:
-                return f"{name} ({vessel_id})"
-    return vessel_id
+    vessel = next((v for v in plan.get("vessels") or [] if v.get("id") == vessel_id), {})
+    return vessel_title(vessel_id, vessel.get("name") or vessel.get("anatomy"))
 
 
 def plain_json(value):

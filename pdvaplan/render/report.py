@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdvaplan.render.planview import PlanView, vessel_title
+from pdvaplan.render.planview import PlanView, plan_vessel_title
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
@@ -131,9 +131,10 @@ def plan_in_words(view: PlanView) -> list[str]:
     a = np.asarray(crossing["artery_point_mm"])
     b = np.asarray(crossing["vein_point_mm"])
     sentences = [
-        f"Cross from {vessel_title(plan, crossing['artery'])}{where} into "
-        f"{vessel_title(plan, crossing['vein'])}: a needle of {crossing['distance_mm']:.1f} mm "
-        f"centre to centre ({crossing['gap_mm']:.1f} mm from lumen wall to lumen wall), pointing "
+        f"Cross from {plan_vessel_title(plan, crossing['artery'])}{where} into "
+        f"{plan_vessel_title(plan, crossing['vein'])}: a needle of "
+        f"{crossing['distance_mm']:.1f} mm centre to centre ({crossing['gap_mm']:.1f} mm from "
+        "lumen wall to lumen wall), pointing "
         f"{needle_direction_words(b - a)}, at {crossing['needle_angle_deg']:.0f}° to the artery.",
         f"Artery lumen {crossing['artery_diameter_mm']:.1f} mm, vein lumen "
         f"{crossing['vein_diameter_mm']:.1f} mm across at the crossing; "
@@ -292,7 +293,9 @@ def check_rows(plan: dict) -> list[list[str]]:
         )
     runner_up = checks.get("runner_up")
     if runner_up:
-        pair = " into ".join(vessel_title(plan, runner_up[kind]) for kind in ("artery", "vein"))
+        pair = " into ".join(
+            plan_vessel_title(plan, runner_up[kind]) for kind in ("artery", "vein")
+        )
         rows.append(
             [
                 "next-best pair",
@@ -386,8 +389,8 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
     if crossing:
         parts.append("<h2>The crossing in numbers</h2>")
         rows = [
-            ["artery", vessel_title(plan, crossing["artery"])],
-            ["vein", vessel_title(plan, crossing["vein"])],
+            ["artery", plan_vessel_title(plan, crossing["artery"])],
+            ["vein", plan_vessel_title(plan, crossing["vein"])],
             ["height above the ankle (mm)", _height(crossing)],
             ["needle, centre to centre (mm)", _mm(crossing["distance_mm"], 2)],
             [
@@ -420,8 +423,8 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
             rows.append(
                 [
                     c.get("rank", ""),
-                    vessel_title(plan, c["artery"]),
-                    vessel_title(plan, c["vein"]),
+                    plan_vessel_title(plan, c["artery"]),
+                    plan_vessel_title(plan, c["vein"]),
                     _height(c),
                     _mm(c.get("smoothed_distance_mm"), 2),
                     _mm(c["distance_mm"], 2),
@@ -514,7 +517,7 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
                 ],
                 [
                     [
-                        vessel_title(plan, v["id"]),
+                        plan_vessel_title(plan, v["id"]),
                         v["kind"],
                         _mm(v["length_mm"], 0),
                         _mm(v["median_diameter_mm"], 1),
