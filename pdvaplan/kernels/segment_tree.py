@@ -139,7 +139,7 @@ def fill_segment_tree(points, low, high, chord, radius, n_leaves):
             low[node, k] = min(low[left, k], low[right, k])
             high[node, k] = max(high[left, k], high[right, k])
         if low[right, 0] == np.inf:  # right child empty: same run as the left one
-            chord[node, :] = chord[left, :]
+            chord[node, 0], chord[node, 1] = chord[left, 0], chord[left, 1]
             radius[node] = radius[left]
             continue
         first = chord[left, 0]

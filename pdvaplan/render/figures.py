@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline
-from pdvaplan.kernels import distance_profile
+from pdvaplan.kernels import NearestSegments, nearest_segments_within
 from pdvaplan.render.meshes import _arc_on, segment_polyline
 from pdvaplan.render.planview import PlanView, plan_vessel_title
 from pdvaplan.render.reformat import StraightCPR, axial_plane, straightened_cpr
@@ -277,21 +277,27 @@ def _calcified_heights(view: PlanView, artery: Centerline) -> np.ndarray:
     return np.sort(artery.arc_mm[nearest[close]])
 
 
+def _nearest_on_vein(artery: Centerline, vein: Centerline) -> NearestSegments:
+    """Per artery segment, the nearest vein segment however far (the kernel the planner
+    searches with, its reach the span of both lines)."""
+    both_mm = np.vstack([artery.points_mm, vein.points_mm])
+    span_mm = float(np.linalg.norm(np.ptp(both_mm, axis=0)))
+    return nearest_segments_within(artery.points_mm, vein.points_mm, span_mm)
+
+
 def artery_profiles(view: PlanView) -> list[dict]:
-    """Per artery: heights (mm above the ankle), distance to the nearest vein and to
-    each vein (kernels `distance_profile`), its closest approach and calcified arcs."""
+    """Per artery segment: its height (mm above the ankle), distance to the nearest vein
+    and to each vein; per artery, its calcified arcs."""
     ankle = view.ankle_z_mm or 0.0
     rows = []
     for artery in view.arteries:
-        per_vein = {
-            vein.id: distance_profile(artery.points_mm, vein.points_mm).distance_mm
-            for vein in view.veins
-        }
+        per_vein = {vein.id: _nearest_on_vein(artery, vein).distance_mm for vein in view.veins}
         nearest = np.min(np.stack(list(per_vein.values())), axis=0) if per_vein else None
+        middles_mm = (artery.points_mm[1:] + artery.points_mm[:-1]) / 2
         rows.append(
             {
                 "artery": artery,
-                "height_mm": artery.points_mm[:, 2] - ankle,
+                "height_mm": middles_mm[:, 2] - ankle,
                 "per_vein": per_vein,
                 "nearest_mm": nearest,
                 "calcium_arc_mm": _calcified_heights(view, artery),
@@ -345,7 +351,7 @@ def profile_figure(view: PlanView, path: Path) -> Path:
         ax.plot(height, nearest, color="black", lw=1.4, label="to the nearest vein", zorder=3)
         ax.axhline(reach, color=REACH_COLOR, ls="--", lw=1.2, label=f"reach {reach:g} mm")
         for arc in row["calcium_arc_mm"]:
-            h = np.interp(arc, artery.arc_mm, height)
+            h = np.interp(arc, artery.arc_mm, artery.points_mm[:, 2]) - (view.ankle_z_mm or 0.0)
             ax.axvspan(h - margin, h + margin, color="#ffbf80", alpha=0.08, lw=0, zorder=0)
         if row["calcium_arc_mm"].size:
             ax.plot([], [], color="#ffbf80", lw=6, label=f"calcified wall ± {margin:g} mm")
@@ -413,10 +419,10 @@ def _closest_approach(view: PlanView) -> tuple[np.ndarray, np.ndarray] | None:
     best = None
     for artery in view.arteries:
         for vein in view.veins:
-            profile = distance_profile(artery.points_mm, vein.points_mm)
-            i = int(np.argmin(profile.distance_mm))
-            if best is None or profile.distance_mm[i] < best[0]:
-                best = (profile.distance_mm[i], artery.points_mm[i], profile.point_b_mm[i])
+            found = _nearest_on_vein(artery, vein)
+            i = int(np.argmin(found.distance_mm))
+            if best is None or found.distance_mm[i] < best[0]:
+                best = (found.distance_mm[i], found.point_a_mm[i], found.point_b_mm[i])
     return None if best is None else (best[1], best[2])
 
 
