@@ -70,6 +70,7 @@ def make_phantom(
     progress: Callable[[str], None] | None = None,
     acquisition: Acquisition | None = None,
     conditions: Conditions | None = None,
+    origin_shift_mm: tuple[float, float, float] | None = None,
 ) -> Phantom:
     """Generate a phantom from a preset name, or from `spec` if given.
 
@@ -80,9 +81,10 @@ def make_phantom(
         drawn from `seed`.
     seed : int
         Seed of the image noise (and, for ``"random"``, of every parameter).
-    spacing_mm, direction : optional
-        Override the preset's grid: voxel spacing along i, j, k and a
-        row-major orthonormal direction matrix (9 numbers).
+    spacing_mm, direction, origin_shift_mm : optional
+        Override the preset's grid: voxel spacing along i, j, k, a row-major
+        orthonormal direction matrix (9 numbers) and a physical shift of the
+        grid in mm (`GridSpec`).
     spec : LegSpec, optional
         An explicit anatomy; `name` then only labels the truth.
     progress : callable, optional
@@ -116,6 +118,7 @@ def make_phantom(
     grid = GridSpec(
         tuple(spacing_mm) if spacing_mm is not None else grid.spacing_mm,
         tuple(direction) if direction is not None else grid.direction,
+        tuple(origin_shift_mm) if origin_shift_mm is not None else grid.origin_shift_mm,
     )
     drawn = name == "random" and spec is None
     if acquisition is None:

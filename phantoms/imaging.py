@@ -42,10 +42,14 @@ class GridSpec:
     direction : tuple of 9 floats
         Orthonormal direction matrix, row-major as SimpleITK's
         ``GetDirection`` (columns are the physical directions of i, j, k).
+    origin_shift_mm : tuple of 3 floats
+        Physical shift of the whole grid from centred on the leg's box (where
+        the voxel centres fall on the anatomy); the leg stays where it is.
     """
 
     spacing_mm: tuple[float, float, float] = (0.8, 0.8, 1.0)
     direction: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    origin_shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ def grid_volume(spec: LegSpec | tuple[LegSpec, ...], grid: GridSpec) -> Volume:
             f"{GRID_SOURCE}: {' x '.join(map(str, shape))} voxels exceeds the limit of "
             f"{MAX_VOXELS:.0e}; use a coarser spacing"
         )
-    origin = centre - direction @ (spacing * (shape - 1) / 2)
+    shift = np.asarray(grid.origin_shift_mm, dtype=np.float64)
+    origin = centre + shift - direction @ (spacing * (shape - 1) / 2)
     return Volume(np.zeros(tuple(shape), np.uint8), spacing, origin, direction, GRID_SOURCE)
 
 
