@@ -22,6 +22,7 @@ from pdvaplan import __version__
 from pdvaplan.centerlines.skeleton import depth_mm
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
+from pdvaplan.kernels._cache import SearchKernelsWarmUp
 from pdvaplan.outputs import write_text_atomically
 from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
@@ -297,10 +298,14 @@ def plan_from_labels(
     """
     parameters = parameters or PlanParameters()
     timings = dict.fromkeys(STAGES) | (timings or {})
-    with stage("centerlines", timings):
-        labels, legs = one_leg(labels, labels.array > 0, parameters.side, 0, join_mm=LABEL_JOIN_MM)
-        vessels = map_vessels(labels)
-    return plan_vessels(vessels, parameters, timings, legs=legs)
+    with SearchKernelsWarmUp() as warm_up:
+        with stage("centerlines", timings):
+            labels, legs = one_leg(
+                labels, labels.array > 0, parameters.side, 0, join_mm=LABEL_JOIN_MM
+            )
+            vessels = map_vessels(labels)
+        warm_up.wait()
+        return plan_vessels(vessels, parameters, timings, legs=legs)
 
 
 def plan_from_phases(
@@ -328,21 +333,23 @@ def plan_from_phases(
     parameters = parameters or PlanParameters()
     timings = dict.fromkeys(STAGES) | (timings or {})
     stages: dict[str, float] = {}
-    with stage("segment", timings, report=False):
-        segmentation = segment(
-            arterial,
-            venous,
-            calcium_hu=parameters.calcium_hu,
-            register=parameters.register,
-            hu_scale=parameters.hu_scale,
-            side=parameters.side,
-            timings_s=stages,
-        )
-    timings["segment_stages"] = {k: round(v, 3) for k, v in stages.items()}
-    with stage("centerlines", timings):
-        artery_lumen, vein_lumen = lumen_fractions(segmentation, segmentation.arterial_hu)
-        vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
-    return plan_vessels(vessels, parameters, timings, segmentation, segmentation.legs)
+    with SearchKernelsWarmUp() as warm_up:
+        with stage("segment", timings, report=False):
+            segmentation = segment(
+                arterial,
+                venous,
+                calcium_hu=parameters.calcium_hu,
+                register=parameters.register,
+                hu_scale=parameters.hu_scale,
+                side=parameters.side,
+                timings_s=stages,
+            )
+        timings["segment_stages"] = {k: round(v, 3) for k, v in stages.items()}
+        with stage("centerlines", timings):
+            artery_lumen, vein_lumen = lumen_fractions(segmentation, segmentation.arterial_hu)
+            vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
+        warm_up.wait()
+        return plan_vessels(vessels, parameters, timings, segmentation, segmentation.legs)
 
 
 def lumen_fractions(
