@@ -85,6 +85,9 @@ class Search:
     candidates: tuple[Candidate, ...]  # best first; empty when infeasible
     nearest_mm: float | None  # smallest eligible centreline distance, within reach or not
     reason: str | None  # why nothing is feasible
+    #: The best site within reach that keeps every rule but misses the calcium margin by
+    #: less than `calcium_edge_mm` (where calcified wall ends is known to about that).
+    calcium_edge: Candidate | None = None
 
 
 def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
@@ -117,12 +120,15 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
             "no patent artery runs down from the top of the volume (the catheter's way in): "
             "the arteries found start inside it",
         )
+    edge_margin_mm = parameters.calcium_margin_mm - calcium_edge_mm(vessels)
+    edge_sites = []
     for artery in arteries:
         for vein in veins:
             # Every artery segment's nearest vein point, at any distance: the same
             # sites and rules give the candidates (within reach) and `nearest_mm`.
             found = nearest_segments_within(artery.points_mm, vein.points_mm, _EVERYWHERE_MM)
             eligible = _eligible(artery, vein, found, vessels, parameters)
+            edge = _eligible(artery, vein, found, vessels, parameters, edge_margin_mm) & ~eligible
             if eligible.any():
                 closest = float(found.distance_mm[eligible].min())
                 nearest = closest if nearest is None else min(nearest, closest)
@@ -132,6 +138,10 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
             sites += [
                 _candidate(artery, vein, found, i, vessels, smoothed[i])
                 for i in np.flatnonzero(within & eligible)
+            ]
+            edge_sites += [
+                _candidate(artery, vein, found, i, vessels, smoothed[i])
+                for i in np.flatnonzero(within & edge)
             ]
     if nearest is None and not any_within:
         return Search(
@@ -164,7 +174,18 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
         )
     sites = [site for site, ok in zip(sites, clear, strict=True) if ok]
     ranked = _distinct_sites(sorted(sites, key=lambda s: s.smoothed_distance_mm), parameters)
-    return Search(tuple(ranked), nearest, None)
+    if edge_sites:
+        clear_edge = _needle_is_clear(edge_sites, vessels)
+        edge_sites = [s for s, ok in zip(edge_sites, clear_edge, strict=True) if ok]
+    calcium_edge = min(edge_sites, key=lambda s: s.smoothed_distance_mm, default=None)
+    return Search(tuple(ranked), nearest, None, calcium_edge)
+
+
+def calcium_edge_mm(vessels: VesselMap) -> float:
+    """How well the end of a calcified stretch is known along an artery: one voxel (the
+    label map's largest spacing). Calcium blooms, and a voxel holding any of it counts
+    whole (`pdvaplan.planning.vessels`), so the stretch's ends may lie that much off."""
+    return float(vessels.labels.spacing_mm.max())
 
 
 def source_arteries(arteries: tuple[Centerline, ...]) -> list[Centerline]:
@@ -280,16 +301,19 @@ def _eligible(
     found: NearestSegments,
     vessels: VesselMap,
     parameters: PlanParameters,
+    calcium_margin_mm: float | None = None,
 ) -> np.ndarray:
     """Whether each site (an artery segment's nearest vein point) keeps the rules:
-    away from calcified wall and from where the artery's contrast stops, both
-    lumens wide enough, both points away from where their vessels leave the
-    volume. The needle is checked later."""
+    away from calcified wall (by `calcium_margin_mm`, default the parameters') and
+    from where the artery's contrast stops, both lumens wide enough, both points
+    away from where their vessels leave the volume. The needle is checked later."""
+    if calcium_margin_mm is None:
+        calcium_margin_mm = parameters.calcium_margin_mm
     artery_radius = np.interp(found.arc_a_mm, artery.arc_mm, artery.radii_mm)
     vein_radius = np.interp(found.arc_b_mm, vein.arc_mm, vein.radii_mm)
     calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
     return (
-        (calcium > parameters.calcium_margin_mm)
+        (calcium > calcium_margin_mm)
         & (2 * artery_radius >= parameters.min_artery_mm)
         & (2 * vein_radius >= parameters.min_vein_mm)
         & _away_from_ends(artery, found.arc_a_mm, END_BORDER, parameters.edge_margin_mm)

@@ -27,7 +27,12 @@ Normal ranges (parameters of `CheckLimits`):
   than the crossing's. Closer, the images cannot tell the two pairs apart: a
   distance from phases is good to about 0.2 mm (95th percentile of the plan
   benchmark's distance errors, random legs 3001-3100), so two measured
-  distances differ by chance by up to about 0.27 mm.
+  distances differ by chance by up to about 0.27 mm;
+* the calcium margin does not decide the plan by less than a voxel, the
+  precision to which a calcified stretch's end is placed (calcium blooms, and a
+  voxel holding any counts whole): the crossing keeps the margin by more than a
+  voxel, and no site that misses it by less than a voxel is shorter than the
+  crossing by more than a near tie.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.io import Volume
-from pdvaplan.planning.candidates import Candidate
+from pdvaplan.planning.candidates import Candidate, calcium_edge_mm
 from pdvaplan.planning.contrast import contrast_along
 from pdvaplan.planning.vessels import (
     ARTERY,
@@ -81,6 +86,8 @@ def plan_checks(
     candidates: Sequence[Candidate] = (),
     names: dict[str, str | None] | None = None,
     limits: CheckLimits | None = None,
+    calcium_edge: Candidate | None = None,
+    calcium_margin_mm: float | None = None,
 ) -> tuple[dict, list[str]]:
     """The checks of a plan and the warnings for those outside their normal range.
 
@@ -102,6 +109,13 @@ def plan_checks(
     names : dict, optional
         Anatomical names of the vessels by id, for the warnings.
     limits : CheckLimits, optional
+    calcium_edge : Candidate, optional
+        The best site that misses the calcium margin by less than a voxel
+        (`pdvaplan.planning.candidates.Search.calcium_edge`): a warning when it
+        is shorter than the crossing by more than a near tie.
+    calcium_margin_mm : float, optional
+        The margin the plan kept from calcified wall: a warning when the
+        crossing keeps it by less than a voxel.
 
     Returns
     -------
@@ -147,6 +161,10 @@ def plan_checks(
                 f"within what the images can tell apart ({limits.near_tie_mm:g} mm); compare "
                 "the two pairs before choosing"
             )
+    checks["calcium_edge"], edge_warnings = _calcium_edge(
+        crossing, calcium_edge, calcium_margin_mm, vessels, names, limits
+    )
+    warnings += edge_warnings
     bones_say = side_from_bones(vessels.labels)
     sizes, _ = bone_pieces(vessels.labels)
     tibias = int(np.count_nonzero(sizes >= _TIBIA_SHARE * sizes.max())) if len(sizes) else 0
@@ -244,6 +262,51 @@ def plan_checks(
             "most): a late arterial phase, where arteries and veins can be confused"
         )
     return checks, warnings
+
+
+def _calcium_edge(
+    crossing: Candidate | None,
+    edge: Candidate | None,
+    margin_mm: float | None,
+    vessels: VesselMap,
+    names: dict[str, str | None] | None,
+    limits: CheckLimits,
+) -> tuple[dict | None, list[str]]:
+    """Where the calcium margin decides the plan by less than what the images can place
+    (a voxel, `calcium_edge_mm`): a shorter site just inside it, or a crossing just
+    outside it."""
+    if crossing is None or margin_mm is None:
+        return None, []
+    voxel_mm = calcium_edge_mm(vessels)
+    warnings = []
+    found = {"voxel_mm": voxel_mm, "shorter_site": None}
+    if edge is not None:
+        shorter_mm = crossing.smoothed_distance_mm - edge.smoothed_distance_mm
+        found["shorter_site"] = {
+            "artery": edge.artery,
+            "vein": edge.vein,
+            "artery_point_mm": edge.artery_point_mm,
+            "distance_mm": edge.distance_mm,
+            "calcium_distance_mm": edge.calcium_distance_mm,
+            "shorter_by_mm": shorter_mm,
+        }
+        if shorter_mm > limits.near_tie_mm:
+            warnings.append(
+                f"a site {shorter_mm:.2f} mm shorter (ranked by smoothed distance) lies just "
+                f"inside the calcium margin: {_called(edge.artery, names)} into "
+                f"{_called(edge.vein, names)}, {edge.calcium_distance_mm:.1f} mm from "
+                f"calcified wall (margin {margin_mm:g} mm); where calcium ends is known to "
+                f"about a voxel ({voxel_mm:.1f} mm): check the calcium there before choosing"
+            )
+    clearance = crossing.calcium_distance_mm
+    if clearance is not None and clearance <= margin_mm + voxel_mm:
+        warnings.append(
+            f"the crossing keeps the calcium margin by less than a voxel: "
+            f"{clearance:.1f} mm from calcified wall (margin {margin_mm:g} mm, voxel "
+            f"{voxel_mm:.1f} mm); where calcium ends is known to about a voxel: check the "
+            "calcium there"
+        )
+    return found, warnings
 
 
 def _called(vessel_id: str, names: dict[str, str | None] | None) -> str:

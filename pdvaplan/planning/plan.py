@@ -242,7 +242,14 @@ def plan_vessels(
             )
         names = name_vessels(vessels)
         checks, warnings = plan_checks(
-            segmentation, vessels, legs, parameters.side, search.candidates, names
+            segmentation,
+            vessels,
+            legs,
+            parameters.side,
+            search.candidates,
+            names,
+            calcium_edge=search.calcium_edge,
+            calcium_margin_mm=parameters.calcium_margin_mm,
         )
     warnings += (stent or {}).get("warnings", [])
     return Plan(
