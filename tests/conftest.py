@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +45,10 @@ def write_artery_and_vein(folder: Path) -> Path:
     path = folder / "labels.nii.gz"
     write_volume(frame.with_array(labels), path)
     return path
+
+
+def printed_by(script: str) -> str:
+    """What a Python script prints in a fresh interpreter (it must succeed)."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import printed_by
 
 from pdvaplan.cli import main
 from pdvaplan.io import Volume, read_volume, write_volume
@@ -157,13 +158,6 @@ def test_info_on_bad_input_exits_2_naming_the_file(tmp_path, kind):
 
 def test_unknown_command_exits_2():
     assert_one_line_error(run("plan-it"), "invalid choice")
-
-
-def printed_by(script: str) -> str:
-    """What a Python script prints in a fresh interpreter (it must succeed)."""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 def test_importing_pdvaplan_leaves_the_environment_alone():

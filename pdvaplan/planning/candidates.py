@@ -124,11 +124,12 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     edge_sites = []
     for artery in arteries:
         for vein in veins:
-            # Every artery segment's nearest vein point, at any distance: the same
-            # sites and rules give the candidates (within reach) and `nearest_mm`.
-            found = nearest_segments_within(artery.points_mm, vein.points_mm, _EVERYWHERE_MM)
-            eligible = _eligible(artery, vein, found, vessels, parameters)
-            edge = _eligible(artery, vein, found, vessels, parameters, edge_margin_mm) & ~eligible
+            # The same sites and rules give the candidates (within reach) and `nearest_mm`.
+            found = nearest_on_vein(artery, vein)
+            other_rules = _keeps_other_rules(artery, vein, found, parameters)
+            calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
+            eligible = other_rules & (calcium > parameters.calcium_margin_mm)
+            edge = other_rules & (calcium > edge_margin_mm) & ~eligible
             if eligible.any():
                 closest = float(found.distance_mm[eligible].min())
                 nearest = closest if nearest is None else min(nearest, closest)
@@ -295,26 +296,22 @@ def _candidate(
     )
 
 
-def _eligible(
-    artery: Centerline,
-    vein: Centerline,
-    found: NearestSegments,
-    vessels: VesselMap,
-    parameters: PlanParameters,
-    calcium_margin_mm: float | None = None,
+def nearest_on_vein(artery: Centerline, vein: Centerline) -> NearestSegments:
+    """Every artery segment's nearest vein point, at any distance: the sites of a pair."""
+    return nearest_segments_within(artery.points_mm, vein.points_mm, _EVERYWHERE_MM)
+
+
+def _keeps_other_rules(
+    artery: Centerline, vein: Centerline, found: NearestSegments, parameters: PlanParameters
 ) -> np.ndarray:
-    """Whether each site (an artery segment's nearest vein point) keeps the rules:
-    away from calcified wall (by `calcium_margin_mm`, default the parameters') and
-    from where the artery's contrast stops, both lumens wide enough, both points
-    away from where their vessels leave the volume. The needle is checked later."""
-    if calcium_margin_mm is None:
-        calcium_margin_mm = parameters.calcium_margin_mm
+    """Whether each site (an artery segment's nearest vein point) keeps the rules other
+    than the calcium margin: away from where the artery's contrast stops, both lumens
+    wide enough, both points away from where their vessels leave the volume. The needle
+    is checked later."""
     artery_radius = np.interp(found.arc_a_mm, artery.arc_mm, artery.radii_mm)
     vein_radius = np.interp(found.arc_b_mm, vein.arc_mm, vein.radii_mm)
-    calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
     return (
-        (calcium > calcium_margin_mm)
-        & (2 * artery_radius >= parameters.min_artery_mm)
+        (2 * artery_radius >= parameters.min_artery_mm)
         & (2 * vein_radius >= parameters.min_vein_mm)
         & _away_from_ends(artery, found.arc_a_mm, END_BORDER, parameters.edge_margin_mm)
         & _away_from_ends(vein, found.arc_b_mm, END_BORDER, parameters.edge_margin_mm)

@@ -147,12 +147,7 @@ def plan_checks(
     checks["runner_up"] = None
     if runner_up is not None:
         longer_mm = runner_up.smoothed_distance_mm - crossing.smoothed_distance_mm
-        checks["runner_up"] = {
-            "artery": runner_up.artery,
-            "vein": runner_up.vein,
-            "distance_mm": runner_up.distance_mm,
-            "longer_by_mm": longer_mm,
-        }
+        checks["runner_up"] = _site_record(runner_up, longer_by_mm=longer_mm)
         if longer_mm <= limits.near_tie_mm:
             warnings.append(
                 f"a near tie: the best site of {_called(runner_up.artery, names)} into "
@@ -282,14 +277,12 @@ def _calcium_edge(
     found = {"voxel_mm": voxel_mm, "shorter_site": None}
     if edge is not None:
         shorter_mm = crossing.smoothed_distance_mm - edge.smoothed_distance_mm
-        found["shorter_site"] = {
-            "artery": edge.artery,
-            "vein": edge.vein,
-            "artery_point_mm": edge.artery_point_mm,
-            "distance_mm": edge.distance_mm,
-            "calcium_distance_mm": edge.calcium_distance_mm,
-            "shorter_by_mm": shorter_mm,
-        }
+        found["shorter_site"] = _site_record(
+            edge,
+            artery_point_mm=edge.artery_point_mm,
+            calcium_distance_mm=edge.calcium_distance_mm,
+            shorter_by_mm=shorter_mm,
+        )
         if shorter_mm > limits.near_tie_mm:
             warnings.append(
                 f"a site {shorter_mm:.2f} mm shorter (ranked by smoothed distance) lies just "
@@ -307,6 +300,12 @@ def _calcium_edge(
             "calcium there"
         )
     return found, warnings
+
+
+def _site_record(site: Candidate, **figures) -> dict:
+    """A site other than the crossing as `checks` records it: its pair, its raw distance
+    and the figures that make it worth recording."""
+    return {"artery": site.artery, "vein": site.vein, "distance_mm": site.distance_mm} | figures
 
 
 def _called(vessel_id: str, names: dict[str, str | None] | None) -> str:

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline
-from pdvaplan.kernels import NearestSegments, nearest_segments_within
+from pdvaplan.planning.candidates import nearest_on_vein
 from pdvaplan.render.meshes import _arc_on, segment_polyline
 from pdvaplan.render.planview import PlanView, plan_vessel_title
 from pdvaplan.render.reformat import StraightCPR, axial_plane, straightened_cpr
@@ -277,21 +277,13 @@ def _calcified_heights(view: PlanView, artery: Centerline) -> np.ndarray:
     return np.sort(artery.arc_mm[nearest[close]])
 
 
-def _nearest_on_vein(artery: Centerline, vein: Centerline) -> NearestSegments:
-    """Per artery segment, the nearest vein segment however far (the kernel the planner
-    searches with, its reach the span of both lines)."""
-    both_mm = np.vstack([artery.points_mm, vein.points_mm])
-    span_mm = float(np.linalg.norm(np.ptp(both_mm, axis=0)))
-    return nearest_segments_within(artery.points_mm, vein.points_mm, span_mm)
-
-
 def artery_profiles(view: PlanView) -> list[dict]:
     """Per artery segment: its height (mm above the ankle), distance to the nearest vein
     and to each vein; per artery, its calcified arcs."""
     ankle = view.ankle_z_mm or 0.0
     rows = []
     for artery in view.arteries:
-        per_vein = {vein.id: _nearest_on_vein(artery, vein).distance_mm for vein in view.veins}
+        per_vein = {vein.id: nearest_on_vein(artery, vein).distance_mm for vein in view.veins}
         nearest = np.min(np.stack(list(per_vein.values())), axis=0) if per_vein else None
         middles_mm = (artery.points_mm[1:] + artery.points_mm[:-1]) / 2
         rows.append(
@@ -419,7 +411,7 @@ def _closest_approach(view: PlanView) -> tuple[np.ndarray, np.ndarray] | None:
     best = None
     for artery in view.arteries:
         for vein in view.veins:
-            found = _nearest_on_vein(artery, vein)
+            found = nearest_on_vein(artery, vein)
             i = int(np.argmin(found.distance_mm))
             if best is None or found.distance_mm[i] < best[0]:
                 best = (found.distance_mm[i], found.point_a_mm[i], found.point_b_mm[i])

@@ -170,13 +170,15 @@ def phase_difference(
 def brighter_than_lumen_hu(
     phases: SmoothedPhases, difference: PhaseDifference, settings: SegmentationSettings
 ) -> np.ndarray:
-    """Per slice: a venous-phase value (HU) no artery lumen reaches there (its measured
-    venous-phase level, a share of its contrast more, and three noise sigmas)."""
+    """Per slice, shaped to broadcast against the phases (float32): a venous-phase value
+    (HU) no artery lumen reaches there (its measured venous-phase level, a share of its
+    contrast more, and three noise sigmas)."""
     venous_level = difference.artery_venous_hu
     background = phases.background_hu
-    return (
+    level = (
         venous_level + settings.suspect_margin * (venous_level - background) + 3.0 * phases.noise_hu
     )
+    return along_axis(level.astype(np.float32), phases.axis)
 
 
 def clean_arteries(
@@ -210,7 +212,7 @@ def clean_arteries(
     too_bright = brighter_than_lumen_hu(phases, difference, settings)
     brighter = difference.brighter
     difference.brighter = None
-    suspect = phases.venous > along_axis(too_bright.astype(np.float32), axis)
+    suspect = phases.venous > too_bright
     suspect &= ~brighter
     near = calcium_rim | bone_near
     near &= ~brighter

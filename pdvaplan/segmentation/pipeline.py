@@ -68,7 +68,7 @@ from pdvaplan.segmentation.grid import (
     venous_on_grid,
 )
 from pdvaplan.segmentation.legs import Legs, one_leg
-from pdvaplan.segmentation.levels import LevelProfile, along_axis
+from pdvaplan.segmentation.levels import LevelProfile
 from pdvaplan.segmentation.metal import METAL, find_metal
 from pdvaplan.segmentation.phase_order import PhaseOrder, check_phase_order
 from pdvaplan.segmentation.phases import smooth_phases
@@ -333,9 +333,7 @@ def segment(
             del hidden
         with stage("calcium"):
             not_calcium = bone.rim | metal.rim
-            no_lumen_hu = along_axis(
-                brighter_than_lumen_hu(phases, difference, settings).astype(np.float32), axis
-            )
+            no_lumen_hu = brighter_than_lumen_hu(phases, difference, settings)
             venous_brighter = phases.venous - phases.arterial > np.float32(4.0 * phases.noise_hu)
             calcium = find_calcium(
                 phases.both,
