@@ -578,7 +578,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
     if not plan_kernels_cached():
         _progress(
             "compiling the geometry kernels: once after installing or updating pdvaplan "
-            "(about 15 s more than later runs on 2 cores)"
+            "(about 8 s more than later runs on 2 cores)"
         )
     _progress(f"reading {', '.join(str(p) for p in (recorded_as or given).values())} ...")
     with stage("load", timings):
