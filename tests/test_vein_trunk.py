@@ -113,7 +113,17 @@ def test_the_crossing_targets_the_trunk_never_a_spur():
     for min_vein_mm in (0.0, 1.0, 1.5):
         plan = plan_vessels(vessels, PlanParameters(min_vein_mm=min_vein_mm), {})
         assert plan.feasible
-        assert all(c.vein == trunk.id for c in plan.candidates)
+        # Candidates target the trunk, or a branch that the rule admits on its own
+        # stretch (outside the trunk's lumen, where a site would be the trunk's).
+        admitted = {
+            v.id for v in target_veins(vessels.veins, PlanParameters(min_vein_mm=min_vein_mm))
+        }
+        on_branches = [c for c in plan.candidates if c.vein != trunk.id]
+        assert {c.vein for c in on_branches} <= admitted - {trunk.id}
+        for site in on_branches:
+            outside = distances_to(phantom.trunk, site.vein_point_mm[None])[0]
+            assert outside > spec.vein_radius_mm and 2 * site.vein_radius_mm >= min_vein_mm
+        assert plan.crossing.vein == trunk.id
         crossing = plan.crossing
         # On the stretch where the vein touches its artery: the closest trunk point.
         low, high = spec.touch_z_mm

@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
+from scipy import signal, spatial
 
 from pdvaplan.centerlines import END_BORDER, END_JUNCTION, END_LUMEN, Centerline
 from pdvaplan.kernels import NearestSegments, line_of_sight_lengths, nearest_segments_within
@@ -127,6 +127,7 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
             # The same sites and rules give the candidates (within reach) and `nearest_mm`.
             found = nearest_on_vein(artery, vein)
             other_rules = _keeps_other_rules(artery, vein, found, parameters)
+            other_rules &= _off_the_junctions(vein, found.point_b_mm, vessels.veins)
             calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
             eligible = other_rules & (calcium > parameters.calcium_margin_mm)
             edge = other_rules & (calcium > edge_margin_mm) & ~eligible
@@ -317,6 +318,31 @@ def _keeps_other_rules(
         & _away_from_ends(vein, found.arc_b_mm, END_BORDER, parameters.edge_margin_mm)
         & _away_from_ends(artery, found.arc_a_mm, END_LUMEN, parameters.patent_end_margin_mm)
     )
+
+
+def _off_the_junctions(
+    vein: Centerline, points_mm: np.ndarray, veins: tuple[Centerline, ...]
+) -> np.ndarray:
+    """Whether each point of a side branch lies outside the lumen of a vein it joins.
+
+    A branch's axis runs on through the other vein's lumen to the junction on
+    that vein's axis; a site there is the other vein's own, not the branch's.
+    Trunks keep every point.
+    """
+    keep = np.ones(len(points_mm), dtype=bool)
+    others = [v for v in veins if v.id != vein.id]
+    if vein.kind == "trunk" or not others:
+        return keep
+    for kind, end_point in (
+        (vein.proximal_end, vein.points_mm[0]),
+        (vein.distal_end, vein.points_mm[-1]),
+    ):
+        if kind != END_JUNCTION:
+            continue
+        joined = min(others, key=lambda v: np.linalg.norm(v.points_mm - end_point, axis=1).min())
+        distance_mm, nearest = spatial.cKDTree(joined.points_mm).query(points_mm)
+        keep &= distance_mm > joined.radii_mm[nearest]
+    return keep
 
 
 def _away_from_ends(
