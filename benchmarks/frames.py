@@ -20,34 +20,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from benchmarks.machine import machine_note
 from benchmarks.phantoms import markdown_table
 from pdvaplan.planning import plan_from_labels, plan_from_phases
 from phantoms import make_phantom
+from phantoms.presets import random_grid
 from phantoms.scoring import score_crossing
 
 RESULTS = Path(__file__).parent / "results" / "frames.md"
 #: Issue 13's targets.
 REGRET_TARGET_MM = 0.05
 SPREAD_TARGET_MM = 0.1
-
-
-def random_frame(rng: np.random.Generator) -> dict:
-    """Spacing, direction (row-major, 9 numbers) and origin shift of one random grid."""
-    spacing = rng.uniform(0.6, 1.1, 3)
-    direction = Rotation.random(random_state=rng).as_matrix()
-    if rng.random() < 0.5:
-        direction = direction[:, rng.permutation(3)]
-    if rng.random() < 0.5:
-        direction[:, 0] = -direction[:, 0]
-    shift = direction @ (rng.uniform(-0.5, 0.5, 3) * spacing)
-    return {
-        "spacing_mm": tuple(spacing.round(3)),
-        "direction": tuple(direction.ravel()),
-        "origin_shift_mm": tuple(shift),
-    }
 
 
 def plan_frame(frame: dict) -> list[dict]:
@@ -106,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     rows = []
     for number in range(args.frames):
-        frame = random_frame(rng)
+        frame = random_grid(rng)
         for row in plan_frame(frame):
             axes = np.asarray(frame["direction"]).reshape(3, 3)
             rows.append(

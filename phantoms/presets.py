@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from phantoms.acquisition import Acquisition
 from phantoms.anatomy import (
@@ -181,6 +182,35 @@ DIRECTIONS = {
     "permuted": np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
     "oblique": rotation("z", 20.0) @ rotation("x", 8.0) @ np.diag([-1.0, -1.0, 1.0]),
 }
+
+
+def random_grid(rng: np.random.Generator) -> dict:
+    """A random grid for a phantom, as `make_phantom`'s keyword arguments.
+
+    A uniformly random rotation, its axes permuted and one flipped half the
+    time each, anisotropic spacing of 0.6-1.1 mm per axis and the grid shifted
+    by up to half a voxel along each axis (so the voxel centres fall elsewhere
+    on the anatomy).
+
+    Examples
+    --------
+    >>> grid = random_grid(np.random.default_rng(1))
+    >>> sorted(grid), all(0.6 <= s <= 1.1 for s in grid["spacing_mm"])
+    (['direction', 'origin_shift_mm', 'spacing_mm'], True)
+    """
+    spacing = rng.uniform(0.6, 1.1, 3)
+    direction = Rotation.random(random_state=rng).as_matrix()
+    if rng.random() < 0.5:
+        direction = direction[:, rng.permutation(3)]
+    if rng.random() < 0.5:
+        direction[:, 0] = -direction[:, 0]
+    shift = direction @ (rng.uniform(-0.5, 0.5, 3) * spacing)
+    return {
+        "spacing_mm": tuple(spacing.round(3)),
+        "direction": tuple(direction.ravel()),
+        "origin_shift_mm": tuple(shift),
+    }
+
 
 PRESETS = {
     "basic": (basic_leg, GridSpec()),

@@ -13,7 +13,8 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
 from pdvaplan.threads import set_threads
-from phantoms import DIRECTIONS
+from phantoms import DIRECTIONS, make_phantom
+from phantoms.presets import random_grid
 from phantoms.scoring import centerline_accuracy, score_crossing
 
 PLAN_FIELDS = {
@@ -149,6 +150,25 @@ def test_the_plan_is_the_same_in_physical_space_on_any_grid():
         distances.append(crossing.distance_mm)
     # Label-map centrelines at 0.6-1.3 mm voxels read distances to about 0.1 mm each.
     assert np.ptp(distances) <= 0.3, distances
+
+
+#: Oblique grids for the same leg: the first 3 of the frames benchmark's 20 (seed 1),
+#: rotated, permuted, mirrored, anisotropic and shifted by a fraction of a voxel;
+#: imaging the leg on all 20 takes minutes, so the benchmark holds the rest.
+RANDOM_GRIDS = [random_grid(rng) for rng in [np.random.default_rng(1)] for _ in range(3)]
+
+
+def test_the_plan_is_as_good_on_oblique_grids():
+    """Issue 13's bar on random grids: the same vessels and a site within 0.05 mm of the
+    truth's distance (regret), reported distances within 0.2 mm of the truth (0.14 mm
+    apart on the benchmark's 20 grids; the issue's 0.1 mm is not met yet)."""
+    for grid in RANDOM_GRIDS:
+        leg = make_phantom("basic", **grid)
+        score = assert_right_site(plan_from_labels(leg.labels), leg.truth, 0.05, 0.2)
+        assert (score["artery"], score["vein"]) == (
+            leg.truth["crossing"]["artery"],
+            leg.truth["crossing"]["vein"],
+        )
 
 
 def parallel_vessels(
