@@ -542,9 +542,9 @@ def _plan_and_write(
     recorded_as: dict[str, Path] | None = None,
 ) -> Plan:
     """Read the inputs (``arterial`` and ``venous``, or ``labels``), plan, and write
-    plan.json, the centrelines, the segmentation and (unless not `render`) the pictures
-    and report.html into `folder` (plan.json names the inputs as `recorded_as`, where
-    they will be once the run is in place)."""
+    plan.json, the centrelines, the segmentation, the Slicer markups and (unless not
+    `render`) the pictures and report.html into `folder` (plan.json names the inputs as
+    `recorded_as`, where they will be once the run is in place)."""
     from pdvaplan.planning import write_plan
     from pdvaplan.planning.plan import STAGES
     from pdvaplan.progress import reporting
@@ -573,6 +573,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
         write_segmentation,
     )
     from pdvaplan.progress import stage
+    from pdvaplan.slicer import write_plan_markups
 
     check_plan_fits(given)
     if not plan_kernels_cached():
@@ -593,6 +594,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
         "sha256": {name: file_sha256(path) for name, path in given.items()}
     }
     write_centerlines([*plan.vessels.arteries, *plan.vessels.veins], folder, "plan vessels")
+    write_plan_markups(plan.as_dict(), folder)
     if plan.segmentation is not None and not render:  # drawing writes it too
         write_segmentation(plan.segmentation.labels, folder)
     if render:

@@ -19,7 +19,9 @@ from pdvaplan.io import Volume, write_volume
 from pdvaplan.outputs import RUN_MARKER, run_folder, write_text_atomically
 
 #: What `pdvaplan plan --labels ... --no-render` writes.
-PLAN_FILES = {RUN_MARKER, "plan.json", "centerlines.json", "centerlines.vtp"}
+PLAN_FILES = {RUN_MARKER, "plan.json", "centerlines.json", "centerlines.vtp"} | {
+    f"{name}.mrk.json" for name in ("crossing", "needle", "stent-graft")
+}
 
 
 def plan_args(labels, out, reach_mm: str) -> list[str]:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from conftest import cached_phantom
+from scipy.spatial import cKDTree
 
 from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
@@ -379,6 +380,33 @@ def test_plan_command_writes_the_contract(tmp_path, capsys):
         k for k, v in document["timings_s"].items() if v is not None
     }
     assert "crossing: from artery-" in capsys.readouterr().out
+    assert_markups_match(tmp_path / "out", document)
+
+
+def assert_markups_match(folder, document):
+    """The Slicer markups, read back as JSON, hold plan.json's points in LPS mm."""
+
+    def markup(name):
+        (only,) = json.loads((folder / name).read_text(encoding="utf-8"))["markups"]
+        assert (only["coordinateSystem"], only["coordinateUnits"]) == ("LPS", "mm")
+        return only["type"], np.array([p["position"] for p in only["controlPoints"]])
+
+    crossing = document["crossing"]
+    ends = np.array([crossing["artery_point_mm"], crossing["vein_point_mm"]])
+    for name, kind in (("crossing.mrk.json", "Fiducial"), ("needle.mrk.json", "Line")):
+        assert markup(name)[0] == kind
+        np.testing.assert_allclose(markup(name)[1], ends, atol=1e-9)
+    kind, curve = markup("stent-graft.mrk.json")
+    path = np.array(document["stent_graft"]["path_mm"])
+    assert kind == "Curve" and len(curve) >= document["stent_graft"]["length_mm"] / 5.0
+    np.testing.assert_allclose(curve[[0, -1]], path[[0, -1]], atol=1e-9)
+    # Every control point lies on the path (sampled every 1/20 of its segments), 5 mm apart
+    # (the last up to 7.5 mm: no stub at the end).
+    steps = np.linspace(0, 1, 20, endpoint=False)[None, :, None]
+    fine = (path[:-1, None] + steps * np.diff(path, axis=0)[:, None]).reshape(-1, 3)
+    assert cKDTree(fine).query(curve)[0].max() < 0.05
+    gaps = np.linalg.norm(np.diff(curve, axis=0), axis=1)
+    assert gaps[:-1].max() <= 5.0 + 1e-6 and gaps[-1] <= 7.5 + 1e-6
 
 
 def test_infeasible_plan_is_an_answer_with_exit_0(tmp_path):
@@ -389,6 +417,7 @@ def test_infeasible_plan_is_an_answer_with_exit_0(tmp_path):
     )
     document = json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
     assert document["feasible"] is False and "reach" in document["reason"]
+    assert not list((tmp_path / "out").glob("*.mrk.json"))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,137 @@
+"""Files 3D Slicer opens as they are: a plan's crossing, needle and stent-graft path
+as markups.
+
+Slicer's markups files (``.mrk.json``, Slicer's published markups schema
+v1.0.3) hold control points in a stated frame; every file here states LPS and
+millimetres, the frame plan.json uses, so a user drags them onto the arterial
+phase in Slicer and they land where plan.json says:
+
+* ``crossing.mrk.json``: a point list, the needle's start on the artery
+  centreline and its end on the vein centreline;
+* ``needle.mrk.json``: a line between the same two points (Slicer shows its
+  length, plan.json's ``distance_mm``);
+* ``stent-graft.mrk.json``: a curve along the stent-graft path, from the
+  crossing down to the ankle, with control points every `CURVE_STEP_MM` of
+  plan.json's path (Slicer draws a spline through them).
+
+The files are made from plan.json's dict alone, so a plan folder's files can
+be remade from its plan.json. An infeasible plan has none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pdvaplan.outputs import write_text_atomically
+
+#: The schema the files follow (Slicer's markups schema; its id as Slicer writes it).
+MARKUPS_SCHEMA = (
+    "https://raw.githubusercontent.com/slicer/slicer/master/Modules/Loadable/Markups/"
+    "Resources/Schema/markups-schema-v1.0.3.json#"
+)
+#: Spacing of the stent-graft curve's control points along plan.json's path (mm).
+CURVE_STEP_MM = 5.0
+#: Colours (RGB in [0, 1]) as in the report's pictures: needle green, stent-graft orange.
+_NEEDLE_RGB = (0.0, 0.9, 0.235)
+_STENT_RGB = (1.0, 0.55, 0.0)
+
+
+def plan_markups(plan: dict) -> dict[str, dict]:
+    """A plan's markups, each as the JSON document of its ``.mrk.json`` file.
+
+    Parameters
+    ----------
+    plan : dict
+        plan.json's content (`pdvaplan.planning.Plan.as_dict`).
+
+    Returns
+    -------
+    dict
+        File name -> document; empty for an infeasible plan.
+
+    Examples
+    --------
+    >>> plan = {
+    ...     "crossing": {"artery": "artery-1", "vein": "vein-2", "distance_mm": 4.0,
+    ...                  "artery_point_mm": [0, 0, 100], "vein_point_mm": [4, 0, 100]},
+    ...     "stent_graft": {"path_mm": [[4, 0, 100 - z] for z in range(21)]},
+    ... }
+    >>> files = plan_markups(plan)
+    >>> sorted(files)
+    ['crossing.mrk.json', 'needle.mrk.json', 'stent-graft.mrk.json']
+    >>> (needle,) = files["needle.mrk.json"]["markups"]
+    >>> needle["type"], needle["coordinateSystem"], [p["position"] for p in needle["controlPoints"]]
+    ('Line', 'LPS', [[0.0, 0.0, 100.0], [4.0, 0.0, 100.0]])
+    >>> [p["position"][2] for p in files["stent-graft.mrk.json"]["markups"][0]["controlPoints"]]
+    [100.0, 95.0, 90.0, 85.0, 80.0]
+    """
+    crossing, stent = plan.get("crossing"), plan.get("stent_graft")
+    if crossing is None:
+        return {}
+    ends = [
+        (f"{crossing['artery']} (needle start)", crossing["artery_point_mm"]),
+        (f"{crossing['vein']} (needle end)", crossing["vein_point_mm"]),
+    ]
+    files = {
+        "crossing.mrk.json": _document("Fiducial", "crossing", ends, _NEEDLE_RGB),
+        "needle.mrk.json": _document(
+            "Line", f"needle {crossing['distance_mm']:.2f} mm", ends, _NEEDLE_RGB
+        ),
+    }
+    if stent is not None and len(stent["path_mm"]) >= 2:
+        path = _every_mm(np.asarray(stent["path_mm"], dtype=np.float64), CURVE_STEP_MM)
+        points = [(f"SG-{n}", point) for n, point in enumerate(path, start=1)]
+        files["stent-graft.mrk.json"] = _document("Curve", "stent-graft path", points, _STENT_RGB)
+    return files
+
+
+def write_plan_markups(plan: dict, folder: str | os.PathLike) -> list[Path]:
+    """Write `plan_markups` into `folder` (atomically, file by file); return the paths."""
+    return [
+        write_text_atomically(Path(folder) / name, json.dumps(document, indent=1))
+        for name, document in plan_markups(plan).items()
+    ]
+
+
+def _document(kind: str, name: str, points, rgb: tuple[float, float, float]) -> dict:
+    """One markup of `kind` (Fiducial, Line, Curve) with labelled control points."""
+    return {
+        "@schema": MARKUPS_SCHEMA,
+        "markups": [
+            {
+                "type": kind,
+                "name": name,
+                "coordinateSystem": "LPS",
+                "coordinateUnits": "mm",
+                "locked": True,
+                "fixedNumberOfControlPoints": True,
+                "controlPoints": [
+                    {
+                        "id": str(n),
+                        "label": label,
+                        "position": [float(c) for c in position],
+                        "positionStatus": "defined",
+                    }
+                    for n, (label, position) in enumerate(points, start=1)
+                ],
+                "display": {
+                    "color": list(rgb),
+                    "selectedColor": list(rgb),
+                    "pointLabelsVisibility": kind != "Curve",
+                },
+            }
+        ],
+    }
+
+
+def _every_mm(path_mm: np.ndarray, step_mm: float) -> np.ndarray:
+    """Points of a polyline every `step_mm` along it, its last point included."""
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path_mm, axis=0), axis=1))])
+    stations = np.append(np.arange(0.0, arc[-1], step_mm), arc[-1])
+    if len(stations) > 2 and arc[-1] - stations[-2] < 0.5 * step_mm:
+        stations = np.delete(stations, -2)  # no stub at the end
+    return np.column_stack([np.interp(stations, arc, path_mm[:, d]) for d in range(3)])
