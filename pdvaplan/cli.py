@@ -573,7 +573,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
         write_segmentation,
     )
     from pdvaplan.progress import stage
-    from pdvaplan.slicer import write_plan_markups
+    from pdvaplan.slicer import write_plan_markups, write_slicer_segmentation
 
     check_plan_fits(given)
     if not plan_kernels_cached():
@@ -595,6 +595,7 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
     }
     write_centerlines([*plan.vessels.arteries, *plan.vessels.veins], folder, "plan vessels")
     write_plan_markups(plan.as_dict(), folder)
+    write_slicer_segmentation(plan.vessels.labels, folder)
     if plan.segmentation is not None and not render:  # drawing writes it too
         write_segmentation(plan.segmentation.labels, folder)
     if render:

@@ -1,5 +1,5 @@
 """Files 3D Slicer opens as they are: a plan's crossing, needle and stent-graft path
-as markups.
+as markups, its label map as a segmentation.
 
 Slicer's markups files (``.mrk.json``, Slicer's published markups schema
 v1.0.3) hold control points in a stated frame; every file here states LPS and
@@ -16,6 +16,11 @@ phase in Slicer and they land where plan.json says:
 
 The files are made from plan.json's dict alone, so a plan folder's files can
 be remade from its plan.json. An infeasible plan has none.
+
+The label map a plan was made with is written as a Slicer segmentation
+(``segmentation.seg.nrrd``, through slicerio: one segment per label value
+present, named and coloured as in the report, label values kept), and
+``segmentation.ctbl`` is a Slicer colour table for ``segmentation.nii.gz``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pdvaplan.outputs import write_text_atomically
+from pdvaplan.io import Volume
+from pdvaplan.outputs import write_atomically, write_text_atomically
+from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, METAL, VEIN
 
 #: The schema the files follow (Slicer's markups schema; its id as Slicer writes it).
 MARKUPS_SCHEMA = (
@@ -38,6 +45,17 @@ CURVE_STEP_MM = 5.0
 #: Colours (RGB in [0, 1]) as in the report's pictures: needle green, stent-graft orange.
 _NEEDLE_RGB = (0.0, 0.9, 0.235)
 _STENT_RGB = (1.0, 0.55, 0.0)
+#: The label map's values as segments: name and colour (RGB in [0, 1]), as in the report.
+SEGMENTS = {
+    ARTERY: ("patent artery lumen", (0.843, 0.157, 0.157)),
+    VEIN: ("vein lumen", (0.196, 0.353, 0.863)),
+    CALCIUM: ("calcium", (1.0, 1.0, 1.0)),
+    BONE: ("bone", (0.549, 0.549, 0.510)),
+    METAL: ("metal", (0.6, 0.85, 0.85)),
+}
+#: The files `write_slicer_segmentation` writes.
+SEGMENTATION_SEG_NRRD = "segmentation.seg.nrrd"
+COLOUR_TABLE = "segmentation.ctbl"
 
 
 def plan_markups(plan: dict) -> dict[str, dict]:
@@ -135,3 +153,55 @@ def _every_mm(path_mm: np.ndarray, step_mm: float) -> np.ndarray:
     if len(stations) > 2 and arc[-1] - stations[-2] < 0.5 * step_mm:
         stations = np.delete(stations, -2)  # no stub at the end
     return np.column_stack([np.interp(stations, arc, path_mm[:, d]) for d in range(3)])
+
+
+def write_slicer_segmentation(labels: Volume, folder: str | os.PathLike) -> list[Path]:
+    """Write a label map as a Slicer segmentation, and a colour table for it.
+
+    Parameters
+    ----------
+    labels : Volume
+        Contract values (1 artery, 2 vein, 3 calcium, 4 bone; 5 metal).
+    folder : str or path-like
+
+    Returns
+    -------
+    list of Path
+        ``segmentation.seg.nrrd`` (a segment per value present, in LPS, the
+        label map's own grid and values) and ``segmentation.ctbl``.
+    """
+    import slicerio  # loads pynrrd: only when a segmentation is written
+
+    present = set(np.unique(labels.array).tolist())
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, :3], ijk_to_lps[:3, 3] = labels.index_to_physical_matrix, labels.origin_mm
+    voxels = np.asarray(labels.array, dtype=np.uint8).transpose(2, 1, 0)  # (k, j, i) -> i, j, k
+    segmentation = {
+        "voxels": voxels,
+        "ijkToLPS": ijk_to_lps,
+        "segments": [
+            {
+                "id": name.replace(" ", "_"),
+                "name": name,
+                "color": list(rgb),
+                "labelValue": value,
+                "layer": 0,
+            }
+            for value, (name, rgb) in SEGMENTS.items()
+            if value in present
+        ],
+    }
+    folder = Path(folder)
+    seg_nrrd = write_atomically(
+        folder / SEGMENTATION_SEG_NRRD,
+        lambda path: slicerio.write_segmentation(path, segmentation, compression_level=1),
+    )
+    rows = ["0 background 0 0 0 0"] + [
+        f"{value} {name.replace(' ', '_')} " + " ".join(str(round(255 * c)) for c in rgb) + " 255"
+        for value, (name, rgb) in SEGMENTS.items()
+    ]
+    table = write_text_atomically(
+        folder / COLOUR_TABLE,
+        "# Color table file for segmentation.nii.gz\n" + "\n".join(rows) + "\n",
+    )
+    return [seg_nrrd, table]

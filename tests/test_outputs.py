@@ -17,11 +17,14 @@ from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.outputs import RUN_MARKER, run_folder, write_text_atomically
+from pdvaplan.slicer import COLOUR_TABLE, SEGMENTATION_SEG_NRRD
 
 #: What `pdvaplan plan --labels ... --no-render` writes.
-PLAN_FILES = {RUN_MARKER, "plan.json", "centerlines.json", "centerlines.vtp"} | {
-    f"{name}.mrk.json" for name in ("crossing", "needle", "stent-graft")
-}
+PLAN_FILES = (
+    {RUN_MARKER, "plan.json", "centerlines.json", "centerlines.vtp"}
+    | {f"{name}.mrk.json" for name in ("crossing", "needle", "stent-graft")}
+    | {SEGMENTATION_SEG_NRRD, COLOUR_TABLE}
+)
 
 
 def plan_args(labels, out, reach_mm: str) -> list[str]:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import slicerio
 from conftest import cached_phantom
 from scipy.spatial import cKDTree
 
@@ -381,6 +382,7 @@ def test_plan_command_writes_the_contract(tmp_path, capsys):
     }
     assert "crossing: from artery-" in capsys.readouterr().out
     assert_markups_match(tmp_path / "out", document)
+    assert_slicer_segmentation_matches(tmp_path / "out", phantom.labels)
 
 
 def assert_markups_match(folder, document):
@@ -407,6 +409,27 @@ def assert_markups_match(folder, document):
     assert cKDTree(fine).query(curve)[0].max() < 0.05
     gaps = np.linalg.norm(np.diff(curve, axis=0), axis=1)
     assert gaps[:-1].max() <= 5.0 + 1e-6 and gaps[-1] <= 7.5 + 1e-6
+
+
+def assert_slicer_segmentation_matches(folder, labels):
+    """segmentation.seg.nrrd, read back with slicerio, is the label map on its own grid in
+    LPS, with a named and coloured segment per value present; the colour table names them."""
+    segmentation = slicerio.read_segmentation(str(folder / "segmentation.seg.nrrd"))
+    np.testing.assert_array_equal(segmentation["voxels"], labels.array.transpose(2, 1, 0))
+    index = np.array([[0, 0, 0], [7, 3, 11]], dtype=float)  # (i, j, k)
+    lps = np.c_[index, np.ones(2)] @ np.asarray(segmentation["ijkToLPS"]).T
+    np.testing.assert_allclose(lps[:, :3], labels.index_to_physical(index), atol=1e-6)
+    names = {s["labelValue"]: s["name"] for s in segmentation["segments"]}
+    assert names == {1: "patent artery lumen", 2: "vein lumen", 4: "bone"} | (
+        {3: "calcium"} if (labels.array == 3).any() else {}
+    )
+    assert all(len(s["color"]) == 3 for s in segmentation["segments"])
+    table = (folder / "segmentation.ctbl").read_text(encoding="utf-8").splitlines()
+    assert [row.split()[:2] for row in table[2:5]] == [
+        ["1", "patent_artery_lumen"],
+        ["2", "vein_lumen"],
+        ["3", "calcium"],
+    ]
 
 
 def test_infeasible_plan_is_an_answer_with_exit_0(tmp_path):
