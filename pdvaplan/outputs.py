@@ -80,6 +80,20 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], object]) ->
     return Path(path)
 
 
+def write_mesh(mesh, path: str | os.PathLike) -> Path:
+    """Write a pyvista mesh (``.vtp``) atomically, its frame stated in its field data.
+
+    The field-data string array ``SPACE`` holds ``LPS``, as 3D Slicer writes and
+    reads it (without it Slicer assumes LPS too, other viewers nothing), and
+    ``UNITS`` holds ``mm``: the points are millimetres in the plan's physical
+    frame. `mesh` itself is not changed.
+    """
+    stated = mesh.copy(deep=False)
+    stated.field_data["SPACE"] = ["LPS"]
+    stated.field_data["UNITS"] = ["mm"]
+    return write_atomically(path, stated.save)
+
+
 def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     """Write a UTF-8 text file atomically (`atomic_path`)."""
     return write_atomically(path, lambda t: Path(t).write_text(text, encoding="utf-8"))

@@ -251,6 +251,7 @@ def test_files_and_command_line(tmp_path, capsys):
         atol=1e-3,
     )
     assert "radius_mm" in polydata.point_data
+    assert list(polydata.field_data["SPACE"]) == ["LPS"]  # as Slicer reads it
     assert "vessel-1" in capsys.readouterr().out
 
 

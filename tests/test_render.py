@@ -131,6 +131,7 @@ def test_render_plan_writes_every_picture_mesh_and_report(plan, from_labels):
     # the cylinder's axis ends are the needle's ends: its extent covers both points
     low, high = np.array(needle.bounds).reshape(3, 2).T
     assert np.all(low <= np.minimum(a, b) + 1e-6) and np.all(high >= np.maximum(a, b) - 1e-6)
+    assert list(needle.field_data["SPACE"]) == ["LPS"]  # as Slicer reads it
     lines = pv.read(folder / "scene-centerlines.vtp")
     assert lines.n_cells == len(plan.vessels.arteries) + len(plan.vessels.veins)
     assert "radius_mm" in lines.point_data

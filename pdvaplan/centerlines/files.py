@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pdvaplan.centerlines.extract import Centerline
-from pdvaplan.outputs import write_atomically, write_text_atomically
+from pdvaplan.outputs import write_mesh, write_text_atomically
 
 CENTERLINES_SCHEMA = "pdvaplan.centerlines/1"
 
@@ -66,5 +66,5 @@ def write_centerlines(
     folder = Path(folder)
     json_path, vtp_path = folder / "centerlines.json", folder / "centerlines.vtp"
     write_text_atomically(json_path, json.dumps(centerlines_document(centerlines, source)))
-    write_atomically(vtp_path, centerlines_polydata(centerlines).save)
+    write_mesh(centerlines_polydata(centerlines), vtp_path)
     return [json_path, vtp_path]

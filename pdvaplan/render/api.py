@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from pdvaplan.io import Volume, output_folder
-from pdvaplan.outputs import write_atomically, write_text_atomically
+from pdvaplan.outputs import write_atomically, write_mesh, write_text_atomically
 from pdvaplan.planning.plan import SEGMENTATION_FILE, write_segmentation
 from pdvaplan.render import figures
 from pdvaplan.render._pyvista import offscreen
@@ -68,7 +68,7 @@ def render_view(
         mesh = meshes.get(name)
         if mesh is not None and mesh.n_points:
             path = folder / f"scene-{name.replace('_', '-')}.vtp"
-            meshes_written.append(write_atomically(path, mesh.save))
+            meshes_written.append(write_mesh(mesh, path))
     timings["meshes (.vtp)"] = time.perf_counter() - start - timings["surfaces"]
 
     start = time.perf_counter()
