@@ -627,12 +627,16 @@ def _report_plan(plan: Plan) -> None:
 def summarise_plan(plan: Plan) -> str:
     """The plan in a few sentences."""
     from pdvaplan.planning.plan import height_above_ankle_mm
+    from pdvaplan.planning.vessels import vessel_title
 
-    calcified = _calcified_throughout(plan)
+    vessels = plan.as_dict()["vessels"]
+    calcified = _calcified_throughout(vessels)
     if not plan.feasible:
         nearest = "" if plan.nearest_mm is None else f" (nearest {plan.nearest_mm:.2f} mm)"
         return "\n".join([f"no feasible crossing: {plan.reason}{nearest}", *calcified])
     crossing = plan.crossing
+    names = {vessel["id"]: vessel["name"] for vessel in vessels}
+    artery, vein = (vessel_title(v, names.get(v), True) for v in (crossing.artery, crossing.vein))
     stent = plan.stent_graft
     point = ", ".join(f"{c:.1f}" for c in crossing.artery_point_mm)
     chain = ", ".join(
@@ -646,12 +650,12 @@ def summarise_plan(plan: Plan) -> str:
         for s in stent["segments"]
     )
     lines = [
-        f"crossing: from {crossing.artery} at ({point}) mm into {crossing.vein}, "
+        f"crossing: from {artery} at ({point}) mm into {vein}, "
         f"{crossing.distance_mm:.2f} mm centre to centre, {crossing.gap_mm:.2f} mm wall gap, "
         f"needle at {crossing.needle_angle_deg:.0f} deg to the artery; "
         f"{height_above_ankle_mm(crossing.artery_point_mm, stent['ankle_mm'][2]):.0f} mm above "
         "the ankle",
-        f"stent-graft path: {stent['length_mm']:.0f} mm down {crossing.vein}: {chain}",
+        f"stent-graft path: {stent['length_mm']:.0f} mm down {vein}: {chain}",
         f"{len(plan.candidates) - 1} other candidate sites in plan.json, ranked by the smoothed "
         "distance profile (distance_mm raw, smoothed_distance_mm smoothed)",
         *calcified,
@@ -659,14 +663,15 @@ def summarise_plan(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _calcified_throughout(plan: Plan) -> list[str]:
-    """A line per artery with no stretch beyond the calcium margin (pipe-stem)."""
+def _calcified_throughout(vessels: list[dict]) -> list[str]:
+    """A line per artery (plan.json's ``vessels``) with no stretch beyond the calcium
+    margin (pipe-stem)."""
     from pdvaplan.planning.vessels import vessel_title
 
     return [
         f"{vessel_title(vessel['id'], vessel['name'])}: calcified along "
         f"{vessel['calcified_mm']:.0f} of its {vessel['length_mm']:.0f} mm, no site on it"
-        for vessel in plan.as_dict()["vessels"]
+        for vessel in vessels
         if vessel["kind"] == "artery"
         and vessel["calcified_mm"] > 0
         and vessel["clear_of_calcium_mm"] <= 0

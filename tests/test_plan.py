@@ -380,7 +380,14 @@ def test_plan_command_writes_the_contract(tmp_path, capsys):
     assert {"load", "centerlines", "search", "plan"} <= {
         k for k, v in document["timings_s"].items() if v is not None
     }
-    assert "crossing: from artery-" in capsys.readouterr().out
+    # The summary names the vessels as the report does: anatomy where known, and the id.
+    crossing = document["crossing"]
+    names = {v["id"]: v["name"] for v in document["vessels"]}
+    assert names[crossing["artery"]] == "posterior tibial artery"
+    assert (
+        f"crossing: from the posterior tibial artery ({crossing['artery']}) at"
+        in capsys.readouterr().out
+    )
     assert_markups_match(tmp_path / "out", document)
     assert_slicer_segmentation_matches(tmp_path / "out", phantom.labels)
 

@@ -351,13 +351,27 @@ _CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 
-_IMAGE_CHECK = """<script>
+_PAGE_CHECK = """<script>
 window.addEventListener("load", function () {
   var images = Array.from(document.images);
   var bad = images.filter(function (i) { return !i.complete || i.naturalWidth === 0; });
+  var main = document.querySelector("main").getBoundingClientRect();
+  // Nothing sticks out of the page's column; wide tables scroll inside their own box.
+  var overflow = Array.from(document.querySelectorAll("main *")).filter(function (e) {
+    var box = e.getBoundingClientRect();
+    var scrolled = e.parentElement && e.parentElement.closest(".wide");
+    return !scrolled && (box.right > main.right + 1 || box.left < main.left - 1);
+  });
+  var columns = Array.from(document.querySelectorAll(".grid")).map(function (g) {
+    return new Set(Array.from(g.children).map(function (c) {
+      return Math.round(c.getBoundingClientRect().left);
+    })).size;
+  });
   var out = document.createElement("pre");
-  out.id = "image-check";
-  out.textContent = "images=" + images.length + " broken=" + bad.length;
+  out.id = "page-check";
+  out.textContent = "images=" + images.length + " broken=" + bad.length +
+    " overflow=" + overflow.length + " columns=" + Math.max.apply(null, columns) +
+    " scroll=" + (document.documentElement.scrollWidth > window.innerWidth);
   document.body.appendChild(out);
 });
 </script></body>"""
@@ -381,24 +395,30 @@ def test_report_renders_in_headless_chromium(from_labels, tmp_path):
         pytest.skip("chromium is not installed (apt-get install chromium)")
     folder, _ = from_labels
     report = folder / "report.html"
-    # a copy with a check that every image decoded, appended after the page's own content
+    # A copy with a check, after the page's own content, that every image decoded and that
+    # the page fits its window: two columns of pictures on a wide screen, one on a narrow.
     checked = tmp_path / "report-checked.html"
     checked.write_text(
-        report.read_text(encoding="utf-8").replace("</body>", _IMAGE_CHECK), encoding="utf-8"
+        report.read_text(encoding="utf-8").replace("</body>", _PAGE_CHECK), encoding="utf-8"
     )
-    run = _run_chromium(
-        browser,
-        tmp_path / "profile",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=5000",
-        "--dump-dom",
-        checked.as_uri(),
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert f"images={len(FEASIBLE_PICTURES)} broken=0" in run.stdout, run.stdout[-500:]
-    console = [line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert not console, console
+    for width, columns in ((1400, 2), (800, 1)):
+        run = _run_chromium(
+            browser,
+            tmp_path / f"profile-{width}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            f"--window-size={width},1000",
+            "--dump-dom",
+            checked.as_uri(),
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        expected = f"images={len(FEASIBLE_PICTURES)} broken=0 overflow=0 columns={columns} "
+        assert expected + "scroll=false" in run.stdout, (width, run.stdout[-300:])
+        console = [
+            line for line in run.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line
+        ]
+        assert not console, console
     shot = tmp_path / "report.png"
     run = _run_chromium(
         browser,

@@ -35,6 +35,9 @@ tr.chosen td { background: #e8f6ec; font-weight: 600; }
 figure { margin: 16px 0 26px; } figure img { max-width: 100%; border: 1px solid #d9dce0; }
 figcaption { color: #444; font-size: 0.9em; margin-top: 4px; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
+.grid > * { min-width: 0; }
+@media (max-width: 1000px) { .grid { grid-template-columns: 1fr; } }
+.wide { overflow-x: auto; }
 code { font-size: 0.88em; background: #f0f2f5; padding: 1px 4px; border-radius: 3px; }
 """
 
@@ -104,7 +107,8 @@ def _table(header: list[str], rows: list[list], left: int = 0, classes=None) -> 
             for i, c in enumerate(row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<div class='wide'>{table}</div>"
 
 
 def plan_in_words(view: PlanView) -> list[str]:
@@ -317,8 +321,10 @@ def _figure_html(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     caption = CAPTIONS.get(path.name, "")
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{_e(path.stem)}">'
-        f"<figcaption><b>{_e(path.name)}</b>. {_e(caption)}</figcaption></figure>"
+        f'<figure><a href="{_e(path.name)}" title="open full size">'
+        f'<img src="data:image/png;base64,{data}" alt="{_e(path.stem)}"></a>'
+        f"<figcaption><b>{_e(path.name)}</b> (click to open full size). {_e(caption)}"
+        "</figcaption></figure>"
     )
 
 
