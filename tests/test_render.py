@@ -34,6 +34,7 @@ from pdvaplan.render import (
 from pdvaplan.render.figures import (
     LABEL_COLORS,
     MINIMUM_COLOR,
+    PROFILE_PANELS,
     cpr_figure,
     data_to_pixel,
     panel_boxes,
@@ -218,9 +219,14 @@ def test_distance_profile_marks_the_minimum(plan, from_labels):
         axis=0,
     )
     lowest = int(np.argmin(nearest))
-    ankle_z = plan.stent_graft["ankle_mm"][2]
-    panel = panel_boxes(path)[artery.id]
-    column, row = data_to_pixel(panel, artery.points_mm[lowest, 2] - ankle_z, nearest[lowest])
+    panels = panel_boxes(path)
+    # One panel per artery of the candidate sites, in rank order, the crossing's first.
+    ranked = [c.artery for c in plan.candidates]
+    assert list(panels) == list(dict.fromkeys(ranked))[:PROFILE_PANELS]
+    panel = panels[artery.id]
+    # Along the artery (the middle of its segment), never folding back.
+    middle_arc = (artery.arc_mm[lowest] + artery.arc_mm[lowest + 1]) / 2
+    column, row = data_to_pixel(panel, middle_arc, nearest[lowest])
     image = _png(path)
     left, top, right, bottom = (round(v) for v in panel["box_px"])
     ring = np.linalg.norm(image - _hex_rgb(MINIMUM_COLOR), axis=2) < 60

@@ -277,18 +277,25 @@ def _calcified_heights(view: PlanView, artery: Centerline) -> np.ndarray:
     return np.sort(artery.arc_mm[nearest[close]])
 
 
-def artery_profiles(view: PlanView) -> list[dict]:
-    """Per artery segment: its height (mm above the ankle), distance to the nearest vein
-    and to each vein; per artery, its calcified arcs."""
+#: The distance profile draws at most this many arteries (those with candidate sites, or
+#: without any, those that come closest to a vein): one panel each.
+PROFILE_PANELS = 4
+
+
+def artery_profiles(view: PlanView, arteries: list[Centerline] | None = None) -> list[dict]:
+    """Per artery segment: its arc position (mm from the artery's upper end, at the
+    segment's middle), height (mm above the ankle), distance to the nearest vein and
+    to each vein; per artery, its calcified arcs. All patent arteries by default."""
     ankle = view.ankle_z_mm or 0.0
     rows = []
-    for artery in view.arteries:
+    for artery in view.arteries if arteries is None else arteries:
         per_vein = {vein.id: nearest_on_vein(artery, vein).distance_mm for vein in view.veins}
         nearest = np.min(np.stack(list(per_vein.values())), axis=0) if per_vein else None
         middles_mm = (artery.points_mm[1:] + artery.points_mm[:-1]) / 2
         rows.append(
             {
                 "artery": artery,
+                "arc_mm": (artery.arc_mm[1:] + artery.arc_mm[:-1]) / 2,
                 "height_mm": middles_mm[:, 2] - ankle,
                 "per_vein": per_vein,
                 "nearest_mm": nearest,
@@ -298,58 +305,96 @@ def artery_profiles(view: PlanView) -> list[dict]:
     return rows
 
 
+def profile_arteries(view: PlanView) -> list[Centerline]:
+    """The arteries the distance profile draws, in order: those of the candidate sites
+    by rank (the crossing's first), or, in a plan without any, those that come closest
+    to a vein; at most `PROFILE_PANELS`."""
+    by_id = {artery.id: artery for artery in view.arteries}
+    ranked = [c["artery"] for c in view.plan.get("candidates") or [] if c["artery"] in by_id]
+    if ranked:
+        return [by_id[i] for i in dict.fromkeys(ranked)][:PROFILE_PANELS]
+    rows = [r for r in artery_profiles(view) if r["nearest_mm"] is not None]
+    rows.sort(key=lambda r: float(np.min(r["nearest_mm"])))
+    return [r["artery"] for r in rows[:PROFILE_PANELS]]
+
+
 def profile_figure(view: PlanView, path: Path) -> Path:
-    """PNG of the artery-to-nearest-vein distance along each patent artery, with the
-    reach line, calcified stretches, the candidate sites, the chosen site and the
-    closest approach marked. The crossing artery's panel comes first."""
+    """PNG of the artery-to-vein distances along the arteries of the candidate sites
+    (`profile_arteries`), with the reach line, calcified stretches, the candidate
+    sites, the chosen site and the closest approach marked, the crossing artery's
+    panel first. The x axis runs along the artery from its upper end (it never folds
+    back, however tortuous the artery); the top axis gives heights above the ankle."""
     plan = view.plan
     reach = float((plan.get("parameters") or {}).get("reach_mm", 10.0))
     margin = float((plan.get("parameters") or {}).get("calcium_margin_mm", 5.0))
     crossing = view.crossing
-    rows = [r for r in artery_profiles(view) if r["nearest_mm"] is not None]
-    if crossing is not None:
-        rows.sort(key=lambda r: r["artery"].id != crossing["artery"])
-    figure = _figure(1300, 150 + 260 * max(len(rows), 1))
+    rows = [r for r in artery_profiles(view, profile_arteries(view)) if r["nearest_mm"] is not None]
+    left_out = len(view.arteries) - len(rows)
+    figure = _figure(1300, 230 + 280 * max(len(rows), 1))
     panels = {}
     if not rows:
         figure.text(0.5, 0.5, "no patent artery or no vein: no distance profile", ha="center")
         return _save(figure, path, panels)
+    if left_out > 0:
+        figure.text(
+            0.07,
+            1 - 24 / figure.bbox.height,
+            f"{left_out} more patent "
+            + (
+                "artery has no candidate site and is"
+                if left_out == 1
+                else "arteries have no candidate site and are"
+            )
+            + " not drawn",
+            fontsize=9,
+            color="#444444",
+        )
     axes = figure.subplots(len(rows), 1, squeeze=False)[:, 0]
     figure.subplots_adjust(
         left=0.07,
         right=0.8,
-        top=1 - 60 / figure.bbox.height,
+        top=1 - 125 / figure.bbox.height,
         bottom=70 / figure.bbox.height,
-        hspace=0.45,
+        hspace=0.62,
     )
     for ax, row in zip(axes, rows, strict=True):
         artery = row["artery"]
-        height, nearest = row["height_mm"], row["nearest_mm"]
+        arc, nearest = row["arc_mm"], row["nearest_mm"]
         top = max(2.2 * reach, float(np.nanmin(nearest)) + reach)
+        others_labelled = False
         for vein_id, distance in row["per_vein"].items():
             target = (
                 crossing is not None
                 and vein_id == crossing["vein"]
                 and (artery.id == crossing["artery"])
             )
+            label = f"to {vein_id}" if target else None
+            if not target and not others_labelled:
+                label, others_labelled = "to each other vein", True
             ax.plot(
-                height,
+                arc,
                 distance,
                 color="#325adc" if target else "#bbbbbb",
                 lw=1.6 if target else 0.8,
-                label=f"to {vein_id}" if target else None,
+                label=label,
                 zorder=2,
             )
-        ax.plot(height, nearest, color="black", lw=1.4, label="to the nearest vein", zorder=3)
+        ax.plot(arc, nearest, color="black", lw=1.4, label="to the nearest vein", zorder=3)
         ax.axhline(reach, color=REACH_COLOR, ls="--", lw=1.2, label=f"reach {reach:g} mm")
-        for arc in row["calcium_arc_mm"]:
-            h = np.interp(arc, artery.arc_mm, artery.points_mm[:, 2]) - (view.ankle_z_mm or 0.0)
-            ax.axvspan(h - margin, h + margin, color="#ffbf80", alpha=0.08, lw=0, zorder=0)
+        for calcified_arc in row["calcium_arc_mm"]:
+            ax.axvspan(
+                calcified_arc - margin,
+                calcified_arc + margin,
+                color="#ffbf80",
+                alpha=0.08,
+                lw=0,
+                zorder=0,
+            )
         if row["calcium_arc_mm"].size:
             ax.plot([], [], color="#ffbf80", lw=6, label=f"calcified wall ± {margin:g} mm")
         lowest = int(np.nanargmin(nearest))
         ax.plot(
-            height[lowest],
+            arc[lowest],
             nearest[lowest],
             "o",
             mfc="none",
@@ -359,50 +404,59 @@ def profile_figure(view: PlanView, path: Path) -> Path:
             label=f"closest approach (raw) {nearest[lowest]:.1f} mm",
             zorder=7,
         )
-        for candidate in plan.get("candidates") or []:
-            if candidate["artery"] != artery.id or (crossing and candidate.get("rank") == 1):
-                continue
-            h = candidate["artery_point_mm"][2] - (view.ankle_z_mm or 0.0)
-            ax.plot(h, candidate["distance_mm"], "v", color="#8a2be2", ms=6, zorder=4)
+        others = [
+            c
+            for c in plan.get("candidates") or []
+            if c["artery"] == artery.id and not (crossing and c.get("rank") == 1)
+        ]
+        for candidate in others:
+            site = (candidate["artery_arc_mm"], candidate["distance_mm"])
+            ax.plot(*site, "v", color="#8a2be2", ms=6, zorder=4)
             ax.annotate(
                 str(candidate.get("rank", "")),
-                (h, candidate["distance_mm"]),
+                site,
                 (0, -12),
                 textcoords="offset points",
                 ha="center",
                 fontsize=7,
                 color="#8a2be2",
             )
-        if any(c["artery"] == artery.id for c in (plan.get("candidates") or [])[1:]):
+        if others:
             ax.plot([], [], "v", color="#8a2be2", label="other candidates (rank)")
         if crossing is not None and crossing["artery"] == artery.id:
-            h = crossing["artery_point_mm"][2] - (view.ankle_z_mm or 0.0)
-            ax.axvline(h, color=SITE_COLOR, lw=1, ls=":", zorder=1)
+            ax.axvline(crossing["artery_arc_mm"], color=SITE_COLOR, lw=1, ls=":", zorder=1)
             ax.plot(
-                h,
+                crossing["artery_arc_mm"],
                 crossing["distance_mm"],
                 "*",
                 color=SITE_COLOR,
                 ms=16,
                 mec="black",
                 mew=0.6,
-                label=f"chosen site (rank 1, smoothed) {crossing['distance_mm']:.1f} mm",
+                label=f"chosen site (rank 1 by smoothed distance) {crossing['distance_mm']:.1f} mm",
                 zorder=6,
             )
-        ax.set_xlim(float(height.max()) + 2, float(height.min()) - 2)
+        ax.set_xlim(-2.0, artery.length_mm + 2.0)
         ax.set_ylim(0, top)
         ax.set_ylabel("distance (mm)\ncentre to centre", fontsize=8)
-        ax.set_title(
-            f"{plan_vessel_title(plan, artery.id)}: distance to the nearest vein along its "
-            "patent lumen",
-            fontsize=10,
-            loc="left",
-        )
+        ax.set_xlabel("mm along the artery from its upper end", fontsize=8)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
+        heights = ax.twiny()
+        heights.set_xlim(ax.get_xlim())
+        ticks = [t for t in ax.get_xticks() if 0.0 <= t <= artery.length_mm]
+        heights.set_xticks(ticks)
+        height_at = np.interp(ticks, artery.arc_mm, artery.points_mm[:, 2] - (view.ankle_z_mm or 0))
+        heights.set_xticklabels([f"{h:.0f}" for h in height_at], fontsize=7, color="#555555")
+        heights.set_xlabel("height above the ankle (mm)", fontsize=7, color="#555555")
+        ax.set_title(
+            f"{plan_vessel_title(plan, artery.id)}: distance to the veins along its patent lumen",
+            fontsize=10,
+            loc="left",
+            pad=26,
+        )
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
         panels[artery.id] = ax
-    axes[-1].set_xlabel("height above the ankle (mm); knee on the left", fontsize=9)
     return _save(figure, path, panels)
 
 

@@ -57,11 +57,12 @@ CAPTIONS = {
     "needle; orange and yellow: the walls of the stent-grafts, numbered as in the table.",
     "cpr-artery.png": "The crossing artery straightened through the crossing; the vein lies "
     "on top.",
-    "distance-profile.png": "Distance from each patent artery to its nearest vein, along the "
-    "artery (knee on the left, ankle on the right). Red dashes: needle reach; green star: chosen "
-    "site (rank 1: the lowest smoothed distance); ring: closest approach of the raw distance, "
-    "which may lie elsewhere; purple: other candidate sites by rank; orange bands: "
-    "calcified wall and its margin.",
+    "distance-profile.png": "Distance from each artery with a candidate site (at most four) to "
+    "the veins, along the artery from its upper end (knee on the left; the top axis gives "
+    "heights above the ankle). Black: to the nearest vein; blue: to the crossing's vein; grey: "
+    "to each other vein; red dashes: needle reach; green star: chosen site (rank 1: the lowest "
+    "smoothed distance); ring: closest approach of the raw distance, which may lie elsewhere; "
+    "purple: other candidate sites by rank; orange bands: calcified wall and its margin.",
     "axial.png": "Axial plane through the crossing (seen from the feet: patient's right on the "
     "left, anterior up), whole leg and enlarged, needle in green.",
 }
