@@ -9,11 +9,13 @@ limits, so that tests and other tools can map millimetres to pixels.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline
@@ -205,9 +207,9 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
     crossing = view.crossing
     cpr, labels = vessel_cpr(view, vessel)
     span = cpr.arc_mm[-1] - cpr.arc_mm[0]
-    figure = _figure(1500, 640)
-    top = figure.add_axes((0.05, 0.56, 0.93, 0.34))
-    bottom = figure.add_axes((0.05, 0.07, 0.93, 0.4))
+    figure = _figure(1500, 700)
+    top = figure.add_axes((0.05, 0.59, 0.93, 0.31))
+    bottom = figure.add_axes((0.05, 0.08, 0.93, 0.37))
     extent = (
         cpr.arc_mm[0] - 0.2,
         cpr.arc_mm[-1] + 0.2,
@@ -228,7 +230,8 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
     bottom.set_xlim(*zoom)
     bottom.set_ylim(extent[2], extent[3])
     bottom.set_aspect("equal")
-    bottom.set_xlabel(f"mm along the {vessel} from the crossing (distal to the right)", fontsize=9)
+    for ax in (top, bottom):
+        ax.set_xlabel(f"mm along the {vessel} from the crossing (distal to the right)", fontsize=8)
     top.axvspan(zoom[0], zoom[1], ymin=0.0, ymax=1.0, fill=False, ec="#cccccc", ls=":", lw=1)
     vessel_id = crossing[vessel]
     source = "label map" if labels else ("venous phase" if vessel == "vein" else "arterial phase")
@@ -252,7 +255,7 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
                 fontsize=8,
                 arrowprops={"color": "white", "lw": 0.8},
             )
-    top.set_title(title, fontsize=10, loc="left")
+    top.set_title(title + "; dotted box: the stretch enlarged below", fontsize=10, loc="left")
     bottom.set_title(
         f"Crossing enlarged (true proportions): needle {crossing['distance_mm']:.1f} mm in green, "
         "stent-graft walls numbered in orange/yellow",
@@ -497,7 +500,7 @@ def axial_figure(view: PlanView, path: Path) -> Path | None:
         else [("label map", view.labels, True)]
     )
     columns = len(sources)
-    figure = _figure(560 * columns + 40, 1060)
+    figure = _figure(max(560 * columns + 40, 820), 1120)
     panels = {}
     zoom = 15.0
     for c, (name, volume, labels) in enumerate(sources):
@@ -513,7 +516,7 @@ def axial_figure(view: PlanView, path: Path) -> Path | None:
             order=0 if labels else 1,
         )
         for r, plane in enumerate((full, near)):
-            ax = figure.add_axes((0.04 + c / columns, 0.51 - 0.48 * r, 0.92 / columns, 0.41))
+            ax = figure.add_axes((0.04 + c / columns, 0.525 - 0.455 * r, 0.92 / columns, 0.38))
             extent = (plane.x_mm[0], plane.x_mm[-1], plane.y_mm[-1], plane.y_mm[0])
             if labels:
                 ax.imshow(
@@ -563,11 +566,35 @@ def axial_figure(view: PlanView, path: Path) -> Path | None:
             ax.set_title(f"{name}: {label}", fontsize=10)
             panels[f"{name}/{'full' if r == 0 else 'zoom'}"] = ax
     what = "crossing" if crossing is not None else "closest approach of an artery to a vein"
-    figure.suptitle(
+    if view.has_phases:
+        shown = (
+            f"grey window {WINDOW_HU[0]:g} to {WINDOW_HU[1]:g} HU (level "
+            f"{sum(WINDOW_HU) / 2:g}, width {WINDOW_HU[1] - WINDOW_HU[0]:g})"
+        )
+    else:
+        shown = "label map colours in the legend"
+        figure.legend(
+            handles=[
+                Patch(facecolor=LABEL_COLORS[value], edgecolor="#666666", label=name)
+                for value, name in (
+                    (1, "patent artery lumen"),
+                    (2, "vein lumen"),
+                    (3, "calcium"),
+                    (4, "bone"),
+                )
+            ],
+            loc="lower center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=4,
+            fontsize=8,
+            frameon=False,
+        )
+    title = (
         f"Axial plane z = {centre[2]:.1f} mm through the {what} (resampled in the physical "
-        "frame; seen from the feet, radiological convention); needle in green",
-        fontsize=10,
+        f"frame; seen from the feet, radiological convention); needle in green; {shown}"
     )
+    # Wrapped to the figure's width (about 7 px a character at this size): never clipped.
+    figure.suptitle(textwrap.fill(title, int(figure.bbox.width / 7.2)), fontsize=10)
     return _save(figure, path, panels)
 
 
