@@ -209,6 +209,39 @@ def test_vein_cpr_from_the_phases_has_the_bright_lumen_in_the_middle(phantom, pl
     assert np.mean(np.abs(centroid) < 1.0) > 0.85
 
 
+def _edge_text(actor) -> str:
+    return "".join(t for t in (actor.GetText(i) for i in range(8)) if t)
+
+
+def test_pictures_name_their_edges_and_carry_a_true_scale_bar(plan):
+    """Every 3D picture says which anatomical direction each edge faces (the cube alone
+    showed one face from the front) and has a scale bar whose drawn length in pixels is
+    its labelled length in mm."""
+    scene = build_plotter(view_from_plan(plan))
+    try:
+        # From the front the patient's right is on the left; from the right side, the back.
+        expected = {"anterior": ("R", "L", "S", "I"), "lateral": ("P", "A", "S", "I")}
+        for preset in ("anterior", "lateral", "crossing"):
+            screenshot(scene, preset)
+            edges = tuple(
+                _edge_text(scene.actors[f"edge_{e}_edge"])
+                for e in ("left", "right", "upper", "lower")
+            )
+            assert edges == expected.get(preset, edges) and all(edges), (preset, edges)
+            bar = np.asarray(scene.actors["scale_bar"].mapper.dataset.points)
+            length_mm = float(np.linalg.norm(bar[-1] - bar[0]))
+            pixels = np.hypot(
+                *np.subtract(world_to_pixel(scene, bar[-1]), world_to_pixel(scene, bar[0]))
+            )
+            mm_per_pixel = 2 * scene.plotter.camera.parallel_scale / scene.plotter.window_size[1]
+            assert pixels * mm_per_pixel == pytest.approx(length_mm, rel=0.01)
+            mantissa = length_mm / 10 ** np.floor(np.log10(length_mm))
+            assert min(abs(mantissa - m) for m in (1.0, 2.0, 5.0)) < 1e-4
+            assert 0.1 < pixels / scene.plotter.window_size[0] <= 0.2 + 1e-9
+    finally:
+        scene.plotter.close()
+
+
 def test_distance_profile_marks_the_minimum(plan, from_labels):
     folder, _ = from_labels
     path = folder / "distance-profile.png"

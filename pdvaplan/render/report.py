@@ -45,9 +45,11 @@ code { font-size: 0.88em; background: #f0f2f5; padding: 1px 4px; border-radius: 
 CAPTIONS = {
     "scene-anterior.png": "3D, from the front (patient's right on the left). Red: patent artery "
     "lumen; blue: veins; ivory: bone; pale yellow: calcium; thin lines: centrelines coloured by "
-    "lumen radius; short lines and balls: candidate sites coloured by distance; green: the "
-    "needle; grey tubes: stent-grafts at their planned diameters, black rings at their ends. "
-    "The cube names the directions (L/R, A/P, S/I).",
+    "lumen radius; short lines and balls: the other candidate sites coloured by distance; "
+    "green: the needle, inside a translucent green halo in the views of the whole leg; grey "
+    "tubes: stent-grafts at their planned diameters, black rings at their ends. The letters at "
+    "the edges name the directions each edge faces (L/R, A/P, S/I), as does the cube; the "
+    "bar at the lower right is to scale (the views are parallel projections).",
     "scene-lateral.png": "3D, from the patient's right side (anterior on the right).",
     "scene-crossing.png": "Close-up of the crossing, side-on to the needle: only a 40 mm slab "
     "around the crossing is drawn, so bone in front does not hide it.",

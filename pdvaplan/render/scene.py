@@ -39,6 +39,8 @@ OPACITY = {
 }
 #: Colour maps of the scalar layers.
 RADIUS_CMAP, DISTANCE_CMAP = "inferno", "cool"
+#: Radius (mm) of the translucent halo that marks the crossing in the views of the whole leg.
+HALO_MM = 7.0
 BACKGROUND = (255, 255, 255)
 #: Camera presets, in the order the pictures are made.
 CAMERAS = ("anterior", "lateral", "crossing", "needle")
@@ -74,6 +76,7 @@ class Scene:
     actors: dict
     view: PlanView
     meshes: dict
+    annotations: bool = True
 
 
 def orientation_cube() -> vtkAnnotatedCubeActor:
@@ -173,7 +176,7 @@ def build_plotter(
             )
             legend[-1] = (legend[-1], _legend_rgb(name))
     radius_bar = {
-        "title": "lumen radius (mm)",
+        "title": "lumen radius (mm)\n",  # the line break keeps the title off the top label
         "vertical": True,
         "position_x": 0.86,
         "position_y": 0.55,
@@ -197,7 +200,7 @@ def build_plotter(
     )
     candidates = meshes.get("candidates")
     if "candidates" in layers and candidates is not None and candidates.n_points:
-        distance_bar = radius_bar | {"title": "candidate distance (mm)", "position_y": 0.15}
+        distance_bar = radius_bar | {"title": "candidate distance (mm)\n", "position_y": 0.15}
         actors["candidates"] = plotter.add_mesh(
             candidates,
             name="candidates",
@@ -209,21 +212,29 @@ def build_plotter(
             show_scalar_bar=annotations,
         )
         n = candidates.n_points // 2
-        sites = pv.PolyData(np.asarray(candidates.points[:n]))
-        sites.point_data["distance_mm"] = np.asarray(candidates.point_data["distance_mm"][:n])
-        markers = sites.glyph(
-            orient=False,
-            geom=pv.Sphere(radius=1.1, theta_resolution=12, phi_resolution=12),
-            scale=False,
-        )
-        actors["candidate_markers"] = plotter.add_mesh(
-            markers,
-            name="candidate_markers",
-            scalars="distance_mm",
-            cmap=DISTANCE_CMAP,
-            clim=actors["candidates"].mapper.scalar_range,
-            show_scalar_bar=False,
-        )
+        # A ball at each other site's artery end (the needle marks the chosen one).
+        others = np.asarray(candidates.point_data["rank"][:n]) > (1 if view.crossing else 0)
+        sites = pv.PolyData(np.asarray(candidates.points[:n])[others])
+        sites.point_data["distance_mm"] = np.asarray(candidates.point_data["distance_mm"][:n])[
+            others
+        ]
+        if sites.n_points:
+            markers = sites.glyph(
+                orient=False,
+                # wider than the artery lumen around it, so its colour shows through no wall
+                geom=pv.Sphere(radius=2.0, theta_resolution=16, phi_resolution=16),
+                scale=False,
+            )
+            actors["candidate_markers"] = plotter.add_mesh(
+                markers,
+                name="candidate_markers",
+                scalars="distance_mm",
+                cmap=DISTANCE_CMAP,
+                clim=actors["candidates"].mapper.scalar_range,
+                show_scalar_bar=False,
+                opacity=0.85,
+                ambient=0.4,
+            )
         legend.append(("candidate sites (by distance)", (0.6, 0.3, 0.9)))
     if add(
         "stent_graft",
@@ -243,11 +254,18 @@ def build_plotter(
         diffuse=0.6,
         specular=0.0,
     ):
-        legend.append(("needle (chosen crossing)", _rgb("needle")))
+        legend.append(("needle, halo: chosen crossing", _rgb("needle")))
         crossing = view.crossing
         if annotations and crossing is not None:
             a = np.asarray(crossing["artery_point_mm"])
             b = np.asarray(crossing["vein_point_mm"])
+            # A needle of a few mm is a speck in a view of the whole leg: a halo marks it there.
+            actors["crossing_halo"] = plotter.add_mesh(
+                pv.Sphere(radius=HALO_MM, center=(a + b) / 2),
+                color=_rgb("needle"),
+                opacity=0.3,
+                name="crossing_halo",
+            )
             actors["needle_label"] = plotter.add_point_labels(
                 [(a + b) / 2 + np.array([0.0, 0.0, 3.0])],
                 [f"needle {crossing['distance_mm']:.1f} mm"],
@@ -265,12 +283,60 @@ def build_plotter(
                 legend,
                 bcolor="white",
                 border=True,
-                size=(0.34, 0.2),
+                size=(0.28, 0.2),
                 loc="upper left",
                 face="rectangle",
             )
         plotter.add_orientation_widget(orientation_cube(), viewport=(0.0, 0.0, 0.18, 0.18))
-    return Scene(plotter, actors, view, meshes)
+    return Scene(plotter, actors, view, meshes, annotations)
+
+
+#: The anatomical direction (LPS) each signed axis points to.
+_AXIS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
+
+
+def direction_letters(vector) -> str:
+    """The anatomical directions a vector points to (LPS), strongest first: one letter,
+    or two where the second component is at least 0.38 of its length (over 22 deg).
+
+    Examples
+    --------
+    >>> direction_letters([1.0, 0.0, 0.0]), direction_letters([0.0, -0.9, 0.45])
+    ('L', 'AS')
+    """
+    v = _unit(np.asarray(vector, dtype=np.float64))
+    order = np.argsort(-np.abs(v))
+    return "".join(
+        _AXIS_LETTERS[axis][int(v[axis] > 0)]
+        for n, axis in enumerate(order[:2])
+        if n == 0 or abs(v[axis]) >= 0.38
+    )
+
+
+def _screen_axes(camera) -> tuple[np.ndarray, np.ndarray]:
+    """The world directions (unit) of the screen's right and up for a camera."""
+    toward = _unit(np.asarray(camera.focal_point) - np.asarray(camera.position))
+    up = _unit(np.asarray(camera.up))
+    return _unit(np.cross(toward, up)), _unit(np.cross(np.cross(toward, up), toward))
+
+
+def _label_edges(scene: Scene) -> None:
+    """Name the anatomical direction at each edge of the picture (as radiology viewers
+    do), from the camera: unambiguous whatever face the orientation cube shows."""
+    right, up = _screen_axes(scene.plotter.camera)
+    for edge, vector in (
+        ("left_edge", -right),
+        ("right_edge", right),
+        ("upper_edge", up),
+        ("lower_edge", -up),
+    ):
+        scene.actors[f"edge_{edge}"] = scene.plotter.add_text(
+            direction_letters(vector),
+            position=edge,
+            font_size=14,
+            color="#b05000",
+            name=f"edge_{edge}",
+        )
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -365,6 +431,11 @@ def screenshot(scene: Scene, preset: str, path=None) -> np.ndarray:
         The image, (height, width, 3) uint8.
     """
     set_camera(scene, preset)
+    if "crossing_halo" in scene.actors:
+        scene.actors["crossing_halo"].SetVisibility(preset in ("anterior", "lateral"))
+    if scene.annotations:
+        _label_edges(scene)
+        _draw_scale_bar(scene)
     plotter = scene.plotter
     clipping = plotter.camera.clipping_range
     plotter.render()
@@ -373,3 +444,35 @@ def screenshot(scene: Scene, preset: str, path=None) -> np.ndarray:
         plotter.render()
     image = plotter.screenshot(str(path) if path is not None else None, return_img=True)
     return np.asarray(image)
+
+
+def _draw_scale_bar(scene: Scene) -> None:
+    """A bar of a round length (1, 2 or 5 x 10^n mm, about a fifth of the picture's
+    width) in the lower right corner, in the focal plane: the pictures are parallel
+    projections, so its length holds anywhere in them."""
+    plotter, camera = scene.plotter, scene.plotter.camera
+    width_px, height_px = plotter.window_size
+    mm_per_px = 2.0 * camera.parallel_scale / height_px
+    wanted = 0.2 * width_px * mm_per_px
+    power = 10.0 ** np.floor(np.log10(wanted))
+    length = power * max(f for f in (1.0, 2.0, 5.0) if f * power <= wanted)
+    right, up = _screen_axes(camera)
+    corner = (
+        np.asarray(camera.focal_point)
+        + right * (0.5 * width_px - 40) * mm_per_px
+        - up * (0.5 * height_px - 45) * mm_per_px
+    )
+    scene.actors["scale_bar"] = plotter.add_mesh(
+        pv.Line(corner - right * length, corner), color="black", line_width=6, name="scale_bar"
+    )
+    scene.actors["scale_label"] = plotter.add_point_labels(
+        [corner - right * length / 2 + up * 16 * mm_per_px],
+        [f"{length:g} mm"],
+        font_size=14,
+        point_size=1,
+        shape_opacity=0.0,
+        text_color="black",
+        show_points=False,
+        always_visible=True,
+        name="scale_label",
+    )
