@@ -37,15 +37,15 @@ Normal ranges (parameters of `CheckLimits`):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from pdvaplan.io import Volume
-from pdvaplan.planning.candidates import Candidate, calcium_edge_mm
+from pdvaplan.planning.candidates import Candidate, Search, calcium_edge_mm
 from pdvaplan.planning.contrast import contrast_along
+from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.vessels import (
     ARTERY,
     BONE,
@@ -81,13 +81,11 @@ class CheckLimits:
 def plan_checks(
     segmentation: Segmentation | None,
     vessels: VesselMap,
+    search: Search,
+    parameters: PlanParameters,
     legs: Legs | None = None,
-    side: str | None = None,
-    candidates: Sequence[Candidate] = (),
     names: dict[str, str | None] | None = None,
     limits: CheckLimits | None = None,
-    calcium_edge: Candidate | None = None,
-    calcium_margin_mm: float | None = None,
 ) -> tuple[dict, list[str]]:
     """The checks of a plan and the warnings for those outside their normal range.
 
@@ -97,25 +95,23 @@ def plan_checks(
         The segmentation of the two phases (None for a plan from a label map).
     vessels : VesselMap
         The vessels planned on.
+    search : Search
+        The crossing search (`pdvaplan.planning.candidates.search_crossings`):
+        its ranked sites, the crossing first (a warning if the crossing lies
+        where its artery's contrast fades, `pdvaplan.planning.contrast`, or if
+        another artery-vein pair's best site is as short as far as the images
+        can tell), and its best site that misses the calcium margin by less
+        than a voxel (a warning when it is shorter than the crossing by more
+        than a near tie).
+    parameters : PlanParameters
+        The rules: the side the user asked for (a warning if the bones say
+        otherwise) and the calcium margin (a warning when the crossing keeps it
+        by less than a voxel).
     legs : Legs, optional
         The legs found in view.
-    side : {"left", "right"}, optional
-        The side the user asked for; a warning if the bones say otherwise.
-    candidates : sequence of Candidate, optional
-        The ranked sites, the crossing first: a warning if the crossing lies
-        where its artery's contrast fades (`pdvaplan.planning.contrast`), or if
-        another artery-vein pair's best site is as short as far as the images
-        can tell.
     names : dict, optional
         Anatomical names of the vessels by id, for the warnings.
     limits : CheckLimits, optional
-    calcium_edge : Candidate, optional
-        The best site that misses the calcium margin by less than a voxel
-        (`pdvaplan.planning.candidates.Search.calcium_edge`): a warning when it
-        is shorter than the crossing by more than a near tie.
-    calcium_margin_mm : float, optional
-        The margin the plan kept from calcified wall: a warning when the
-        crossing keeps it by less than a voxel.
 
     Returns
     -------
@@ -140,6 +136,7 @@ def plan_checks(
         "metal_found": _metal_found(vessels.labels, voxel_mm3),
     }
     warnings: list[str] = []
+    candidates, side = search.candidates, parameters.side
     crossing = candidates[0] if candidates else None
     runner_up = next(
         (c for c in candidates if (c.artery, c.vein) != (crossing.artery, crossing.vein)), None
@@ -157,7 +154,7 @@ def plan_checks(
                 "the two pairs before choosing"
             )
     checks["calcium_edge"], edge_warnings = _calcium_edge(
-        crossing, calcium_edge, calcium_margin_mm, vessels, names, limits
+        crossing, search.calcium_edge, parameters.calcium_margin_mm, vessels, names, limits
     )
     warnings += edge_warnings
     bones_say = side_from_bones(vessels.labels)

@@ -241,16 +241,7 @@ def plan_vessels(
                 vein, best, parameters.catalog, parameters.ankle_z_mm, vessels.veins
             )
         names = name_vessels(vessels)
-        checks, warnings = plan_checks(
-            segmentation,
-            vessels,
-            legs,
-            parameters.side,
-            search.candidates,
-            names,
-            calcium_edge=search.calcium_edge,
-            calcium_margin_mm=parameters.calcium_margin_mm,
-        )
+        checks, warnings = plan_checks(segmentation, vessels, search, parameters, legs, names)
     warnings += (stent or {}).get("warnings", [])
     return Plan(
         feasible=bool(search.candidates),
