@@ -32,7 +32,6 @@ Method (SimpleITK's registration framework):
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,8 +100,6 @@ class Registration:
         Mean squares (HU²) on the registration grid with no motion and after.
     residual_before, residual : BoneResidual
         Bone residual with no motion and after registering.
-    seconds : float
-        Time spent.
     """
 
     method: str
@@ -114,7 +111,6 @@ class Registration:
     metric_after: float | None = None
     residual_before: BoneResidual | None = None
     residual: BoneResidual | None = None
-    seconds: float = 0.0
 
     @property
     def angle_deg(self) -> float:
@@ -159,7 +155,6 @@ class Registration:
             "bone_residual": residual(self.residual),
             "bone_residual_before": residual(self.residual_before),
             "max_bone_residual_mm": MAX_BONE_RESIDUAL_MM,
-            "seconds": self.seconds,
         }
 
 
@@ -193,7 +188,6 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
     """
     if method not in METHODS:
         raise PdvaplanInputError(f"--register {method}: choose one of {', '.join(METHODS)}")
-    start = time.perf_counter()
     _check_overlap(arterial_hu, venous_hu)
     identity = RigidTransform.identity()
     surface = BoneSurface(arterial_hu)
@@ -205,7 +199,6 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
             identity,
             residual_before=before,
             residual=before,
-            seconds=time.perf_counter() - start,
         )
     fixed = _registration_image(arterial_hu)
     moving = _registration_image(venous_hu)
@@ -239,7 +232,6 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
             metric_after=float(metric_before),
             residual_before=before,
             residual=before,
-            seconds=time.perf_counter() - start,
         )
     after = surface.residual(checked, transform)
     registration = Registration(
@@ -252,7 +244,6 @@ def register_phases(arterial_hu: Volume, venous_hu: Volume, method: str = "rigid
         metric_after=float(metric_after),
         residual_before=before,
         residual=after,
-        seconds=time.perf_counter() - start,
     )
     if after.median_mm is None and len(surface.fixed_at_mm) >= 50:
         raise PdvaplanInputError(
