@@ -336,6 +336,7 @@ def _label_edges(scene: Scene) -> None:
             font_size=14,
             color="#b05000",
             name=f"edge_{edge}",
+            render=False,
         )
 
 
@@ -463,7 +464,11 @@ def _draw_scale_bar(scene: Scene) -> None:
         - up * (0.5 * height_px - 45) * mm_per_px
     )
     scene.actors["scale_bar"] = plotter.add_mesh(
-        pv.Line(corner - right * length, corner), color="black", line_width=6, name="scale_bar"
+        pv.Line(corner - right * length, corner),
+        color="black",
+        line_width=6,
+        name="scale_bar",
+        render=False,
     )
     scene.actors["scale_label"] = plotter.add_point_labels(
         [corner - right * length / 2 + up * 16 * mm_per_px],
@@ -475,4 +480,5 @@ def _draw_scale_bar(scene: Scene) -> None:
         show_points=False,
         always_visible=True,
         name="scale_label",
+        render=False,
     )
