@@ -172,12 +172,12 @@ def write_slicer_segmentation(labels: Volume, folder: str | os.PathLike) -> list
     """
     import slicerio  # loads pynrrd: only when a segmentation is written
 
-    present = set(np.unique(labels.array).tolist())
+    values = np.asarray(labels.array, dtype=np.uint8)
+    counts = np.bincount(values.ravel(), minlength=256)  # linear, where np.unique sorts
     ijk_to_lps = np.eye(4)
     ijk_to_lps[:3, :3], ijk_to_lps[:3, 3] = labels.index_to_physical_matrix, labels.origin_mm
-    voxels = np.asarray(labels.array, dtype=np.uint8).transpose(2, 1, 0)  # (k, j, i) -> i, j, k
     segmentation = {
-        "voxels": voxels,
+        "voxels": values.transpose(2, 1, 0),  # (k, j, i) -> i, j, k
         "ijkToLPS": ijk_to_lps,
         "segments": [
             {
@@ -188,7 +188,7 @@ def write_slicer_segmentation(labels: Volume, folder: str | os.PathLike) -> list
                 "layer": 0,
             }
             for value, (name, rgb) in SEGMENTS.items()
-            if value in present
+            if counts[value]
         ],
     }
     folder = Path(folder)
