@@ -177,7 +177,7 @@ def write_slicer_segmentation(labels: Volume, folder: str | os.PathLike) -> list
     ijk_to_lps = np.eye(4)
     ijk_to_lps[:3, :3], ijk_to_lps[:3, 3] = labels.index_to_physical_matrix, labels.origin_mm
     segmentation = {
-        "voxels": values.transpose(2, 1, 0),  # (k, j, i) -> i, j, k
+        "voxels": values,  # indexed [i, j, k] like pynrrd's default (Fortran) order
         "ijkToLPS": ijk_to_lps,
         "segments": [
             {

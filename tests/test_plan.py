@@ -427,10 +427,13 @@ def assert_slicer_segmentation_matches(folder, labels):
     """segmentation.seg.nrrd, read back with slicerio, is the label map on its own grid in
     LPS, with a named and coloured segment per value present; the colour table names them."""
     segmentation = slicerio.read_segmentation(str(folder / "segmentation.seg.nrrd"))
-    np.testing.assert_array_equal(segmentation["voxels"], labels.array.transpose(2, 1, 0))
-    index = np.array([[0, 0, 0], [7, 3, 11]], dtype=float)  # (i, j, k)
-    lps = np.c_[index, np.ones(2)] @ np.asarray(segmentation["ijkToLPS"]).T
-    np.testing.assert_allclose(lps[:, :3], labels.index_to_physical(index), atol=1e-6)
+    # Each label's voxels land where the label map has them, in physical space.
+    ijk_to_lps = np.asarray(segmentation["ijkToLPS"])
+    for value in (1, 2, 4):
+        index = np.argwhere(segmentation["voxels"] == value).astype(float)
+        lps = index @ ijk_to_lps[:3, :3].T + ijk_to_lps[:3, 3]
+        expected = labels.index_to_physical(np.argwhere(labels.array == value).astype(float))
+        np.testing.assert_allclose(lps, expected, atol=1e-6)
     names = {s["labelValue"]: s["name"] for s in segmentation["segments"]}
     assert names == {1: "patent artery lumen", 2: "vein lumen", 4: "bone"} | (
         {3: "calcium"} if (labels.array == 3).any() else {}
