@@ -504,3 +504,22 @@ def test_bad_plan_input_exits_2_and_writes_no_plan(tmp_path, capsys, args, words
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert words in error
     assert not (tmp_path / "out" / "plan.json").exists()
+
+
+def test_a_crossing_at_the_end_of_the_vein_is_warned():
+    """A vein nearest its artery at its own distal end inside the volume: the stent path
+    has nowhere to go, and the plan says so instead of planning 0 mm of it silently."""
+    frame = Volume(np.zeros((40, 40, 160), np.uint8), np.ones(3), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 12.0, y - 20.0) <= 2.0] = 1
+    vein_x = 20.0 + (z - 30.0) * 0.06  # nearest the artery at its lower end, z = 30 mm
+    labels[(np.hypot(x - vein_x, y - 20.0) <= 2.2) & (z >= 30.0)] = 2
+    plan = plan_from_labels(frame.with_array(labels))
+    assert plan.feasible and plan.stent_graft["length_mm"] < 5.0
+    assert any("no vein is seen below the crossing" in w for w in plan.warnings)
+    # Where the vein runs on below the crossing (nearest at z = 100 mm), no such warning.
+    labels[labels == 2] = 0
+    labels[np.hypot(x - 20.0 - np.abs(z - 100.0) * 0.06, y - 20.0) <= 2.2] = 2
+    plan = plan_from_labels(frame.with_array(labels))
+    assert not any("no vein is seen below" in w for w in plan.warnings)

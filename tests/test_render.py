@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -504,3 +505,38 @@ def test_view_keys_step_candidates_and_toggle_layers(plan):
         assert not bone.GetVisibility()
     finally:
         scene.plotter.close()
+
+
+def test_the_enlarged_cpr_is_filled_on_a_vein_that_ends_soon_below_the_crossing():
+    """A vein that comes closest to its artery just above its own distal end: the CPR
+    starts farther above the crossing, so the enlarged panel shows 65 mm of vein."""
+    frame = Volume(np.zeros((40, 40, 160), np.uint8), np.ones(3), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 12.0, y - 20.0) <= 2.0] = 1
+    vein_x = 20.0 + np.maximum(z - 45.0, 0.0) * 0.06  # nearest the artery below z = 45 mm
+    labels[(np.hypot(x - vein_x, y - 20.0) <= 2.2) & (z >= 30.0)] = 2
+    plan = plan_from_labels(frame.with_array(labels))
+    view = view_from_plan(plan)
+    below_mm = plan.stent_graft["length_mm"]
+    assert below_mm < 30.0
+    cpr, _ = vessel_cpr(view, "vein")
+    assert cpr.arc_mm[0] == pytest.approx(-(65.0 - below_mm), abs=1.5)
+    with tempfile.TemporaryDirectory() as folder:
+        path = cpr_figure(view, "vein", Path(folder) / "cpr-vein.png")
+        low, high = panel_boxes(path)["zoom"]["xlim"]
+    assert high - low == pytest.approx(65.0, abs=1.5)
+
+
+def test_a_plan_with_no_stent_path_below_the_crossing_draws(tmp_path):
+    """The crossing at the vein's distal end (a path of one point, warned in plan.json):
+    the report still draws, with every feasible plan's picture."""
+    frame = Volume(np.zeros((40, 40, 160), np.uint8), np.ones(3), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 12.0, y - 20.0) <= 2.0] = 1
+    labels[(np.hypot(x - 20.0 - (z - 30.0) * 0.06, y - 20.0) <= 2.2) & (z >= 30.0)] = 2
+    plan = plan_from_labels(frame.with_array(labels))
+    assert len(plan.stent_graft["path_mm"]) < 3
+    files = render_plan(plan, tmp_path)
+    assert {f.name for f in files} >= FEASIBLE_PICTURES

@@ -99,7 +99,9 @@ def plan_stent_grafts(
     dict
         ``path_mm``, ``length_mm``, ``ankle_mm`` (the path's distal end),
         ``segments`` (kind, diameters, length, start and end points, catalogue
-        name) and ``warnings`` (sizes the catalogue cannot cover).
+        name) and ``warnings`` (sizes the catalogue cannot cover; without an ankle
+        level, a path that stops where the vein's lumen ends inside the volume
+        before the crossing graft's length inside the vein).
     """
     path, radii = stent_graft_path(vein, crossing, ankle_z_mm, other_veins)
     arc = arc_length_mm(path)
@@ -120,6 +122,16 @@ def plan_stent_grafts(
         )
     graft = min(fits, key=_crossing_key) if fits else max(catalog.crossing, key=_crossing_key)
     in_vein = max(0.0, graft.length_mm - crossing.distance_mm)
+    ends_in_lumen = any(
+        v.distal_end == END_LUMEN and np.allclose(v.points_mm[-1], path[-1], atol=1e-3)
+        for v in (vein, *other_veins)
+    )
+    if ankle_z_mm is None and ends_in_lumen and arc[-1] < in_vein:
+        warnings.append(
+            f"the vein's lumen ends inside the volume {arc[-1]:.0f} mm below the crossing, "
+            f"short of the crossing graft's {in_vein:.0f} mm inside the vein: no vein is seen "
+            "below the crossing to carry the flow on to the foot; check the vein's run-off"
+        )
     segments = [_segment("crossing", graft, crossing.artery_point_mm, path, arc, 0.0, in_vein)]
     covered = min(in_vein, arc[-1])
     while covered < arc[-1] - 1e-6:

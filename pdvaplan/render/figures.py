@@ -38,6 +38,9 @@ SITE_COLOR = "#00b030"
 MINIMUM_COLOR = "#ff00c8"
 #: How far the vein CPR starts above the crossing (mm), and the CPR half width (mm).
 ABOVE_CROSSING_MM, HALF_WIDTH_MM = 20.0, 12.0
+#: Length (mm) of vessel the CPR's enlarged panel shows: on a vein that ends sooner below
+#: the crossing, the CPR starts farther above it, so the panel is filled, not blank.
+ENLARGED_MM = 65.0
 #: PNG text key holding the panels' pixel boxes and data limits.
 AXES_KEY = "pdvaplan-axes"
 
@@ -184,9 +187,11 @@ def vessel_cpr(view: PlanView, vessel: str) -> tuple[StraightCPR, bool]:
     if vessel == "vein":
         line = view.centerlines[crossing["vein"]]
         at = _arc_on(line.points_mm, line.arc_mm, vein_point)
-        above = line.points_mm[(line.arc_mm < at) & (line.arc_mm >= at - ABOVE_CROSSING_MM)]
         stent = view.plan.get("stent_graft") or {}
         below = np.asarray(stent.get("path_mm") or line.points_mm[line.arc_mm >= at])
+        below_mm = float(np.sum(np.linalg.norm(np.diff(below, axis=0), axis=1)))
+        above_mm = max(ABOVE_CROSSING_MM, ENLARGED_MM - below_mm)
+        above = line.points_mm[(line.arc_mm < at) & (line.arc_mm >= at - above_mm)]
         path = np.vstack([above, vein_point, below])
         volume, labels = _cpr_volume(view, "venous")
         origin, normal = vein_point, artery_point - vein_point
@@ -226,7 +231,10 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
     top.set_aspect("auto")
     top.set_xlim(extent[0], extent[1])
     top.set_ylim(extent[2], extent[3])
-    zoom = (-ABOVE_CROSSING_MM, min(cpr.arc_mm[-1], 45.0))
+    # ENLARGED_MM of vessel from ABOVE_CROSSING_MM above the crossing, or as much as the
+    # CPR holds, shifted up where the vessel ends sooner below the crossing.
+    start = max(cpr.arc_mm[0], min(-ABOVE_CROSSING_MM, cpr.arc_mm[-1] - ENLARGED_MM))
+    zoom = (start, min(cpr.arc_mm[-1], start + ENLARGED_MM))
     bottom.set_xlim(*zoom)
     bottom.set_ylim(extent[2], extent[3])
     bottom.set_aspect("equal")
@@ -237,8 +245,9 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
     source = "label map" if labels else ("venous phase" if vessel == "vein" else "arterial phase")
     if vessel == "vein":
         title = (
-            f"Straightened CPR along {plan_vessel_title(view.plan, vessel_id)} from 20 mm above "
-            f"the crossing to the ankle ({span:.0f} mm; {source}); stretched vertically"
+            f"Straightened CPR along {plan_vessel_title(view.plan, vessel_id)} from "
+            f"{-cpr.arc_mm[0]:.0f} mm above the crossing to the ankle ({span:.0f} mm; {source}); "
+            "stretched vertically"
         )
     else:
         line = view.centerlines[vessel_id]

@@ -167,6 +167,8 @@ def segment_polyline(view: PlanView, segment: dict, first: bool) -> tuple[np.nda
     path between their start and end points.
     """
     path = np.asarray(view.plan["stent_graft"]["path_mm"], dtype=np.float64)
+    if len(path) < 2:  # the crossing at the vein's distal end: no path to cover
+        return np.zeros((0, 3)), np.zeros(0)
     arc = arc_length_mm(path)
     start = _arc_on(path, arc, np.asarray(segment["start_mm"], dtype=np.float64))
     end = _arc_on(path, arc, np.asarray(segment["end_mm"], dtype=np.float64))

@@ -55,8 +55,10 @@ CAPTIONS = {
     "around the crossing is drawn, so bone in front does not hide it.",
     "scene-needle.png": "Looking down the needle from the artery into the vein (40 mm slab).",
     "cpr-vein.png": "The target vein straightened (curved planar reformation) from 20 mm above "
-    "the crossing to the ankle: the vein runs along the middle, the artery lies on top. Green: "
-    "needle; orange and yellow: the walls of the stent-grafts, numbered as in the table.",
+    "the crossing (more where the vein ends within 45 mm below it) to the ankle, the stretch "
+    "around the crossing enlarged below: the vein runs along the middle, the artery lies on "
+    "top. Green: needle; orange and yellow: the walls of the stent-grafts, numbered as in the "
+    "table.",
     "cpr-artery.png": "The crossing artery straightened through the crossing; the vein lies "
     "on top.",
     "distance-profile.png": "Distance from each artery with a candidate site (at most four) to "
