@@ -635,8 +635,9 @@ def summarise_plan(plan: Plan) -> str:
         nearest = "" if plan.nearest_mm is None else f" (nearest {plan.nearest_mm:.2f} mm)"
         return "\n".join([f"no feasible crossing: {plan.reason}{nearest}", *calcified])
     crossing = plan.crossing
-    names = {vessel["id"]: vessel["name"] for vessel in vessels}
-    artery, vein = (vessel_title(v, names.get(v), True) for v in (crossing.artery, crossing.vein))
+    artery, vein = (
+        vessel_title(v, plan.names.get(v), True) for v in (crossing.artery, crossing.vein)
+    )
     stent = plan.stent_graft
     point = ", ".join(f"{c:.1f}" for c in crossing.artery_point_mm)
     chain = ", ".join(

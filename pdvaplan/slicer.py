@@ -19,8 +19,8 @@ be remade from its plan.json. An infeasible plan has none.
 
 The label map a plan was made with is written as a Slicer segmentation
 (``segmentation.seg.nrrd``, through slicerio: one segment per label value
-present, named and coloured as in the report, label values kept), and
-``segmentation.ctbl`` is a Slicer colour table for ``segmentation.nii.gz``.
+present, named and coloured as in the report (`pdvaplan.palette`), label values
+kept), and ``segmentation.ctbl`` is a Slicer colour table for ``segmentation.nii.gz``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 
 from pdvaplan.io import Volume
 from pdvaplan.outputs import write_atomically, write_text_atomically
-from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, METAL, VEIN
+from pdvaplan.palette import LABELS, NEEDLE_COLOR, STENT_COLORS, rgb
 
 #: The schema the files follow (Slicer's markups schema; its id as Slicer writes it).
 MARKUPS_SCHEMA = (
@@ -42,17 +42,6 @@ MARKUPS_SCHEMA = (
 )
 #: Spacing of the stent-graft curve's control points along plan.json's path (mm).
 CURVE_STEP_MM = 5.0
-#: Colours (RGB in [0, 1]) as in the report's pictures: needle green, stent-graft orange.
-_NEEDLE_RGB = (0.0, 0.9, 0.235)
-_STENT_RGB = (1.0, 0.55, 0.0)
-#: The label map's values as segments: name and colour (RGB in [0, 1]), as in the report.
-SEGMENTS = {
-    ARTERY: ("patent artery lumen", (0.843, 0.157, 0.157)),
-    VEIN: ("vein lumen", (0.196, 0.353, 0.863)),
-    CALCIUM: ("calcium", (1.0, 1.0, 1.0)),
-    BONE: ("bone", (0.549, 0.549, 0.510)),
-    METAL: ("metal", (0.6, 0.85, 0.85)),
-}
 #: The files `write_slicer_segmentation` writes.
 SEGMENTATION_SEG_NRRD = "segmentation.seg.nrrd"
 COLOUR_TABLE = "segmentation.ctbl"
@@ -95,15 +84,17 @@ def plan_markups(plan: dict) -> dict[str, dict]:
         (f"{crossing['vein']} (needle end)", crossing["vein_point_mm"]),
     ]
     files = {
-        "crossing.mrk.json": _document("Fiducial", "crossing", ends, _NEEDLE_RGB),
+        "crossing.mrk.json": _document("Fiducial", "crossing", ends, NEEDLE_COLOR),
         "needle.mrk.json": _document(
-            "Line", f"needle {crossing['distance_mm']:.2f} mm", ends, _NEEDLE_RGB
+            "Line", f"needle {crossing['distance_mm']:.2f} mm", ends, NEEDLE_COLOR
         ),
     }
     if stent is not None and len(stent["path_mm"]) >= 2:
         path = _every_mm(np.asarray(stent["path_mm"], dtype=np.float64), CURVE_STEP_MM)
         points = [(f"SG-{n}", point) for n, point in enumerate(path, start=1)]
-        files["stent-graft.mrk.json"] = _document("Curve", "stent-graft path", points, _STENT_RGB)
+        files["stent-graft.mrk.json"] = _document(
+            "Curve", "stent-graft path", points, STENT_COLORS[0]
+        )
     return files
 
 
@@ -115,7 +106,7 @@ def write_plan_markups(plan: dict, folder: str | os.PathLike) -> list[Path]:
     ]
 
 
-def _document(kind: str, name: str, points, rgb: tuple[float, float, float]) -> dict:
+def _document(kind: str, name: str, points, color: str) -> dict:
     """One markup of `kind` (Fiducial, Line, Curve) with labelled control points."""
     return {
         "@schema": MARKUPS_SCHEMA,
@@ -137,8 +128,8 @@ def _document(kind: str, name: str, points, rgb: tuple[float, float, float]) -> 
                     for n, (label, position) in enumerate(points, start=1)
                 ],
                 "display": {
-                    "color": list(rgb),
-                    "selectedColor": list(rgb),
+                    "color": list(rgb(color)),
+                    "selectedColor": list(rgb(color)),
                     "pointLabelsVisibility": kind != "Curve",
                 },
             }
@@ -183,11 +174,11 @@ def write_slicer_segmentation(labels: Volume, folder: str | os.PathLike) -> list
             {
                 "id": name.replace(" ", "_"),
                 "name": name,
-                "color": list(rgb),
+                "color": list(rgb(color)),
                 "labelValue": value,
                 "layer": 0,
             }
-            for value, (name, rgb) in SEGMENTS.items()
+            for value, (name, color) in LABELS.items()
             if counts[value]
         ],
     }
@@ -197,8 +188,10 @@ def write_slicer_segmentation(labels: Volume, folder: str | os.PathLike) -> list
         lambda path: slicerio.write_segmentation(path, segmentation, compression_level=1),
     )
     rows = ["0 background 0 0 0 0"] + [
-        f"{value} {name.replace(' ', '_')} " + " ".join(str(round(255 * c)) for c in rgb) + " 255"
-        for value, (name, rgb) in SEGMENTS.items()
+        f"{value} {name.replace(' ', '_')} "
+        + " ".join(str(round(255 * c)) for c in rgb(color))
+        + " 255"
+        for value, (name, color) in LABELS.items()
     ]
     table = write_text_atomically(
         folder / COLOUR_TABLE,

@@ -26,6 +26,8 @@ from pdvaplan.planning.parameters import Catalog, CrossingGraft, ExtensionGraft
 
 #: Vein pieces this close (mm) to where the path stops touch it (a junction's branches).
 _TOUCH_MM = 2.0
+#: How a path ends that the ankle level cut (else: its last vein's distal end kind).
+ANKLE = "ankle"
 
 
 def stent_graft_path(
@@ -34,9 +36,11 @@ def stent_graft_path(
     ankle_z_mm: float | None,
     other_veins: tuple[Centerline, ...] = (),
     bridge_mm: float = 10.0,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Points (mm) along the vein from the crossing point down to the ankle level,
-    and the lumen radius (mm) at each.
+    the lumen radius (mm) at each, and how the path ends: `ANKLE`, or the distal
+    end kind of the last vein it follows (``END_LUMEN``: its lumen stops inside
+    the volume).
 
     Where the vein's centreline stops inside the volume (a gap in its lumen,
     or a junction where a side branch leaves it, not its end in the
@@ -74,7 +78,7 @@ def stent_graft_path(
         used.add(current.id)
         points.append(current.points_mm[j + 1 :])
         radii.append(current.radii_mm[j + 1 :])
-    path, radius = np.vstack(points), np.concatenate(radii)
+    path, radius, end = np.vstack(points), np.concatenate(radii), current.distal_end
     if ankle_z_mm is not None:
         under = np.flatnonzero(path[:, 2] <= ankle_z_mm)
         if under.size and under[0] > 0:
@@ -82,7 +86,8 @@ def stent_graft_path(
             t = (a[2] - ankle_z_mm) / (a[2] - b[2])
             path = np.vstack([path[: under[0]], a + t * (b - a)])
             radius = np.append(radius[: under[0]], radius[under[0] - 1])
-    return path, radius
+            end = ANKLE
+    return path, radius, end
 
 
 def plan_stent_grafts(
@@ -99,11 +104,11 @@ def plan_stent_grafts(
     dict
         ``path_mm``, ``length_mm``, ``ankle_mm`` (the path's distal end),
         ``segments`` (kind, diameters, length, start and end points, catalogue
-        name) and ``warnings`` (sizes the catalogue cannot cover; without an ankle
-        level, a path that stops where the vein's lumen ends inside the volume
-        before the crossing graft's length inside the vein).
+        name) and ``warnings`` (sizes the catalogue cannot cover; a path that
+        stops where the vein's lumen ends inside the volume, short of the
+        crossing graft's length inside the vein).
     """
-    path, radii = stent_graft_path(vein, crossing, ankle_z_mm, other_veins)
+    path, radii, end = stent_graft_path(vein, crossing, ankle_z_mm, other_veins)
     arc = arc_length_mm(path)
     grow = 1.0 + catalog.oversize_fraction
     warnings = []
@@ -122,11 +127,7 @@ def plan_stent_grafts(
         )
     graft = min(fits, key=_crossing_key) if fits else max(catalog.crossing, key=_crossing_key)
     in_vein = max(0.0, graft.length_mm - crossing.distance_mm)
-    ends_in_lumen = any(
-        v.distal_end == END_LUMEN and np.allclose(v.points_mm[-1], path[-1], atol=1e-3)
-        for v in (vein, *other_veins)
-    )
-    if ankle_z_mm is None and ends_in_lumen and arc[-1] < in_vein:
+    if end == END_LUMEN and arc[-1] < in_vein:
         warnings.append(
             f"the vein's lumen ends inside the volume {arc[-1]:.0f} mm below the crossing, "
             f"short of the crossing graft's {in_vein:.0f} mm inside the vein: no vein is seen "

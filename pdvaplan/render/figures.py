@@ -19,7 +19,10 @@ from matplotlib.patches import Patch
 from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline
+from pdvaplan.centerlines.polyline import arc_length_mm
+from pdvaplan.palette import BACKGROUND_COLOR, LABELS, NEEDLE_COLOR, STENT_COLORS
 from pdvaplan.planning.candidates import nearest_on_vein
+from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN
 from pdvaplan.render.meshes import _arc_on, segment_polyline
 from pdvaplan.render.planview import PlanView, plan_vessel_title
 from pdvaplan.render.reformat import StraightCPR, axial_plane, straightened_cpr
@@ -28,10 +31,8 @@ DPI = 100
 #: CT display window (HU): contrast-filled lumen bright, soft tissue grey.
 WINDOW_HU = (-150.0, 450.0)
 #: Label map colours: 0 background, 1 artery, 2 vein, 3 calcium, 4 bone.
-LABEL_COLORS = ["#141414", "#d72828", "#325adc", "#ffffff", "#8c8c82"]
+LABEL_COLORS = [BACKGROUND_COLOR] + [LABELS[value][1] for value in (ARTERY, VEIN, CALCIUM, BONE)]
 LABEL_CMAP = ListedColormap(LABEL_COLORS)
-NEEDLE_COLOR = "#00e63c"
-STENT_COLORS = ("#ff8c00", "#ffe14d")
 REACH_COLOR = "#d62728"
 SITE_COLOR = "#00b030"
 #: The ring that marks the closest approach of each artery to a vein.
@@ -189,7 +190,7 @@ def vessel_cpr(view: PlanView, vessel: str) -> tuple[StraightCPR, bool]:
         at = _arc_on(line.points_mm, line.arc_mm, vein_point)
         stent = view.plan.get("stent_graft") or {}
         below = np.asarray(stent.get("path_mm") or line.points_mm[line.arc_mm >= at])
-        below_mm = float(np.sum(np.linalg.norm(np.diff(below, axis=0), axis=1)))
+        below_mm = float(arc_length_mm(below)[-1])
         above_mm = max(ABOVE_CROSSING_MM, ENLARGED_MM - below_mm)
         above = line.points_mm[(line.arc_mm < at) & (line.arc_mm >= at - above_mm)]
         path = np.vstack([above, vein_point, below])
@@ -296,19 +297,16 @@ PROFILE_PANELS = 4
 
 def artery_profiles(view: PlanView, arteries: list[Centerline] | None = None) -> list[dict]:
     """Per artery segment: its arc position (mm from the artery's upper end, at the
-    segment's middle), height (mm above the ankle), distance to the nearest vein and
-    to each vein; per artery, its calcified arcs. All patent arteries by default."""
-    ankle = view.ankle_z_mm or 0.0
+    segment's middle), distance to the nearest vein and to each vein; per artery,
+    its calcified arcs. All patent arteries by default."""
     rows = []
     for artery in view.arteries if arteries is None else arteries:
         per_vein = {vein.id: nearest_on_vein(artery, vein).distance_mm for vein in view.veins}
         nearest = np.min(np.stack(list(per_vein.values())), axis=0) if per_vein else None
-        middles_mm = (artery.points_mm[1:] + artery.points_mm[:-1]) / 2
         rows.append(
             {
                 "artery": artery,
                 "arc_mm": (artery.arc_mm[1:] + artery.arc_mm[:-1]) / 2,
-                "height_mm": middles_mm[:, 2] - ankle,
                 "per_vein": per_vein,
                 "nearest_mm": nearest,
                 "calcium_arc_mm": _calcified_heights(view, artery),
@@ -325,9 +323,13 @@ def profile_arteries(view: PlanView) -> list[Centerline]:
     ranked = [c["artery"] for c in view.plan.get("candidates") or [] if c["artery"] in by_id]
     if ranked:
         return [by_id[i] for i in dict.fromkeys(ranked)][:PROFILE_PANELS]
-    rows = [r for r in artery_profiles(view) if r["nearest_mm"] is not None]
-    rows.sort(key=lambda r: float(np.min(r["nearest_mm"])))
-    return [r["artery"] for r in rows[:PROFILE_PANELS]]
+
+    def closest_mm(artery: Centerline) -> float:
+        return min(
+            (nearest_on_vein(artery, v).distance_mm.min() for v in view.veins), default=np.inf
+        )
+
+    return sorted(view.arteries, key=closest_mm)[:PROFILE_PANELS]
 
 
 def profile_figure(view: PlanView, path: Path) -> Path:
@@ -584,13 +586,8 @@ def axial_figure(view: PlanView, path: Path) -> Path | None:
         shown = "label map colours in the legend"
         figure.legend(
             handles=[
-                Patch(facecolor=LABEL_COLORS[value], edgecolor="#666666", label=name)
-                for value, name in (
-                    (1, "patent artery lumen"),
-                    (2, "vein lumen"),
-                    (3, "calcium"),
-                    (4, "bone"),
-                )
+                Patch(facecolor=LABEL_COLORS[value], edgecolor="#666666", label=LABELS[value][0])
+                for value in (ARTERY, VEIN, CALCIUM, BONE)
             ],
             loc="lower center",
             bbox_to_anchor=(0.5, 0.0),
