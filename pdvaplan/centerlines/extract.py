@@ -53,6 +53,10 @@ from pdvaplan.segmentation.grid import bounding_box
 #: Shortest chord (mm) that gives a free end's direction; a wider vessel's chord
 #: is its lumen radius (its skeleton wanders more near its end).
 _END_CHORD_MM = 3.0
+#: How far (mm) a free end is followed beyond the last points whose sections were
+#: measured, besides the stretch of unmeasured points dropped there (up to a section's
+#: half width: 19 mm for a 26 mm aorta, which a fixed 15 mm left short of the border).
+_FOLLOW_MM = 15.0
 #: How a centreline ends.
 END_BORDER, END_LUMEN, END_JUNCTION = "border", "lumen-end", "junction"
 
@@ -297,11 +301,12 @@ def _fit_branch(
     points = points[_measured_span(radii, start_pinned, end_pinned, round(half_width / step))]
     ends = [END_JUNCTION if start_pinned else None, END_JUNCTION if end_pinned else None]
     chord_mm = max(_END_CHORD_MM, widest_mm)
+    reach_mm = _FOLLOW_MM + half_width
     if not start_pinned:
-        points, ends[0] = _follow_end(points[::-1], lumen, own, whole, step, chord_mm)
+        points, ends[0] = _follow_end(points[::-1], lumen, own, whole, step, chord_mm, reach_mm)
         points = points[::-1]
     if not end_pinned:
-        points, ends[1] = _follow_end(points, lumen, own, whole, step, chord_mm)
+        points, ends[1] = _follow_end(points, lumen, own, whole, step, chord_mm, reach_mm)
     if len(points) < 2:
         return None
     points = resample(points, step)
@@ -327,12 +332,18 @@ def _measured_span(radii: np.ndarray, start_pinned: bool, end_pinned: bool, most
 
 
 def _follow_end(
-    points: np.ndarray, lumen: Volume, own: Volume, whole: Volume, step: float, chord_mm: float
+    points: np.ndarray,
+    lumen: Volume,
+    own: Volume,
+    whole: Volume,
+    step: float,
+    chord_mm: float,
+    reach_mm: float,
 ):
     """Move the last point of `points` along the vessel to where the lumen or volume ends.
 
     Samples the lumen fraction and the vessel's mask `own` on the axis line
-    through the last point, from a little before it to well beyond, and stops
+    through the last point, from a little before it to `reach_mm` beyond, and stops
     where both first fall below one half. Returns the polyline (cut or
     extended) and how the end came about.
     """
@@ -341,7 +352,6 @@ def _follow_end(
     back = min(len(points) - 1, max(1, round(chord_mm / step)))
     chord = points[-1] - points[-1 - back]
     direction = chord / max(float(np.linalg.norm(chord)), 1e-12)
-    reach_mm = 15.0
     s = np.arange(-min(5.0, arc_length_mm(points)[-1]), reach_mm, 0.1)
     line = points[-1] + s[:, None] * direction
     inside = whole.contains(line)
