@@ -129,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument(
         "--ankle-z-mm",
         type=float,
-        help="height the stent-graft path runs down to [distal end of the vein]",
+        help="height (LPS z, mm) of the ankle: the stent-graft path runs down to it and heights "
+        "are measured from it [the volume's lower border; the path then runs to the vein's end]",
     )
     rules.add_argument(
         "--catalog",
@@ -626,10 +627,10 @@ def _report_plan(plan: Plan) -> None:
 
 def summarise_plan(plan: Plan) -> str:
     """The plan in a few sentences."""
-    from pdvaplan.planning.plan import height_above_ankle_mm
     from pdvaplan.planning.vessels import vessel_title
 
-    vessels = plan.as_dict()["vessels"]
+    document = plan.as_dict()
+    vessels = document["vessels"]
     calcified = _calcified_throughout(vessels)
     if not plan.feasible:
         nearest = "" if plan.nearest_mm is None else f" (nearest {plan.nearest_mm:.2f} mm)"
@@ -654,8 +655,7 @@ def summarise_plan(plan: Plan) -> str:
         f"crossing: from {artery} at ({point}) mm into {vein}, "
         f"{crossing.distance_mm:.2f} mm centre to centre, {crossing.gap_mm:.2f} mm wall gap, "
         f"needle at {crossing.needle_angle_deg:.0f} deg to the artery; "
-        f"{height_above_ankle_mm(crossing.artery_point_mm, stent['ankle_mm'][2]):.0f} mm above "
-        "the ankle",
+        f"{document['crossing']['height_above_ankle_mm']:.0f} mm above the ankle",
         f"stent-graft path: {stent['length_mm']:.0f} mm down {vein}: {chain}",
         f"{len(plan.candidates) - 1} other candidate sites in plan.json, ranked by the smoothed "
         "distance profile (distance_mm raw, smoothed_distance_mm smoothed)",

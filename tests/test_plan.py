@@ -310,7 +310,7 @@ def test_nearest_distance_follows_the_site_rules():
 def test_stent_graft_path_bridges_a_gap_in_the_vein():
     whole = plan_from_labels(parallel_vessels(None)).stent_graft
     bridged = plan_from_labels(parallel_vessels(None, vein_gap_z_mm=(12.0, 16.0))).stent_graft
-    assert bridged["ankle_mm"][2] == pytest.approx(whole["ankle_mm"][2], abs=0.5)
+    assert bridged["end_mm"][2] == pytest.approx(whole["end_mm"][2], abs=0.5)
     assert bridged["length_mm"] == pytest.approx(whole["length_mm"], abs=6.0)
 
 
@@ -321,7 +321,7 @@ def test_stent_graft_path_passes_a_side_branch_of_the_vein():
     plan = plan_from_labels(parallel_vessels(None, vein_branch_z_mm=15.0))
     assert len(plan.vessels.veins) > 1  # the junction split the vein
     branched = plan.stent_graft
-    assert branched["ankle_mm"][2] == pytest.approx(whole["ankle_mm"][2], abs=0.5)
+    assert branched["end_mm"][2] == pytest.approx(whole["end_mm"][2], abs=0.5)
     assert branched["length_mm"] == pytest.approx(whole["length_mm"], abs=6.0)
     assert max(p[0] for p in branched["path_mm"]) < 20.0  # never out along the branch
 
@@ -339,14 +339,14 @@ def test_stent_graft_chain_covers_the_path_with_overlaps():
         covered_to += segment["length_mm"] - catalog.overlap_mm
     assert covered_to >= stent["length_mm"] - 1e-6
     assert np.allclose(stent["path_mm"][0], plan.crossing.vein_point_mm, atol=1e-3)
-    assert stent["ankle_mm"][2] == pytest.approx(min(p[2] for p in stent["path_mm"]), abs=1e-3)
+    assert stent["end_mm"][2] == pytest.approx(min(p[2] for p in stent["path_mm"]), abs=1e-3)
 
 
 def test_ankle_level_shortens_the_path():
     labels = cached_phantom("basic", spacing_mm=FINE_MM).labels
     full = plan_from_labels(labels).stent_graft
     short = plan_from_labels(labels, PlanParameters(ankle_z_mm=100.0)).stent_graft
-    assert short["ankle_mm"][2] == pytest.approx(100.0, abs=1e-6)
+    assert short["end_mm"][2] == pytest.approx(100.0, abs=1e-6)
     assert short["length_mm"] < full["length_mm"] - 90.0
     # An ankle level outside the volume would end the path at the vein's end while the
     # plan spoke of the ankle: refused.
@@ -517,7 +517,14 @@ def test_a_crossing_at_the_end_of_the_vein_is_warned():
     labels[(np.hypot(x - vein_x, y - 20.0) <= 2.2) & (z >= 30.0)] = 2
     plan = plan_from_labels(frame.with_array(labels))
     assert plan.feasible and plan.stent_graft["length_mm"] < 5.0
+    assert plan.stent_graft["ends_at"] == "lumen-end"
     assert any("no vein is seen below the crossing" in w for w in plan.warnings)
+    # Heights are measured from the ankle level (the volume's lower border, z = 0), not from
+    # where the path stops (the crossing's own height, 30 mm): it was said to be 0 mm above.
+    crossing = plan.as_dict()["crossing"]
+    assert plan.as_dict()["ankle_z_mm"] == 0.0
+    assert crossing["height_above_ankle_mm"] == pytest.approx(crossing["artery_point_mm"][2])
+    assert crossing["height_above_ankle_mm"] > 25.0
     # Where the vein runs on below the crossing (nearest at z = 100 mm), no such warning.
     labels[labels == 2] = 0
     labels[np.hypot(x - 20.0 - np.abs(z - 100.0) * 0.06, y - 20.0) <= 2.2] = 2

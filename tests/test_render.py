@@ -349,7 +349,7 @@ def test_render_folder_reports_missing_inputs(from_folder, tmp_path):
 def test_report_reads_the_plan_in_words(plan, from_labels):
     text = (from_labels[0] / "report.html").read_text(encoding="utf-8")
     crossing = plan.crossing
-    height = crossing.artery_point_mm[2] - plan.stent_graft["ankle_mm"][2]
+    height = crossing.artery_point_mm[2] - plan.ankle_z_mm
     # The basic leg's crossing is posterior tibial: the report names the vessels.
     assert (
         f"Cross from posterior tibial artery ({crossing.artery}) at {height:.0f} mm above the "

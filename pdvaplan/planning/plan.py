@@ -68,6 +68,8 @@ class Plan:
     timings_s: dict = field(default_factory=lambda: dict.fromkeys(STAGES))
     checks: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: The level heights are measured from: ``--ankle-z-mm``, else the volume's lower border.
+    ankle_z_mm: float | None = None
     segmentation: Segmentation | None = None  # from the phases; None from a label map
 
     @property
@@ -77,7 +79,7 @@ class Plan:
 
     def as_dict(self) -> dict:
         """plan.json as a dict (schema `PLAN_SCHEMA`)."""
-        ankle_z = self.stent_graft["ankle_mm"][2] if self.stent_graft else None
+        ankle_z = self.ankle_z_mm
         crossing = self.crossing
         return {
             "schema": PLAN_SCHEMA,
@@ -90,6 +92,7 @@ class Plan:
                 for n, c in enumerate(self.candidates, start=1)
             ],
             "ranked_by": RANKED_BY,
+            "ankle_z_mm": ankle_z,
             "stent_graft": self.stent_graft,
             "vessels": _vessel_summaries(
                 self.vessels, self.names, self.parameters.calcium_margin_mm
@@ -255,6 +258,11 @@ def plan_vessels(
         timings_s=timings,
         checks=checks,
         warnings=warnings,
+        ankle_z_mm=(
+            parameters.ankle_z_mm
+            if parameters.ankle_z_mm is not None
+            else float(vessels.labels.corners_mm()[:, 2].min())
+        ),
         segmentation=segmentation,
     )
 

@@ -102,13 +102,16 @@ def plan_stent_grafts(
     Returns
     -------
     dict
-        ``path_mm``, ``length_mm``, ``ankle_mm`` (the path's distal end),
-        ``segments`` (kind, diameters, length, start and end points, catalogue
-        name) and ``warnings`` (sizes the catalogue cannot cover; a path that
+        ``path_mm``, ``length_mm``, ``end_mm`` (the path's distal end),
+        ``ends_at`` (how it ends: ``"ankle"`` where the ankle level cut it, else
+        the last vein's distal end kind: ``"border"``, ``"lumen-end"`` or
+        ``"junction"``), ``segments`` (kind, diameters, length, start and end
+        points, catalogue name, how far beyond the path's end it runs) and
+        ``warnings`` (sizes the catalogue cannot cover; a path that
         stops where the vein's lumen ends inside the volume, short of the
         crossing graft's length inside the vein).
     """
-    path, radii, end = stent_graft_path(vein, crossing, ankle_z_mm, other_veins)
+    path, radii, path_end = stent_graft_path(vein, crossing, ankle_z_mm, other_veins)
     arc = arc_length_mm(path)
     grow = 1.0 + catalog.oversize_fraction
     warnings = []
@@ -127,7 +130,7 @@ def plan_stent_grafts(
         )
     graft = min(fits, key=_crossing_key) if fits else max(catalog.crossing, key=_crossing_key)
     in_vein = max(0.0, graft.length_mm - crossing.distance_mm)
-    if end == END_LUMEN and arc[-1] < in_vein:
+    if path_end == END_LUMEN and arc[-1] < in_vein:
         warnings.append(
             f"the vein's lumen ends inside the volume {arc[-1]:.0f} mm below the crossing, "
             f"short of the crossing graft's {in_vein:.0f} mm inside the vein: no vein is seen "
@@ -157,7 +160,8 @@ def plan_stent_grafts(
     return {
         "path_mm": np.round(path, 3).tolist(),
         "length_mm": float(arc[-1]),
-        "ankle_mm": path[-1].tolist(),
+        "end_mm": path[-1].tolist(),
+        "ends_at": path_end,
         "segments": segments,
         "catalog": catalog.source,
         "catalog_note": catalog.note,
@@ -190,7 +194,7 @@ def _segment(
         "length_mm": graft.length_mm,
         "start_mm": begin.tolist(),
         "end_mm": _point_at(path, arc, end).tolist(),
-        "beyond_ankle_mm": max(0.0, end - arc[-1]),
+        "beyond_path_mm": max(0.0, end - arc[-1]),
     }
 
 

@@ -70,12 +70,10 @@ class PlanView:
 
     @property
     def ankle_z_mm(self) -> float | None:
-        """Height of the ankle level the stent-graft path runs down to."""
-        stent = self.plan.get("stent_graft")
-        if stent and stent.get("ankle_mm"):
-            return float(stent["ankle_mm"][2])
-        if self.plan.get("parameters", {}).get("ankle_z_mm") is not None:
-            return float(self.plan["parameters"]["ankle_z_mm"])
+        """Height of the ankle level the plan measures heights from (plan.json's
+        ``ankle_z_mm``; for a plan.json without it, the veins' lowest end)."""
+        if self.plan.get("ankle_z_mm") is not None:
+            return float(self.plan["ankle_z_mm"])
         veins = self.veins
         return float(min(v.points_mm[-1, 2] for v in veins)) if veins else None
 

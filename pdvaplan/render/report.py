@@ -158,8 +158,9 @@ def plan_in_words(view: PlanView) -> list[str]:
     if stent:
         segments = stent.get("segments") or []
         sentences.append(
-            f"Line {crossing['vein']} from the crossing down to the ankle ({stent['length_mm']:.0f}"
-            f" mm) with {len(segments)} stent-graft{'s' if len(segments) != 1 else ''}: "
+            f"Line {crossing['vein']} from the crossing down {_path_end_words(stent)} "
+            f"({stent['length_mm']:.0f} mm) with {len(segments)} "
+            f"stent-graft{'s' if len(segments) != 1 else ''}: "
             + "; ".join(_segment_words(s) for s in segments)
             + "."
         )
@@ -201,6 +202,20 @@ def ranking_words(plan: dict) -> str:
                 )
             )
     return words
+
+
+def _path_end_words(stent: dict) -> str:
+    """Where the stent-graft path ends, in words (plan.json's ``ends_at``).
+
+    Examples
+    --------
+    >>> _path_end_words({"ends_at": "lumen-end"})
+    'to where its lumen ends, above the ankle'
+    """
+    return {
+        "lumen-end": "to where its lumen ends, above the ankle",
+        "junction": "to a junction where no vein is seen to carry on, above the ankle",
+    }.get(stent.get("ends_at"), "to the ankle")
 
 
 def _height(site: dict) -> str:
@@ -472,8 +487,8 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
     if stent:
         parts.append("<h2>Stent-graft chain</h2>")
         parts.append(
-            f"<p>From the artery through the crossing and down {_e(crossing['vein'])} to the "
-            f"ankle: {stent['length_mm']:.0f} mm of vein. Catalogue: <code>"
+            f"<p>From the artery through the crossing and down {_e(crossing['vein'])} "
+            f"{_path_end_words(stent)}: {stent['length_mm']:.0f} mm of vein. Catalogue: <code>"
             f"{_e(stent.get('catalog', ''))}</code>.</p>"
         )
         rows = []
@@ -490,7 +505,7 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
                     f"{s['length_mm']:g}",
                     _mm(s["start_mm"][2] - ankle, 0) if ankle is not None else "",
                     _mm(s["end_mm"][2] - ankle, 0) if ankle is not None else "",
-                    _mm(s.get("beyond_ankle_mm", 0.0), 0),
+                    _mm(s.get("beyond_path_mm", 0.0), 0),
                 ]
             )
         parts.append(
@@ -503,7 +518,7 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
                     "length (mm)",
                     "from (mm above ankle)",
                     "to (mm above ankle)",
-                    "beyond the ankle (mm)",
+                    "beyond the path's end (mm)",
                 ],
                 rows,
                 left=3,
