@@ -107,9 +107,9 @@ def plan_stent_grafts(
         the last vein's distal end kind: ``"border"``, ``"lumen-end"`` or
         ``"junction"``), ``segments`` (kind, diameters, length, start and end
         points, catalogue name, how far beyond the path's end it runs) and
-        ``warnings`` (sizes the catalogue cannot cover; a path that
-        stops where the vein's lumen ends inside the volume, short of the
-        crossing graft's length inside the vein).
+        ``warnings`` (sizes the catalogue cannot cover; a path that stops
+        inside the volume, where the vein's lumen ends or at a junction no vein
+        carries on from, short of the crossing graft's length inside the vein).
     """
     path, radii, path_end = stent_graft_path(vein, crossing, ankle_z_mm, other_veins)
     arc = arc_length_mm(path)
@@ -130,9 +130,10 @@ def plan_stent_grafts(
         )
     graft = min(fits, key=_crossing_key) if fits else max(catalog.crossing, key=_crossing_key)
     in_vein = max(0.0, graft.length_mm - crossing.distance_mm)
-    if path_end == END_LUMEN and arc[-1] < in_vein:
+    if path_end in (END_LUMEN, END_JUNCTION) and arc[-1] < in_vein:
+        where = "lumen ends" if path_end == END_LUMEN else "centreline ends at a junction"
         warnings.append(
-            f"the vein's lumen ends inside the volume {arc[-1]:.0f} mm below the crossing, "
+            f"the vein's {where} inside the volume {arc[-1]:.0f} mm below the crossing, "
             f"short of the crossing graft's {in_vein:.0f} mm inside the vein: no vein is seen "
             "below the crossing to carry the flow on to the foot; check the vein's run-off"
         )
