@@ -36,6 +36,7 @@ from pdvaplan.render.figures import (
     LABEL_COLORS,
     MINIMUM_COLOR,
     PROFILE_PANELS,
+    axial_figure,
     cpr_figure,
     data_to_pixel,
     panel_boxes,
@@ -540,3 +541,21 @@ def test_a_plan_with_no_stent_path_below_the_crossing_draws(tmp_path):
     assert len(plan.stent_graft["path_mm"]) < 3
     files = render_plan(plan, tmp_path)
     assert {f.name for f in files} >= FEASIBLE_PICTURES
+
+
+@pytest.mark.parametrize("reach_mm", [10.0, 50.0])
+def test_the_axial_enlargement_holds_the_whole_needle(tmp_path, reach_mm):
+    """A needle longer than the 30 mm panel (a 40 mm reach, --reach-mm 50) once ran off it,
+    its artery outside the picture: the panel grows to hold it, 10 mm to spare each side."""
+    frame = Volume(np.zeros((90, 40, 60), np.uint8), np.ones(3), np.zeros(3), np.eye(3))
+    x, y, _ = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    gap_mm = reach_mm - 5.0
+    labels[np.hypot(x - 20.0, y - 20.0) <= 2.0] = 1
+    labels[np.hypot(x - 20.0 - gap_mm, y - 20.0) <= 2.2] = 2
+    plan = plan_from_labels(frame.with_array(labels), PlanParameters(reach_mm=reach_mm))
+    path = axial_figure(view_from_plan(plan), tmp_path / "axial.png")
+    low, high = panel_boxes(path)["label map/zoom"]["xlim"]
+    ends = sorted((plan.crossing.artery_point_mm[0], plan.crossing.vein_point_mm[0]))
+    assert low <= ends[0] - 9.0 and high >= ends[1] + 9.0
+    assert high - low >= 30.0 - 1e-6

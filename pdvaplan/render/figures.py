@@ -42,6 +42,8 @@ ABOVE_CROSSING_MM, HALF_WIDTH_MM = 20.0, 12.0
 #: Length (mm) of vessel the CPR's enlarged panel shows: on a vein that ends sooner below
 #: the crossing, the CPR starts farther above it, so the panel is filled, not blank.
 ENLARGED_MM = 65.0
+#: Half the side (mm) of the axial picture's enlarged panel, at least.
+ZOOM_HALF_MM = 15.0
 #: PNG text key holding the panels' pixel boxes and data limits.
 AXES_KEY = "pdvaplan-axes"
 
@@ -513,7 +515,9 @@ def axial_figure(view: PlanView, path: Path) -> Path | None:
     columns = len(sources)
     figure = _figure(max(560 * columns + 40, 820), 1120)
     panels = {}
-    zoom = 15.0
+    # The enlarged panel holds the needle with 10 mm to spare (a vessel's radius and more)
+    # at each end, and at least 30 mm: a long reach (--reach-mm) must not cut a vessel off.
+    zoom = max(ZOOM_HALF_MM, 5.0 * np.ceil((np.linalg.norm(b - a) / 2 + 10.0) / 5.0))
     for c, (name, volume, labels) in enumerate(sources):
         full = axial_plane(
             volume, centre[2], (low[0], high[0]), (low[1], high[1]), pixel, order=0 if labels else 1
@@ -573,7 +577,7 @@ def axial_figure(view: PlanView, path: Path) -> Path | None:
                     va="center",
                     fontweight="bold",
                 )
-            label = "whole leg" if r == 0 else f"{2 * zoom:.0f} mm around the crossing"
+            label = "whole slice" if r == 0 else f"{2 * zoom:.0f} mm around the crossing"
             ax.set_title(f"{name}: {label}", fontsize=10)
             panels[f"{name}/{'full' if r == 0 else 'zoom'}"] = ax
     what = "crossing" if crossing is not None else "closest approach of an artery to a vein"
