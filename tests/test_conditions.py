@@ -293,6 +293,41 @@ def test_contrast_that_fades_is_reported_and_a_crossing_on_it_warned(occlusion_z
     assert bool(said) == warned
 
 
+def artery_with_contrast(contrast_share) -> tuple:
+    """An artery along z (1 mm steps from z = 199 down to its lumen end at z = 40) whose
+    contrast over the background (300 HU) is `contrast_share(z)` of full."""
+    from pdvaplan.centerlines import Centerline
+    from pdvaplan.io import Volume
+
+    z = np.arange(0.0, 200.0)
+    image = np.full((5, 5, 200), 50.0, np.float32)
+    image[2, 2] += 300.0 * contrast_share(z)
+    points = np.stack([np.full(160, 2.0), np.full(160, 2.0), z[199:39:-1]], axis=1)
+    line = Centerline("artery-1", points, np.ones(160), "border", "lumen-end")
+    return line, Volume(image, np.ones(3), np.zeros(3), np.eye(3))
+
+
+@pytest.mark.parametrize(
+    ("name", "contrast_share", "fading"),
+    [
+        ("abrupt occlusion", lambda z: (z >= 40.0).astype(float), False),
+        # The segmentation stopped following the fade with 70 % left: the end's share alone
+        # (the rule before: under 60 %) did not tell.
+        ("fade cut off at 70 %", lambda z: np.clip(0.4 + z / 133.0, 0.0, 1.0), True),
+        ("narrowing over the last 20 mm", lambda z: np.clip(0.5 + (z - 40.0) / 40.0, 0, 1), False),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_fade_is_a_long_decline_of_contrast_to_the_lumen_end(name, contrast_share, fading):
+    from pdvaplan.planning.contrast import contrast_along
+
+    line, volume = artery_with_contrast(contrast_share)
+    found = contrast_along(line, volume, 50.0)
+    assert found["fading"] == fading, found
+    if fading:  # the fading stretch starts where the decline does (z = 80 mm)
+        assert found["fading_mm"] == pytest.approx(40.0, abs=5.0)
+
+
 def test_two_legs_taken_for_one_are_a_warning():
     """Legs touching each other form one body piece: the two tibias then tell."""
     from pdvaplan.planning import map_vessels, plan_vessels
