@@ -559,3 +559,21 @@ def test_the_axial_enlargement_holds_the_whole_needle(tmp_path, reach_mm):
     ends = sorted((plan.crossing.artery_point_mm[0], plan.crossing.vein_point_mm[0]))
     assert low <= ends[0] - 9.0 and high >= ends[1] + 9.0
     assert high - low >= 30.0 - 1e-6
+
+
+def test_the_overviews_frame_the_anatomy_not_the_whole_volume():
+    """A wide, flat volume (an abdominal slab, 300 x 60 x 40 mm) with two vessels 10 mm apart
+    near its middle: framed whole, they were a sliver; the overview frames what is drawn."""
+    frame = Volume(np.zeros((300, 60, 40), np.uint8), np.ones(3), np.zeros(3), np.eye(3))
+    x, y, _ = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 140.0, y - 30.0) <= 3.0] = 1
+    labels[np.hypot(x - 150.0, y - 30.0) <= 3.0] = 2
+    scene = build_plotter(view_from_plan(plan_from_labels(frame.with_array(labels))))
+    try:
+        screenshot(scene, "anterior")
+        left = world_to_pixel(scene, np.array([137.0, 30.0, 20.0]))[0]
+        right = world_to_pixel(scene, np.array([153.0, 30.0, 20.0]))[0]
+        assert right - left > 0.3 * scene.plotter.window_size[0]
+    finally:
+        scene.plotter.close()

@@ -14,7 +14,7 @@ from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 from vtkmodules.vtkRenderingCore import vtkCoordinate
 
 from pdvaplan.render._pyvista import pv
-from pdvaplan.render.meshes import scene_meshes
+from pdvaplan.render.meshes import SURFACES, scene_meshes
 from pdvaplan.render.planview import PlanView
 
 #: Layer colours (RGB 0-255) and opacities; the needle's green is used by no other layer.
@@ -50,6 +50,8 @@ CAMERA_TITLES = {
     "crossing": "Crossing close-up, side-on to the needle (40 mm slab)",
     "needle": "Looking down the needle, from the artery into the vein (40 mm slab)",
 }
+#: Anatomy to spare (mm) around the labelled surfaces in the overviews.
+OVERVIEW_MARGIN_MM = 10.0
 #: Half the field of view (mm) and half the slab depth (mm) of the close-up cameras.
 CLOSE_UP_MM, SLAB_MM = 20.0, 20.0
 #: Layers a plotter can show; `build_plotter` takes a subset.
@@ -356,6 +358,28 @@ def _artery_tangent(view: PlanView) -> np.ndarray:
     return tangent if tangent[2] >= 0 else -tangent
 
 
+def _anatomy_box_mm(meshes: dict) -> np.ndarray:
+    """Two corners (mm) of the box the overviews frame: the labelled anatomy with
+    `OVERVIEW_MARGIN_MM` to spare, within the volume's outline (a wide, flat volume
+    framed whole left its vessels a sliver across the picture)."""
+    outline = np.asarray(meshes["outline"].points)
+    low, high = outline.min(axis=0), outline.max(axis=0)
+    drawn = [
+        np.asarray(meshes[name].points)
+        for name in SURFACES
+        if meshes.get(name) is not None and meshes[name].n_points
+    ]
+    if not drawn:
+        return np.array([low, high])
+    points = np.vstack(drawn)
+    return np.array(
+        [
+            np.maximum(points.min(axis=0) - OVERVIEW_MARGIN_MM, low),
+            np.minimum(points.max(axis=0) + OVERVIEW_MARGIN_MM, high),
+        ]
+    )
+
+
 def set_camera(scene: Scene, preset: str) -> None:
     """Point the camera: ``anterior``, ``lateral``, ``crossing`` or ``needle``.
 
@@ -374,7 +398,7 @@ def set_camera(scene: Scene, preset: str) -> None:
     if preset in ("crossing", "needle") and crossing is None:
         preset = "anterior"
     if preset in ("anterior", "lateral"):
-        corners = np.asarray(scene.meshes["outline"].points)
+        corners = _anatomy_box_mm(scene.meshes)
         centre = (corners.min(axis=0) + corners.max(axis=0)) / 2
         size = corners.max(axis=0) - corners.min(axis=0)
         direction = np.array([0.0, 1.0, 0.0]) if preset == "anterior" else np.array([1.0, 0, 0])
