@@ -20,6 +20,18 @@ REAL_DATA = Path(__file__).resolve().parent / "data"
 COARSE_SPACING_MM = (1.6, 1.6, 2.0)
 
 
+def real_vessel_labels() -> Volume:
+    """A real label map in the plan contract's values: TotalSegmentator's aorta (1, artery),
+    inferior vena cava and portal vein (2, veins) on the real CT of tests/data."""
+    from pdvaplan.io import read_volume
+
+    segments = read_volume(REAL_DATA / "ct-dicom-series" / "example_seg_dicom.nii.gz")
+    labels = np.zeros(segments.shape, np.uint8)
+    labels[segments.array == 52] = 1  # aorta
+    labels[np.isin(segments.array, (63, 64))] = 2  # inferior vena cava, portal vein
+    return segments.with_array(labels)
+
+
 @functools.cache
 def cached_phantom(name: str, seed: int = 0, spacing_mm=COARSE_SPACING_MM, direction=None):
     """A phantom, generated once per session for each set of arguments. A random leg keeps

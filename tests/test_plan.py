@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import slicerio
-from conftest import cached_phantom
+from conftest import cached_phantom, real_vessel_labels
 from scipy.spatial import cKDTree
 
 from pdvaplan.cli import main
@@ -532,22 +532,17 @@ def test_a_crossing_at_the_end_of_the_vein_is_warned():
     assert not any("no vein is seen below" in w for w in plan.warnings)
 
 
-def test_a_real_label_map_is_planned_from_the_top_with_heights_from_the_lower_border(real_data):
+def test_a_real_label_map_is_planned_from_the_top_with_heights_from_the_lower_border():
     """TotalSegmentator's aorta (artery) and inferior vena cava and portal vein (veins) on a
     real CT, with a 50 mm reach: the aorta runs in from the volume's top, heights count from
     the lower border, and the path that stops at the veins' junction near it is a warning."""
-    from pdvaplan.io import read_volume
-
-    segments = read_volume(real_data / "ct-dicom-series" / "example_seg_dicom.nii.gz")
-    labels = np.zeros(segments.shape, np.uint8)
-    labels[segments.array == 52] = 1  # aorta
-    labels[np.isin(segments.array, (63, 64))] = 2  # inferior vena cava, portal vein
-    plan = plan_from_labels(segments.with_array(labels), PlanParameters(reach_mm=50.0))
+    labels = real_vessel_labels()
+    plan = plan_from_labels(labels, PlanParameters(reach_mm=50.0))
     (aorta,) = plan.vessels.arteries
     assert (aorta.proximal_end, aorta.distal_end) == ("border", "border")
     assert plan.feasible
     document = plan.as_dict()
-    lower_z = segments.corners_mm()[:, 2].min()
+    lower_z = labels.corners_mm()[:, 2].min()
     assert document["ankle_z_mm"] == pytest.approx(lower_z)
     crossing = document["crossing"]
     assert crossing["height_above_ankle_mm"] == pytest.approx(

@@ -37,6 +37,7 @@ from pdvaplan.render.figures import (
     MINIMUM_COLOR,
     PROFILE_PANELS,
     axial_figure,
+    clipped_texts,
     cpr_figure,
     data_to_pixel,
     panel_boxes,
@@ -45,7 +46,7 @@ from pdvaplan.render.figures import (
 from pdvaplan.render.interactive import interactive_scene
 from pdvaplan.render.meshes import scene_meshes
 from pdvaplan.render.scene import COLORS, build_plotter, screenshot, world_to_pixel
-from tests.conftest import cached_phantom
+from tests.conftest import cached_phantom, real_vessel_labels
 
 FEASIBLE_PICTURES = {
     "scene-anterior.png",
@@ -430,11 +431,21 @@ def _run_chromium(browser: str, profile, *arguments: str) -> subprocess.Complete
     )
 
 
-def test_report_renders_in_headless_chromium(from_labels, tmp_path):
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory):
+    """The report of a plan on a real label map (TotalSegmentator's aorta and veins on a
+    real CT; a 50 mm reach makes it feasible): flat, wide and unlike any phantom."""
+    folder = tmp_path_factory.mktemp("render-real")
+    plan = plan_from_labels(real_vessel_labels(), PlanParameters(reach_mm=50.0))
+    return folder, render_plan(plan, folder)
+
+
+@pytest.mark.parametrize("source", ["from_labels", "real_report"])
+def test_report_renders_in_headless_chromium(source, request, tmp_path):
     browser = _chromium()
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    folder, _ = from_labels
+    folder, _ = request.getfixturevalue(source)
     report = folder / "report.html"
     # A copy with a check, after the page's own content, that every image decoded and that
     # the page fits its window: two columns of pictures on a wide screen, one on a narrow.
@@ -577,3 +588,12 @@ def test_the_overviews_frame_the_anatomy_not_the_whole_volume():
         assert right - left > 0.3 * scene.plotter.window_size[0]
     finally:
         scene.plotter.close()
+
+
+@pytest.mark.parametrize("source", ["from_labels", "real_report"])
+def test_no_picture_lets_text_run_off_its_edges(source, request):
+    folder, _ = request.getfixturevalue(source)
+    pictures = sorted(folder.glob("*.png"))
+    assert pictures
+    clipped = {p.name: clipped_texts(p) for p in pictures if not p.name.startswith("scene-")}
+    assert not any(clipped.values()), clipped

@@ -24,7 +24,7 @@ from pdvaplan.palette import BACKGROUND_COLOR, LABELS, NEEDLE_COLOR, STENT_COLOR
 from pdvaplan.planning.candidates import nearest_on_vein
 from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN
 from pdvaplan.render.meshes import _arc_on, segment_polyline
-from pdvaplan.render.planview import PlanView, plan_vessel_title
+from pdvaplan.render.planview import PlanView, path_end_words, plan_vessel_title
 from pdvaplan.render.reformat import StraightCPR, axial_plane, straightened_cpr
 
 DPI = 100
@@ -46,6 +46,8 @@ ENLARGED_MM = 65.0
 ZOOM_HALF_MM = 15.0
 #: PNG text key holding the panels' pixel boxes and data limits.
 AXES_KEY = "pdvaplan-axes"
+#: PNG text key holding the texts that run off the picture.
+CLIPPED_KEY = "pdvaplan-clipped-texts"
 
 
 def _figure(width_px: int, height_px: int) -> Figure:
@@ -57,7 +59,8 @@ def _figure(width_px: int, height_px: int) -> Figure:
 
 
 def _save(figure: Figure, path: Path, panels: dict) -> Path:
-    """Write the PNG with each named panel's pixel box and data limits in its metadata."""
+    """Write the PNG with each named panel's pixel box and data limits in its metadata,
+    and the texts that run off the picture (`CLIPPED_KEY`; none, or a picture is wrong)."""
     figure.canvas.draw()
     height = figure.bbox.height
     boxes = {}
@@ -68,8 +71,45 @@ def _save(figure: Figure, path: Path, panels: dict) -> Path:
             "xlim": list(ax.get_xlim()),
             "ylim": list(ax.get_ylim()),
         }
-    figure.savefig(path, dpi=DPI, metadata={AXES_KEY: json.dumps(boxes)})
+    metadata = {AXES_KEY: json.dumps(boxes), CLIPPED_KEY: json.dumps(_clipped_texts(figure))}
+    figure.savefig(path, dpi=DPI, metadata=metadata)
     return path
+
+
+def _clipped_texts(figure: Figure) -> list[str]:
+    """Texts of a drawn figure that reach beyond its edges (by more than a pixel): each
+    visible text by its words, and each axis whose drawn tick labels do by its label."""
+    from matplotlib.text import Text
+
+    renderer = figure.canvas.get_renderer()
+    width, height = figure.bbox.width, figure.bbox.height
+
+    def beyond(box) -> bool:
+        return box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1
+
+    # Tick labels exist for ticks outside the view too, undrawn: each axis's drawn extent
+    # stands for its own.
+    ticks, clipped = set(), []
+    for axis in (a for ax in figure.axes for a in (ax.xaxis, ax.yaxis)):
+        for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+            ticks |= {id(tick.label1), id(tick.label2)}
+        box = axis.get_tightbbox(renderer)
+        if box is not None and beyond(box):
+            clipped.append(f"tick labels of {axis.get_label_text() or axis.axis_name + ' axis'}")
+    for text in figure.findobj(Text):
+        if id(text) in ticks or not text.get_visible() or not text.get_text().strip():
+            continue
+        if beyond(text.get_window_extent(renderer)):
+            clipped.append(text.get_text())
+    return clipped
+
+
+def clipped_texts(path: str | Path) -> list[str]:
+    """The texts a PNG written here lets run off its edges (empty for a good picture)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return json.loads(image.text[CLIPPED_KEY])
 
 
 def panel_boxes(path: str | Path) -> dict:
@@ -118,8 +158,11 @@ def _cpr_volume(view: PlanView, phase: str):
     return (view.labels, True) if volume is None else (volume, False)
 
 
-def _draw_stents(ax, view: PlanView, cpr: StraightCPR, depth_mm: float) -> None:
-    """Each stent-graft segment as its two walls, projected into a CPR (within `depth_mm`)."""
+def _draw_stents(
+    ax, view: PlanView, cpr: StraightCPR, depth_mm: float, shown_mm: tuple[float, float]
+) -> None:
+    """Each stent-graft segment as its two walls, projected into a CPR (within `depth_mm`),
+    numbered in the middle of its part within the panel's `shown_mm` (arc, mm)."""
     stent = view.plan.get("stent_graft") or {}
     for n, segment in enumerate(stent.get("segments") or [], start=1):
         points, arc = segment_polyline(view, segment, first=n == 1)
@@ -134,7 +177,9 @@ def _draw_stents(ax, view: PlanView, cpr: StraightCPR, depth_mm: float) -> None:
         for piece in pieces:
             _draw_walls(ax, cpr, points[piece], radius[piece], depth_mm, color)
         projected = cpr.project(points)
-        keep = np.abs(projected[:, 2]) <= depth_mm
+        keep = (np.abs(projected[:, 2]) <= depth_mm) & (
+            (projected[:, 0] >= shown_mm[0]) & (projected[:, 0] <= shown_mm[1])
+        )
         if keep.any():
             middle = projected[keep][keep.sum() // 2]
             ax.text(
@@ -225,19 +270,19 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
         cpr.offset_mm[-1] + 0.2,
     )
     other = "artery" if vessel == "vein" else "vein"
-    for ax in (top, bottom):
+    # ENLARGED_MM of vessel from ABOVE_CROSSING_MM above the crossing, or as much as the
+    # CPR holds, shifted up where the vessel ends sooner below the crossing.
+    start = max(cpr.arc_mm[0], min(-ABOVE_CROSSING_MM, cpr.arc_mm[-1] - ENLARGED_MM))
+    zoom = (start, min(cpr.arc_mm[-1], start + ENLARGED_MM))
+    for ax, shown in ((top, (extent[0], extent[1])), (bottom, zoom)):
         _show(ax, cpr.image, extent, labels)
-        _draw_stents(ax, view, cpr, depth_mm=4.0)
+        _draw_stents(ax, view, cpr, 4.0, shown)
         _draw_needle(ax, cpr, crossing)
         ax.set_ylabel(f"towards the {other} (mm)", fontsize=8)
         ax.tick_params(labelsize=8)
     top.set_aspect("auto")
     top.set_xlim(extent[0], extent[1])
     top.set_ylim(extent[2], extent[3])
-    # ENLARGED_MM of vessel from ABOVE_CROSSING_MM above the crossing, or as much as the
-    # CPR holds, shifted up where the vessel ends sooner below the crossing.
-    start = max(cpr.arc_mm[0], min(-ABOVE_CROSSING_MM, cpr.arc_mm[-1] - ENLARGED_MM))
-    zoom = (start, min(cpr.arc_mm[-1], start + ENLARGED_MM))
     bottom.set_xlim(*zoom)
     bottom.set_ylim(extent[2], extent[3])
     bottom.set_aspect("equal")
@@ -249,7 +294,8 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
     if vessel == "vein":
         title = (
             f"Straightened CPR along {plan_vessel_title(view.plan, vessel_id)} from "
-            f"{-cpr.arc_mm[0]:.0f} mm above the crossing to the ankle ({span:.0f} mm; {source}); "
+            f"{-cpr.arc_mm[0]:.0f} mm above the crossing "
+            f"{path_end_words(view.plan.get('stent_graft') or {})} ({span:.0f} mm; {source}); "
             "stretched vertically"
         )
     else:
@@ -267,7 +313,11 @@ def cpr_figure(view: PlanView, vessel: str, path: Path) -> Path:
                 fontsize=8,
                 arrowprops={"color": "white", "lw": 0.8},
             )
-    top.set_title(title + "; dotted box: the stretch enlarged below", fontsize=10, loc="left")
+    top.set_title(
+        textwrap.fill(title + "; dotted box: the stretch enlarged below", 190),
+        fontsize=10,
+        loc="left",
+    )
     bottom.set_title(
         f"Crossing enlarged (true proportions): needle {crossing['distance_mm']:.1f} mm in green, "
         "stent-graft walls numbered in orange/yellow",
@@ -449,7 +499,9 @@ def profile_figure(view: PlanView, path: Path) -> Path:
                 ms=16,
                 mec="black",
                 mew=0.6,
-                label=f"chosen site (rank 1 by smoothed distance) {crossing['distance_mm']:.1f} mm",
+                label=(
+                    f"chosen site, {crossing['distance_mm']:.1f} mm\n(rank 1 by smoothed distance)"
+                ),
                 zorder=6,
             )
         ax.set_xlim(-2.0, artery.length_mm + 2.0)

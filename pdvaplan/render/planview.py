@@ -248,3 +248,17 @@ def phases_in_plan_frame(arterial: Volume, venous: Volume, plan: dict) -> tuple[
         else None
     )
     return arterial, venous_on_grid(venous, arterial, transform)[0]
+
+
+def path_end_words(stent: dict) -> str:
+    """Where the stent-graft path ends, in words (plan.json's ``ends_at``).
+
+    Examples
+    --------
+    >>> path_end_words({"ends_at": "lumen-end"})
+    'to where its lumen ends, above the ankle'
+    """
+    return {
+        "lumen-end": "to where its lumen ends, above the ankle",
+        "junction": "to a junction where no vein is seen to carry on, above the ankle",
+    }.get(stent.get("ends_at"), "to the ankle")

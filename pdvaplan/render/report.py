@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pdvaplan.render.planview import PlanView, plan_vessel_title
+from pdvaplan.render.planview import PlanView, path_end_words, plan_vessel_title
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
@@ -158,7 +158,7 @@ def plan_in_words(view: PlanView) -> list[str]:
     if stent:
         segments = stent.get("segments") or []
         sentences.append(
-            f"Line {crossing['vein']} from the crossing down {_path_end_words(stent)} "
+            f"Line {crossing['vein']} from the crossing down {path_end_words(stent)} "
             f"({stent['length_mm']:.0f} mm) with {len(segments)} "
             f"stent-graft{'s' if len(segments) != 1 else ''}: "
             + "; ".join(_segment_words(s) for s in segments)
@@ -202,20 +202,6 @@ def ranking_words(plan: dict) -> str:
                 )
             )
     return words
-
-
-def _path_end_words(stent: dict) -> str:
-    """Where the stent-graft path ends, in words (plan.json's ``ends_at``).
-
-    Examples
-    --------
-    >>> _path_end_words({"ends_at": "lumen-end"})
-    'to where its lumen ends, above the ankle'
-    """
-    return {
-        "lumen-end": "to where its lumen ends, above the ankle",
-        "junction": "to a junction where no vein is seen to carry on, above the ankle",
-    }.get(stent.get("ends_at"), "to the ankle")
 
 
 def _height(site: dict) -> str:
@@ -488,7 +474,7 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
         parts.append("<h2>Stent-graft chain</h2>")
         parts.append(
             f"<p>From the artery through the crossing and down {_e(crossing['vein'])} "
-            f"{_path_end_words(stent)}: {stent['length_mm']:.0f} mm of vein. Catalogue: <code>"
+            f"{path_end_words(stent)}: {stent['length_mm']:.0f} mm of vein. Catalogue: <code>"
             f"{_e(stent.get('catalog', ''))}</code>.</p>"
         )
         rows = []
