@@ -28,6 +28,12 @@ Normal ranges (parameters of `CheckLimits`):
   distance from phases is good to about 0.2 mm (95th percentile of the plan
   benchmark's distance errors, random legs 3001-3100), so two measured
   distances differ by chance by up to about 0.27 mm;
+* the crossing's artery and vein lumens do not overlap by more than 0.5 mm
+  (wall gap at least -0.5 mm; vessels that touch measure about 0 +- 0.25 mm).
+  Two lumens cannot overlap: more means one vessel taken for two (a calcified
+  artery's wall seen as a vein beside it, on held-out random legs 9002 and 9066
+  left) or a vein wrapped round its artery, whose centre and equal-area radius
+  do not give its distance;
 * the calcium margin does not decide the plan by less than a voxel, the
   precision to which a calcified stretch's end is placed (calcium blooms, and a
   voxel holding any counts whole): the crossing keeps the margin by more than a
@@ -76,6 +82,7 @@ class CheckLimits:
     min_artery_venous_share: float = 0.15
     fat_hu: tuple[float, float] = (-190.0, -40.0)
     near_tie_mm: float = 0.25
+    min_gap_mm: float = -0.5
 
 
 def plan_checks(
@@ -153,6 +160,14 @@ def plan_checks(
                 f"within what the images can tell apart ({limits.near_tie_mm:g} mm); compare "
                 "the two pairs before choosing"
             )
+    if crossing is not None and crossing.gap_mm < limits.min_gap_mm:
+        warnings.append(
+            f"the lumens overlap at the crossing: the wall gap is {crossing.gap_mm:.1f} mm "
+            f"(normal {limits.min_gap_mm:g} mm or more; touching vessels measure about 0), so "
+            f"{_called(crossing.vein, names)} may be {_called(crossing.artery, names)} seen "
+            "again (a calcified wall or what registration left, taken for a vein) or a vein "
+            "wrapped round it; check the images at the crossing"
+        )
     checks["calcium_edge"], edge_warnings = _calcium_edge(
         crossing, search.calcium_edge, parameters.calcium_margin_mm, vessels, names, limits
     )
