@@ -411,9 +411,12 @@ def lumen_fractions(
         if segmentation.bone_rim_mm > 0 and bone.any()
         else None
     )
-    del bone
-    # Calcium, bone and metal: where the arterial phase alone would count their blur.
-    near_bright = within_mm(labels.array >= CALCIUM, spacing, segmentation.bone_rim_mm)
+    # Calcium, bone and metal: where the arterial phase alone would count their blur (the
+    # bone's rim is the one just found, not measured again).
+    calcium_or_metal = (labels.array >= CALCIUM) & ~bone
+    near_bright = within_mm(calcium_or_metal, spacing, segmentation.bone_rim_mm)
+    near_bright |= bone if near_bone is None else near_bone
+    del bone, calcium_or_metal
     row = labels.index_to_physical_matrix[2]
     # Height z of a voxel (float32, as `Volume.voxel_coordinate_mm` makes it): when it
     # follows one index axis only, the levels are one profile broadcast over the others.
