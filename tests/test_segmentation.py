@@ -18,6 +18,8 @@ from scipy import ndimage
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, resample_to
 from pdvaplan.segmentation import filters, segment
+from pdvaplan.segmentation.calcium import find_calcium
+from pdvaplan.segmentation.settings import SegmentationSettings
 from phantoms import DIRECTIONS, Acquisition, Conditions, make_phantom
 from phantoms.anatomy import CalcifiedArc, Stenosis
 from phantoms.presets import basic_leg, noisy_stenosis_leg, random_leg
@@ -169,6 +171,25 @@ def test_every_calcified_arc_found(key):
     # Calcium lies on the artery wall: none of it far from a true artery or calcium voxel.
     near = ndimage.binary_dilation(np.isin(truth, (ARTERY, CALCIUM)), iterations=2)
     assert not np.any((labels == CALCIUM) & ~near)
+
+
+def test_thin_arc_lowered_by_smoothing_is_seeded_where_it_was_imaged():
+    """A thin 1000 HU wall blurred by imaging and again by the denoising peaks below the
+    seed level in the smoothed phases, above it as imaged: it is calcium. A one-voxel
+    noise spike as bright as imaged is not (the smoothed phases do not show it)."""
+    wall = np.full((24, 24, 24), 50.0, np.float32)
+    wall[10, 6:18, 6:18] = 1000.0
+    imaged = ndimage.gaussian_filter(wall, 0.7)
+    imaged += np.random.default_rng(0).normal(0.0, 10.0, wall.shape).astype(np.float32)
+    imaged[18, 18, 18] = 600.0
+    smoothed = ndimage.gaussian_filter(imaged, 1.0)
+    settings, none = SegmentationSettings(), np.zeros(wall.shape, bool)
+    assert smoothed.max() < settings.calcium_seed_hu <= imaged[10, 12, 12]
+    no_lumen_hu = np.float32(200.0)
+    assert not find_calcium(smoothed, none, none, settings, no_lumen_hu).any()
+    calcium = find_calcium(smoothed, none, none, settings, no_lumen_hu, None, imaged)
+    assert calcium[10, 7:17, 7:17].all()  # its corners blur below the growth level
+    assert not calcium[:8].any() and not calcium[13:].any()
 
 
 def test_calcium_blur_on_occluded_stretches_is_not_artery():

@@ -16,6 +16,12 @@ stretch "clear". Calcium therefore also grows down to the level no artery
 lumen reaches in the venous phase (`pdvaplan.segmentation.arteries.
 brighter_than_lumen_hu`), never into confirmed lumen nor into voxels clearly
 brighter in the venous phase (vein).
+
+The smoothing that quiets noise lowers a thin arc further (random leg 45 of
+the tuning sweep: an arc of 1000 HU peaked at 341 HU in the smoothed phases,
+456 HU as imaged, and was lost). Seeds are therefore also read in the phases
+as they came, where they lie inside what the smoothed phases show bright in
+both (so that noise alone cannot seed).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ def find_calcium(
     settings: SegmentationSettings,
     no_lumen_hu: np.ndarray | None = None,
     venous_brighter: np.ndarray | None = None,
+    unsmoothed_both_hu: np.ndarray | None = None,
 ) -> np.ndarray:
     """Calcium: both-phase bright components away from bone, grown from dense seeds over
     their blur, however large (a pipe-stem artery is calcified all round along its whole
@@ -85,6 +92,9 @@ def find_calcium(
         Voxels clearly brighter in the venous phase than in the arterial one:
         vein lumen (calcium is as bright in both), which that lower growth
         never takes.
+    unsmoothed_both_hu : numpy.ndarray, optional
+        The smaller of the two phases before smoothing: a voxel reaching the
+        seed level here seeds calcium too, where calcium may grow.
 
     Returns
     -------
@@ -117,4 +127,6 @@ def find_calcium(
         del faint
     grown &= ~bone_rim
     grown &= ~confirmed_lumen
+    if unsmoothed_both_hu is not None:
+        seeds |= grown & (unsmoothed_both_hu >= settings.calcium_seed_hu)
     return components_touching(grown | seeds, seeds)

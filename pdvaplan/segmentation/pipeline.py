@@ -342,6 +342,7 @@ def segment(
                 settings,
                 no_lumen_hu,
                 venous_brighter,
+                np.minimum(arterial.array[box], venous_grid.array[box], dtype=np.float32),
             )
             del venous_brighter
             dense |= calcium  # faint arcs hidden from the veins' image too
