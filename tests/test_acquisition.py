@@ -498,3 +498,33 @@ def test_arteries_are_centred_in_the_arterial_phase_alone():
     vein_moved = offsets["moved"]["vein"] - offsets["same"]["vein"]
     assert np.abs(artery_moved).max() < 0.05
     assert vein_moved[0] > 0.4
+
+
+def test_a_venous_phase_that_stops_short_is_said_to_and_measures_nothing_below():
+    """A second acquisition that stops 25 mm short of the arterial one at both ends: the
+    stent path stops where the venous phase ends and says so (not "where the vein's lumen
+    ends"), and the arteries' venous-phase level is not read from the zeros beyond it (at
+    the top, where the arteries are patent, it fell to -3 HU, below soft tissue)."""
+    from pdvaplan.planning import plan_from_phases
+
+    leg = phantom(Acquisition(), (0.8, 0.8, 1.0))
+    cut = round(25.0 / leg.venous.spacing_mm[2])
+    upper = np.array([*leg.venous.shape[:2], leg.venous.shape[2] - cut])
+    short = leg.venous.crop(np.array([0, 0, cut]), upper)
+    plan = plan_from_phases(leg.arterial, short)
+    segmentation = plan.segmentation
+    assert segmentation.artery_venous_level.hu.min() >= segmentation.background_hu
+    assert score_crossing(leg.truth, *crossing_points(plan))["right"]
+    stent = plan.stent_graft
+    assert stent["ends_at"] == "venous-border"
+    venous_bottom_mm = short.corners_mm()[:, 2].min()  # the phantom's axes are LPS
+    assert abs(stent["end_mm"][2] - venous_bottom_mm) < 3.0
+    assert any("where the venous phase ends" in w for w in plan.warnings)
+    whole = plan_from_phases(leg.arterial, leg.venous).stent_graft
+    assert whole["ends_at"] != "venous-border"
+    assert whole["end_mm"][2] < venous_bottom_mm - 20.0
+
+
+def crossing_points(plan) -> tuple[np.ndarray, np.ndarray, float]:
+    crossing = plan.crossing
+    return crossing.artery_point_mm, crossing.vein_point_mm, crossing.distance_mm

@@ -28,7 +28,7 @@ from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.checks import plan_checks
 from pdvaplan.planning.parameters import PlanParameters
-from pdvaplan.planning.stent_graft import plan_stent_grafts
+from pdvaplan.planning.stent_graft import mark_venous_border, plan_stent_grafts
 from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap, map_vessels
 from pdvaplan.progress import stage
 from pdvaplan.segmentation import Segmentation, segment
@@ -245,6 +245,14 @@ def plan_vessels(
             )
         names = name_vessels(vessels)
         checks, warnings = plan_checks(segmentation, vessels, search, parameters, legs, names)
+    ankle_z_mm = (
+        parameters.ankle_z_mm
+        if parameters.ankle_z_mm is not None
+        else float(vessels.labels.corners_mm()[:, 2].min())
+    )
+    if stent is not None and segmentation is not None:
+        reach_mm = 2.0 * float(vessels.labels.spacing_mm.max())
+        mark_venous_border(stent, segmentation.venous_images, ankle_z_mm, reach_mm)
     warnings += (stent or {}).get("warnings", [])
     return Plan(
         feasible=bool(search.candidates),
@@ -258,11 +266,7 @@ def plan_vessels(
         timings_s=timings,
         checks=checks,
         warnings=warnings,
-        ankle_z_mm=(
-            parameters.ankle_z_mm
-            if parameters.ankle_z_mm is not None
-            else float(vessels.labels.corners_mm()[:, 2].min())
-        ),
+        ankle_z_mm=ankle_z_mm,
         segmentation=segmentation,
     )
 

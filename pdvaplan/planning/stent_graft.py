@@ -12,10 +12,15 @@ tapered crossing graft bridges artery to vein (sized to the artery at one end
 and the vein at the other) and runs down the vein for the rest of its length;
 straight extension grafts then line the vein to the ankle, each overlapping
 the one before by the catalogue's overlap. Diameters are the lumen diameter
-plus the catalogue's oversizing, rounded up to the next size in stock.
+plus the catalogue's oversizing, rounded up to the next size in stock. A path
+that stops where the venous phase ends, not the vein, says so
+(`mark_venous_border`).
 """
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,6 +33,8 @@ from pdvaplan.planning.parameters import Catalog, CrossingGraft, ExtensionGraft
 _TOUCH_MM = 2.0
 #: How a path ends that the ankle level cut (else: its last vein's distal end kind).
 ANKLE = "ankle"
+#: A path that stops where the venous phase ends (its acquisition stops short).
+VENOUS_BORDER = "venous-border"
 
 
 def stent_graft_path(
@@ -105,7 +112,8 @@ def plan_stent_grafts(
         ``path_mm``, ``length_mm``, ``end_mm`` (the path's distal end),
         ``ends_at`` (how it ends: ``"ankle"`` where the ankle level cut it, else
         the last vein's distal end kind: ``"border"``, ``"lumen-end"`` or
-        ``"junction"``), ``segments`` (kind, diameters, length, start and end
+        ``"junction"``; `mark_venous_border` may make it ``"venous-border"``),
+        ``segments`` (kind, diameters, length, start and end
         points, catalogue name, how far beyond the path's end it runs) and
         ``warnings`` (sizes the catalogue cannot cover; a path that stops
         inside the volume, where the vein's lumen ends or at a junction no vein
@@ -201,3 +209,55 @@ def _segment(
 
 def _length(graft: ExtensionGraft) -> float:
     return graft.length_mm
+
+
+def mark_venous_border(
+    stent: dict,
+    venous_images: Callable[[np.ndarray], np.ndarray],
+    ankle_z_mm: float,
+    reach_mm: float,
+) -> None:
+    """Say so when a stent-graft path stops where the venous phase ends, not the vein.
+
+    A second acquisition may stop short of the arterial one: the vein's lumen
+    then seems to end at the venous volume's edge, and the path is only as long
+    as the vein imaged. When some position within `reach_mm` of the path's
+    distal end (ahead of it, or around it) is not imaged by the venous phase,
+    ``ends_at`` becomes `VENOUS_BORDER` and a warning gives the height above
+    the ankle level (`ankle_z_mm`) where the path stops.
+
+    Parameters
+    ----------
+    stent : dict
+        A plan's ``stent_graft`` (`plan_stent_grafts`), updated in place.
+    venous_images : callable
+        Positions (n, 3) in mm -> whether the venous phase images each.
+    ankle_z_mm : float
+    reach_mm : float
+
+    Examples
+    --------
+    >>> stent = {"path_mm": [[0, 0, 30.0], [0, 0, 20.0]], "length_mm": 10.0,
+    ...          "ends_at": "lumen-end", "warnings": []}
+    >>> mark_venous_border(stent, lambda p: p[:, 2] > 19.0, 0.0, 2.0)
+    >>> stent["ends_at"], stent["warnings"][0][:52]
+    ('venous-border', 'the stent-graft path stops 20 mm above the ankle lev')
+    """
+    if stent["ends_at"] != END_LUMEN:
+        return
+    path = np.asarray(stent["path_mm"], dtype=np.float64)
+    chord = path[-1] - path[max(0, len(path) - 7)]
+    ahead = chord / max(float(np.linalg.norm(chord)), 1e-12)
+    around = np.array([d for d in itertools.product((-1.0, 0.0, 1.0), repeat=3) if any(d)])
+    around /= np.linalg.norm(around, axis=1, keepdims=True)
+    probes = path[-1] + reach_mm * np.vstack([ahead, around])
+    if np.all(venous_images(probes)):
+        return
+    stent["ends_at"] = VENOUS_BORDER
+    stent["warnings"].append(
+        f"the stent-graft path stops {max(0.0, path[-1, 2] - ankle_z_mm):.0f} mm above the "
+        "ankle level, where the venous phase ends: that acquisition does not reach further "
+        f"down, so the vein below is not imaged and the path is at least "
+        f"{stent['length_mm']:.0f} mm long; check the vein's run-off on images that reach "
+        "the ankle"
+    )

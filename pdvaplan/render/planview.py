@@ -261,4 +261,5 @@ def path_end_words(stent: dict) -> str:
     return {
         "lumen-end": "to where its lumen ends, above the ankle",
         "junction": "to a junction where no vein is seen to carry on, above the ankle",
+        "venous-border": "to where the venous phase ends, above the ankle",
     }.get(stent.get("ends_at"), "to the ankle")

@@ -147,6 +147,10 @@ def phase_difference(
     core = coarse(sharp) >= coarse(at_fraction(phases, level_hu, settings.seed_fraction))
     core &= coarse(artery)
     core &= ~coarse(hidden)
+    if phases.venous_sure is not None:
+        # Where the venous volume ends (a second acquisition of the leg moved) its zeros
+        # would pass for an artery darker than soft tissue in the venous phase.
+        core &= coarse(phases.venous_sure)
     core_arterial = coarse.levels(art, core, 50.0)
     if core_arterial is None:
         raise PdvaplanInputError(f"{source}: no contrast-filled artery found")

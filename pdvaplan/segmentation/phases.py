@@ -38,7 +38,7 @@ from scipy import ndimage
 
 from pdvaplan.segmentation.bone import bright_surface
 from pdvaplan.segmentation.coarse import CoarseGrid
-from pdvaplan.segmentation.filters import smooth_mm
+from pdvaplan.segmentation.filters import inside_distance_mm, smooth_mm
 from pdvaplan.segmentation.levels import noise_hu, soft_tissue_hu
 from pdvaplan.segmentation.settings import SegmentationSettings
 
@@ -63,6 +63,10 @@ class SmoothedPhases:
         (bone, calcium).
     covered : numpy.ndarray or None
         Crop voxels the venous volume reaches (None: all).
+    venous_sure : numpy.ndarray or None
+        Covered voxels beyond the smoothing's reach of where the venous volume
+        ends (its zeros outside pull the smoothed venous phase down nearer
+        than that); None: all.
     spacing_mm : numpy.ndarray
         Voxel size.
     axis : int
@@ -92,6 +96,7 @@ class SmoothedPhases:
     arterial_sharp: np.ndarray | None
     both: np.ndarray | None
     covered: np.ndarray | None
+    venous_sure: np.ndarray | None
     spacing_mm: np.ndarray
     axis: int
     coarse: CoarseGrid
@@ -146,7 +151,8 @@ def smooth_phases(
     sigma_mm[axis] = np.hypot(smoothing, along)
     sharp = smooth_mm(arterial_crop, spacing_mm, sigma_mm)
     art = smooth_mm(sharp, spacing_mm, match[0]) if np.any(match[0]) else sharp
-    ven = smooth_mm(venous_crop, spacing_mm, np.hypot(sigma_mm, match[1]))
+    venous_sigma_mm = np.hypot(sigma_mm, match[1])
+    ven = smooth_mm(venous_crop, spacing_mm, venous_sigma_mm)
     coarse = CoarseGrid(art.shape, spacing_mm, axis, settings.level_slab_mm)
     background = soft_tissue_hu(coarse(art))
     # The venous soft tissue is read where the venous volume reaches: the zeros outside
@@ -160,6 +166,10 @@ def smooth_phases(
         arterial_sharp=sharp,
         both=np.minimum(art, ven),
         covered=covered,
+        venous_sure=None
+        if covered is None
+        else inside_distance_mm(covered, spacing_mm)
+        > 3.0 * float(np.max(venous_sigma_mm)) + float(np.max(spacing_mm)),
         spacing_mm=np.asarray(spacing_mm, dtype=np.float64),
         axis=axis,
         coarse=coarse,

@@ -60,7 +60,6 @@ from pdvaplan.segmentation.calibrate import (
     given_hu_scale,
     volume_in_hu,
 )
-from pdvaplan.segmentation.filters import inside_distance_mm
 from pdvaplan.segmentation.grid import (
     axis_nearest_z,
     bounding_box,
@@ -138,6 +137,10 @@ class Segmentation:
         Each phase's blur across the leg at the bone surface (mm).
     legs : Legs or None
         The legs found in the arterial phase and the side kept.
+    venous_frame : Volume or None
+        The venous volume's frame (its voxel values are not kept): with the
+        registration, which positions of the arterial frame the venous phase
+        images (`venous_images`).
     sharpness_match_mm : tuple of two numpy.ndarray or None
         Further smoothing (mm, per axis) of the arterial and the venous phase
         that matched their blur before they were compared.
@@ -158,6 +161,27 @@ class Segmentation:
     edge_sigma_mm: tuple[float, float] | None = None
     sharpness_match_mm: tuple[np.ndarray, np.ndarray] | None = None
     legs: Legs | None = None
+    venous_frame: Volume | None = None
+
+    def venous_images(self, points_mm: np.ndarray) -> np.ndarray:
+        """Whether the venous phase images each position (mm, arterial frame): a vein
+        beyond its reach is not seen (a second acquisition may stop short of the
+        arterial one's ends).
+
+        Examples
+        --------
+        >>> flat = LevelProfile(np.array([0.0]), np.array([300.0]))
+        >>> frame = Volume(np.broadcast_to(False, (10, 10, 10)), np.ones(3), np.zeros(3), np.eye(3))
+        >>> seg = Segmentation(None, None, 50.0, flat, flat, flat, 490.0, venous_frame=frame)
+        >>> seg.venous_images(np.array([[5.0, 5.0, 5.0], [5.0, 5.0, 12.0]])).tolist()
+        [True, False]
+        """
+        points_mm = np.atleast_2d(np.asarray(points_mm, dtype=np.float64))
+        if self.venous_frame is None:
+            return np.ones(len(points_mm), bool)
+        if self.registration is not None:
+            points_mm = self.registration.transform.apply(points_mm)
+        return self.venous_frame.contains(points_mm)
 
     def artery_fraction(self, arterial_hu, z_mm) -> np.ndarray:
         """Artery lumen fraction (0 tissue, 1 full lumen) of arterial-phase values at heights z.
@@ -295,11 +319,8 @@ def segment(
             # alone (no lumen is as bright): unfound, a bone's cortex there would pass for
             # artery lumen and raise the arteries' level.
             dense_image = phases.both
-            if covered is not None:
-                blurred_mm = 3.0 * float(np.max(phases.sigma_mm)) + float(np.max(spacing))
-                venous_sure = inside_distance_mm(covered, spacing) > blurred_mm
-                dense_image = np.where(venous_sure, phases.both, phases.arterial)
-                del venous_sure
+            if phases.venous_sure is not None:
+                dense_image = np.where(phases.venous_sure, phases.both, phases.arterial)
             metal = find_metal(dense_image, spacing, axis, settings)
         with stage("bone"):
             bone = find_bone(dense_image, spacing, phases.background_hu, axis, settings)
@@ -406,6 +427,7 @@ def segment(
         edge_sigma_mm=phases.edge_sigma_mm,
         sharpness_match_mm=phases.sharpness_match_mm,
         legs=legs,
+        venous_frame=venous.with_array(np.broadcast_to(np.False_, venous.shape)),
     )
 
 
