@@ -266,6 +266,20 @@ def test_no_site_at_the_stump_where_the_artery_contrast_stops():
     assert plan.crossing.artery_point_mm[2] == pytest.approx(artery_end_z + 3.0, abs=0.5)
 
 
+def test_calcium_on_the_occluded_stretch_below_the_stump_keeps_its_margin():
+    """The artery's contrast stops at z = 20 mm; its wall 2 to 4 mm further down, on the
+    occluded stretch, is calcified (not touching the lumen). The site nearest the stump
+    (the vein draws nearer downwards) must still keep 5 mm from that calcium."""
+    labels = converging_vessels("bottom", artery_from_z_mm=20.0)
+    x, y, z = np.moveaxis(labels.voxel_positions_mm(), -1, 0)
+    ring = np.hypot(x - 12.0, y - 10.0)
+    array = labels.array.copy()
+    array[(ring > 1.0) & (ring <= 2.4) & (z >= 16.0) & (z <= 18.0)] = 3
+    plan = plan_from_labels(labels.with_array(array), PlanParameters(patent_end_margin_mm=0.0))
+    assert plan.crossing.calcium_distance_mm > 5.0
+    assert plan.crossing.artery_point_mm[2] > 18.0 + 5.0
+
+
 def calcified_at_the_bottom(slope: float):
     """An artery whose wall is calcified over its lowest 10 mm, and a vein that draws
     nearer to it towards the bottom by `slope` mm per mm of height,

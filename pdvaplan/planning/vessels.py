@@ -9,7 +9,11 @@ the artery) where its wall is calcified, so that the calcium margin can be
 measured along the vessel. A voxel's stretch is its projection's arc position
 widened by half the voxel's extent along the vessel: calcium fills the voxel,
 not just its centre, and slices of 1.5 mm would otherwise shorten a calcified
-stretch by up to 0.75 mm at each end.
+stretch by up to 0.75 mm at each end. Where an artery's contrast stops (its
+distal ``lumen-end``), its wall runs on along the occluded stretch: calcium
+on that line just beyond the end (within `BEYOND_END_MM`) is its calcified
+wall too, at its arc position past the end, so that a site just above an
+occlusion whose stump is calcified keeps the margin from it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from pdvaplan.centerlines import Centerline, CenterlineSettings, extract_centerlines
+from pdvaplan.centerlines import END_LUMEN, Centerline, CenterlineSettings, extract_centerlines
 from pdvaplan.centerlines.cross_section import tangents
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
@@ -32,6 +36,11 @@ ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
 METAL = 5
 #: Calcium farther than this beyond an artery's lumen radius belongs to no artery.
 _CALCIUM_REACH_MM = 2.0
+#: How far (mm) past an artery's lumen-end its occluded stretch is taken to run on
+#: along the lumen's last direction (twice the contract's calcium margin).
+BEYOND_END_MM = 10.0
+#: Chord (mm) over which an artery's last direction is measured.
+_END_CHORD_MM = 3.0
 
 
 def vessel_title(vessel_id: str, name: str | None, article: bool = False) -> str:
@@ -66,7 +75,8 @@ class VesselMap:
         Ids ``artery-n`` and ``vein-n``.
     calcified_stretches_mm : dict
         Per artery id, (n, 2) arc stretches (mm from its proximal end, from and
-        to) of calcified wall, one per calcium voxel touching its lumen.
+        to) of calcified wall, one per calcium voxel touching its lumen or
+        lying on its occluded course just beyond its lumen-end.
     artery_components : Volume
         Connected components of the artery lumen (0 outside), so a needle can
         tell its own artery from another one.
@@ -156,6 +166,13 @@ def _calcified_stretches(
     for offset in itertools.product((-1, 0, 1), repeat=3):  # any of the 26 neighbours
         neighbour = np.clip(calcium + offset, 0, np.array(label_array.shape) - 1)
         touching |= label_array[tuple(neighbour.T)] == ARTERY
+    reach_mm = _CALCIUM_REACH_MM + labels.spacing_mm.max()
+    for line in arteries:
+        beyond = _beyond_lumen_end(line, labels.index_to_physical(calcium[~touching]), reach_mm)
+        if len(beyond):
+            stretches[line.id] = np.column_stack(
+                [beyond - 0.5 * labels.spacing_mm.max(), beyond + 0.5 * labels.spacing_mm.max()]
+            )
     if not touching.any():
         return stretches
     calcium_mm = labels.index_to_physical(calcium[touching])
@@ -171,5 +188,33 @@ def _calcified_stretches(
     for n, line in enumerate(arteries):
         mine = close & (owner[nearest] == n)
         centre, half = arc[nearest[mine]], half_mm[mine]
-        stretches[line.id] = np.column_stack([centre - half, centre + half])[np.argsort(centre)]
+        found = np.vstack([np.column_stack([centre - half, centre + half]), stretches[line.id]])
+        stretches[line.id] = found[np.argsort(found[:, 0])]
     return stretches
+
+
+def _beyond_lumen_end(line: Centerline, calcium_mm: np.ndarray, reach_mm: float) -> np.ndarray:
+    """Arc positions (mm, past the line's length) of the calcium on an artery's occluded
+    course: along its last direction beyond its distal lumen-end, up to `BEYOND_END_MM`,
+    within its end radius plus `reach_mm` of that line.
+
+    Examples
+    --------
+    >>> z = np.linspace(40.0, 20.0, 41)
+    >>> points = np.column_stack([np.zeros_like(z), np.zeros_like(z), z])
+    >>> line = Centerline("artery-1", points, np.ones(41), "border", "lumen-end")
+    >>> calcium = np.array([[1.5, 0.0, 17.0], [0.0, 6.0, 17.0], [0.0, 0.0, 5.0]])
+    >>> _beyond_lumen_end(line, calcium, 2.0).tolist()  # on its course, beside it, too far
+    [23.0]
+    """
+    if line.distal_end != END_LUMEN or len(calcium_mm) == 0 or len(line.points_mm) < 2:
+        return np.zeros(0)
+    back = int(np.searchsorted(line.arc_mm, line.length_mm - _END_CHORD_MM))
+    end = line.points_mm[-1]
+    chord = end - line.points_mm[min(back, len(line.points_mm) - 2)]
+    ahead = chord / max(float(np.linalg.norm(chord)), 1e-12)
+    offset = calcium_mm - end
+    along = offset @ ahead
+    across = np.linalg.norm(offset - along[:, None] * ahead, axis=1)
+    on_course = (along > 0.0) & (along <= BEYOND_END_MM) & (across <= line.radii_mm[-1] + reach_mm)
+    return line.length_mm + along[on_course]
