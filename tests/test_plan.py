@@ -280,6 +280,26 @@ def test_calcium_on_the_occluded_stretch_below_the_stump_keeps_its_margin():
     assert plan.crossing.artery_point_mm[2] > 18.0 + 5.0
 
 
+def test_a_shorter_site_on_an_artery_piece_below_a_long_break_is_warned():
+    """An artery runs in from the top and stops at z = 40 mm; 25 mm lower (beyond the
+    20 mm a catheter is taken to cross) a piece of lumen lies 4.5 mm from the vein, where
+    the upper piece lies 7 mm from it. The crossing stays on the reached artery, and the
+    shorter site on the piece below is named, not dropped in silence."""
+    frame = Volume(np.zeros((50, 30, 120), np.uint8), np.full(3, 0.5), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    axis = np.hypot(x - 8.0, y - 7.0) <= 1.5
+    labels[axis & ((z >= 40.0) | (z <= 15.0))] = 1
+    vein_x = np.where(z > 27.5, 15.0, 12.5)
+    labels[np.hypot(x - vein_x, y - 7.0) <= 1.5] = 2
+    plan = plan_from_labels(frame.with_array(labels))
+    assert plan.crossing.artery_point_mm[2] >= 40.0
+    assert plan.crossing.distance_mm == pytest.approx(7.0, abs=0.3)
+    unreached = plan.checks["unreached_artery_site"]
+    assert unreached["distance_mm"] == pytest.approx(4.5, abs=0.3)
+    assert any("offers a site" in w and "not seen to join" in w for w in plan.warnings)
+
+
 def calcified_at_the_bottom(slope: float):
     """An artery whose wall is calcified over its lowest 10 mm, and a vein that draws
     nearer to it towards the bottom by `slope` mm per mm of height,

@@ -88,6 +88,10 @@ class Search:
     #: The best site within reach that keeps every rule but misses the calcium margin by
     #: less than `calcium_edge_mm` (where calcified wall ends is known to about that).
     calcium_edge: Candidate | None = None
+    #: The best site, by every rule, on an artery trunk not reached from the top (its lumen
+    #: starts more than `REJOIN_MM` from any reached trunk's end): a break in the lumen
+    #: the image may have made (calcium blooming into it), which hides a better site.
+    unreached: Candidate | None = None
 
 
 def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
@@ -125,18 +129,14 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
     for artery in arteries:
         for vein in veins:
             # The same sites and rules give the candidates (within reach) and `nearest_mm`.
-            found = nearest_on_vein(artery, vein)
-            other_rules = _keeps_other_rules(artery, vein, found, parameters)
-            other_rules &= _off_the_junctions(vein, found.point_b_mm, vessels.veins)
-            calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
-            eligible = other_rules & (calcium > parameters.calcium_margin_mm)
-            edge = other_rules & (calcium > edge_margin_mm) & ~eligible
+            found, eligible, edge, smoothed = _pair_sites(
+                artery, vein, vessels, parameters, edge_margin_mm
+            )
             if eligible.any():
                 closest = float(found.distance_mm[eligible].min())
                 nearest = closest if nearest is None else min(nearest, closest)
             within = found.distance_mm <= parameters.reach_mm
             any_within |= bool(within.any())
-            smoothed = _smoothed_profile(found.distance_mm, artery, parameters.profile_smoothing_mm)
             sites += [
                 _candidate(artery, vein, found, i, vessels, smoothed[i])
                 for i in np.flatnonzero(within & eligible)
@@ -180,7 +180,47 @@ def search_crossings(vessels: VesselMap, parameters: PlanParameters) -> Search:
         clear_edge = _needle_is_clear(edge_sites, vessels)
         edge_sites = [s for s, ok in zip(edge_sites, clear_edge, strict=True) if ok]
     calcium_edge = min(edge_sites, key=lambda s: s.smoothed_distance_mm, default=None)
-    return Search(tuple(ranked), nearest, None, calcium_edge)
+    unreached = _best_unreached_site(vessels, arteries, veins, parameters, edge_margin_mm)
+    return Search(tuple(ranked), nearest, None, calcium_edge, unreached)
+
+
+def _pair_sites(
+    artery: Centerline,
+    vein: Centerline,
+    vessels: VesselMap,
+    parameters: PlanParameters,
+    edge_margin_mm: float,
+):
+    """An artery's nearest points on a vein, which keep every rule (``eligible``), which
+    keep every rule but miss the calcium margin by less than its edge (``edge``), and the
+    smoothed distance profile."""
+    found = nearest_on_vein(artery, vein)
+    other_rules = _keeps_other_rules(artery, vein, found, parameters)
+    other_rules &= _off_the_junctions(vein, found.point_b_mm, vessels.veins)
+    calcium = _calcium_distance_mm(vessels, artery.id, found.arc_a_mm)
+    eligible = other_rules & (calcium > parameters.calcium_margin_mm)
+    edge = other_rules & (calcium > edge_margin_mm) & ~eligible
+    smoothed = _smoothed_profile(found.distance_mm, artery, parameters.profile_smoothing_mm)
+    return found, eligible, edge, smoothed
+
+
+def _best_unreached_site(vessels, reached, veins, parameters, edge_margin_mm):
+    """The best site within reach, by every rule and a clear needle, on the artery trunks
+    not in `reached` (None: none)."""
+    sites = []
+    for artery in (a for a in vessels.arteries if a.kind == "trunk" and a not in reached):
+        for vein in veins:
+            found, eligible, _, smoothed = _pair_sites(
+                artery, vein, vessels, parameters, edge_margin_mm
+            )
+            within = eligible & (found.distance_mm <= parameters.reach_mm)
+            sites += [
+                _candidate(artery, vein, found, i, vessels, smoothed[i])
+                for i in np.flatnonzero(within)
+            ]
+    if sites:
+        sites = [s for s, ok in zip(sites, _needle_is_clear(sites, vessels), strict=True) if ok]
+    return min(sites, key=lambda s: s.smoothed_distance_mm, default=None)
 
 
 def calcium_edge_mm(vessels: VesselMap) -> float:

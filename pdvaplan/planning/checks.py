@@ -49,7 +49,7 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.io import Volume
-from pdvaplan.planning.candidates import Candidate, Search, calcium_edge_mm
+from pdvaplan.planning.candidates import REJOIN_MM, Candidate, Search, calcium_edge_mm
 from pdvaplan.planning.contrast import contrast_along
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.vessels import (
@@ -107,9 +107,10 @@ def plan_checks(
         its ranked sites, the crossing first (a warning if the crossing lies
         where its artery's contrast fades, `pdvaplan.planning.contrast`, or if
         another artery-vein pair's best site is as short as far as the images
-        can tell), and its best site that misses the calcium margin by less
+        can tell), its best site that misses the calcium margin by less
         than a voxel (a warning when it is shorter than the crossing by more
-        than a near tie).
+        than a near tie), and its best site on an artery not reached from the
+        top (the same warning).
     parameters : PlanParameters
         The rules: the side the user asked for (a warning if the bones say
         otherwise) and the calcium margin (a warning when the crossing keeps it
@@ -167,6 +168,22 @@ def plan_checks(
             f"{_called(crossing.vein, names)} may be {_called(crossing.artery, names)} seen "
             "again (a calcified wall or what registration left, taken for a vein) or a vein "
             "wrapped round it; check the images at the crossing"
+        )
+    unreached = search.unreached
+    checks["unreached_artery_site"] = None if unreached is None else _site_record(unreached)
+    if (
+        crossing is not None
+        and unreached is not None
+        and unreached.smoothed_distance_mm < crossing.smoothed_distance_mm - limits.near_tie_mm
+    ):
+        warnings.append(
+            f"{_called(unreached.artery, names)} offers a site "
+            f"{crossing.smoothed_distance_mm - unreached.smoothed_distance_mm:.2f} mm shorter "
+            f"than the crossing (ranked by smoothed distance; {unreached.distance_mm:.1f} mm "
+            f"into {_called(unreached.vein, names)}), but its lumen is not seen to join an "
+            f"artery that runs down from the top (a break of more than {REJOIN_MM:g} mm), so "
+            "it was left out: if the lumen between is patent (calcium blooming into it can "
+            "hide it), that site may be the better one; check the images"
         )
     checks["calcium_edge"], edge_warnings = _calcium_edge(
         crossing, search.calcium_edge, parameters.calcium_margin_mm, vessels, names, limits
