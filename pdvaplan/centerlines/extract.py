@@ -37,22 +37,24 @@ radius R is drawn inward by about sigma^2 / (2 R): 0.1 mm for R = 20 mm.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from pdvaplan.centerlines.cross_section import measure_sections
-from pdvaplan.centerlines.polyline import arc_length_mm, resample, smooth
+from pdvaplan.centerlines.polyline import (
+    END_CHORD_MM,
+    arc_length_mm,
+    end_probes_mm,
+    resample,
+    smooth,
+)
 from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches, vessel_paths
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 from pdvaplan.segmentation.grid import bounding_box
 
-#: Shortest chord (mm) that gives a free end's direction; a wider vessel's chord
-#: is its lumen radius (its skeleton wanders more near its end).
-_END_CHORD_MM = 3.0
 #: How far (mm) a free end is followed beyond the last points whose sections were
 #: measured, besides the stretch of unmeasured points dropped there (up to a section's
 #: half width: 19 mm for a 26 mm aorta, which a fixed 15 mm left short of the border).
@@ -300,7 +302,9 @@ def _fit_branch(
     # border cuts the sections, the skeleton's points bend towards the border.
     points = points[_measured_span(radii, start_pinned, end_pinned, round(half_width / step))]
     ends = [END_JUNCTION if start_pinned else None, END_JUNCTION if end_pinned else None]
-    chord_mm = max(_END_CHORD_MM, widest_mm)
+    # The shortest chord that gives a free end's direction; a wider vessel's chord is its
+    # lumen radius (its skeleton wanders more near its end).
+    chord_mm = max(END_CHORD_MM, widest_mm)
     reach_mm = _FOLLOW_MM + half_width
     if not start_pinned:
         points, ends[0] = _follow_end(points[::-1], lumen, own, whole, step, chord_mm, reach_mm)
@@ -391,10 +395,7 @@ def _trailing_count(flags: np.ndarray) -> int:
 def _at_border(end_mm: np.ndarray, direction: np.ndarray, whole: Volume) -> bool:
     """Whether a vessel end touches the volume's border: some point just ahead of
     it, or around it within two voxels, lies outside the volume."""
-    reach = 2.0 * whole.spacing_mm.max()
-    around = np.array([d for d in itertools.product((-1.0, 0.0, 1.0), repeat=3) if any(d)])
-    around /= np.linalg.norm(around, axis=1, keepdims=True)
-    probes = np.vstack([end_mm + reach * direction, end_mm + reach * around])
+    probes = end_probes_mm(end_mm, direction, 2.0 * whole.spacing_mm.max())
     return not bool(np.all(whole.contains(probes)))
 
 

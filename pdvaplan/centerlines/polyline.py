@@ -1,13 +1,20 @@
-"""Polylines in mm: arc length, resampling at a fixed step, smoothing along the arc."""
+"""Polylines in mm: arc length, resampling at a fixed step, smoothing along the arc, and
+how a polyline ends (its last direction, the positions around its end)."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from scipy import ndimage
 
 from pdvaplan.kernels import arc_length_mm
 
-__all__ = ["arc_length_mm", "resample", "smooth"]
+__all__ = ["END_CHORD_MM", "arc_length_mm", "end_direction", "end_probes_mm", "resample", "smooth"]
+
+#: Chord (mm) over which a polyline's last direction is measured: a skeleton's last
+#: voxels may hook sideways where a lumen ends in a blob.
+END_CHORD_MM = 3.0
 
 
 def resample(points_mm: np.ndarray, step_mm: float, *values: np.ndarray):
@@ -67,3 +74,34 @@ def smooth(
     if pin_end:
         smoothed[-1] = points_mm[-1]
     return smoothed
+
+
+def end_direction(points_mm: np.ndarray, chord_mm: float = END_CHORD_MM) -> np.ndarray:
+    """Unit direction of a polyline at its last point, over its last `chord_mm` of arc.
+
+    Examples
+    --------
+    >>> points = np.array([[0.0, 0.0, 9.0], [0.0, 0.0, 6.0], [0.0, 1.0, 3.0], [0.0, 1.0, 0.0]])
+    >>> end_direction(points).tolist()
+    [0.0, 0.0, -1.0]
+    """
+    arc = arc_length_mm(points_mm)
+    back = min(int(np.searchsorted(arc, arc[-1] - chord_mm)), len(points_mm) - 2)
+    chord = points_mm[-1] - points_mm[max(back, 0)]
+    return chord / max(float(np.linalg.norm(chord)), 1e-12)
+
+
+def end_probes_mm(end_mm: np.ndarray, direction: np.ndarray, reach_mm: float) -> np.ndarray:
+    """Positions `reach_mm` from a polyline's end: ahead along `direction`, and towards
+    each of the 26 neighbour directions around it (27, 3), to ask whether something
+    (the volume, a phase) still holds the vessel beyond its end.
+
+    Examples
+    --------
+    >>> probes = end_probes_mm(np.zeros(3), np.array([0.0, 0.0, -1.0]), 2.0)
+    >>> probes.shape, probes[0].tolist()
+    ((27, 3), [0.0, 0.0, -2.0])
+    """
+    around = np.array([d for d in itertools.product((-1.0, 0.0, 1.0), repeat=3) if any(d)])
+    around /= np.linalg.norm(around, axis=1, keepdims=True)
+    return end_mm + reach_mm * np.vstack([direction, around])

@@ -19,13 +19,12 @@ that stops where the venous phase ends, not the vein, says so
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 
 import numpy as np
 
 from pdvaplan.centerlines import END_JUNCTION, END_LUMEN, Centerline
-from pdvaplan.centerlines.polyline import arc_length_mm
+from pdvaplan.centerlines.polyline import arc_length_mm, end_direction, end_probes_mm
 from pdvaplan.planning.candidates import Candidate
 from pdvaplan.planning.parameters import Catalog, CrossingGraft, ExtensionGraft
 
@@ -246,12 +245,7 @@ def mark_venous_border(
     if stent["ends_at"] != END_LUMEN:
         return
     path = np.asarray(stent["path_mm"], dtype=np.float64)
-    chord = path[-1] - path[max(0, len(path) - 7)]
-    ahead = chord / max(float(np.linalg.norm(chord)), 1e-12)
-    around = np.array([d for d in itertools.product((-1.0, 0.0, 1.0), repeat=3) if any(d)])
-    around /= np.linalg.norm(around, axis=1, keepdims=True)
-    probes = path[-1] + reach_mm * np.vstack([ahead, around])
-    if np.all(venous_images(probes)):
+    if np.all(venous_images(end_probes_mm(path[-1], end_direction(path), reach_mm))):
         return
     stent["ends_at"] = VENOUS_BORDER
     stent["warnings"].append(

@@ -27,6 +27,7 @@ from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import END_LUMEN, Centerline, CenterlineSettings, extract_centerlines
 from pdvaplan.centerlines.cross_section import tangents
+from pdvaplan.centerlines.polyline import end_direction
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 
@@ -39,8 +40,6 @@ _CALCIUM_REACH_MM = 2.0
 #: How far (mm) past an artery's lumen-end its occluded stretch is taken to run on
 #: along the lumen's last direction (twice the contract's calcium margin).
 BEYOND_END_MM = 10.0
-#: Chord (mm) over which an artery's last direction is measured.
-_END_CHORD_MM = 3.0
 
 
 def vessel_title(vessel_id: str, name: str | None, article: bool = False) -> str:
@@ -166,13 +165,12 @@ def _calcified_stretches(
     for offset in itertools.product((-1, 0, 1), repeat=3):  # any of the 26 neighbours
         neighbour = np.clip(calcium + offset, 0, np.array(label_array.shape) - 1)
         touching |= label_array[tuple(neighbour.T)] == ARTERY
+    loose_mm = labels.index_to_physical(calcium[~touching])
     reach_mm = _CALCIUM_REACH_MM + labels.spacing_mm.max()
+    half_voxel_mm = 0.5 * labels.spacing_mm.max()
     for line in arteries:
-        beyond = _beyond_lumen_end(line, labels.index_to_physical(calcium[~touching]), reach_mm)
-        if len(beyond):
-            stretches[line.id] = np.column_stack(
-                [beyond - 0.5 * labels.spacing_mm.max(), beyond + 0.5 * labels.spacing_mm.max()]
-            )
+        beyond = _beyond_lumen_end(line, loose_mm, reach_mm)
+        stretches[line.id] = np.column_stack([beyond - half_voxel_mm, beyond + half_voxel_mm])
     if not touching.any():
         return stretches
     calcium_mm = labels.index_to_physical(calcium[touching])
@@ -182,7 +180,7 @@ def _calcified_stretches(
     tangent = np.concatenate([tangents(line.points_mm) for line in arteries])
     owner = np.repeat(np.arange(len(arteries)), [len(line.points_mm) for line in arteries])
     distance, nearest = cKDTree(points).query(calcium_mm)
-    close = distance <= radii[nearest] + _CALCIUM_REACH_MM + labels.spacing_mm.max()
+    close = distance <= radii[nearest] + reach_mm
     # Half a voxel's extent along the vessel: its edges along each index axis.
     half_mm = 0.5 * (np.abs(tangent[nearest] @ labels.direction) * labels.spacing_mm).sum(axis=1)
     for n, line in enumerate(arteries):
@@ -209,11 +207,8 @@ def _beyond_lumen_end(line: Centerline, calcium_mm: np.ndarray, reach_mm: float)
     """
     if line.distal_end != END_LUMEN or len(calcium_mm) == 0 or len(line.points_mm) < 2:
         return np.zeros(0)
-    back = int(np.searchsorted(line.arc_mm, line.length_mm - _END_CHORD_MM))
-    end = line.points_mm[-1]
-    chord = end - line.points_mm[min(back, len(line.points_mm) - 2)]
-    ahead = chord / max(float(np.linalg.norm(chord)), 1e-12)
-    offset = calcium_mm - end
+    ahead = end_direction(line.points_mm)
+    offset = calcium_mm - line.points_mm[-1]
     along = offset @ ahead
     across = np.linalg.norm(offset - along[:, None] * ahead, axis=1)
     on_course = (along > 0.0) & (along <= BEYOND_END_MM) & (across <= line.radii_mm[-1] + reach_mm)
