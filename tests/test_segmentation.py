@@ -192,6 +192,27 @@ def test_thin_arc_lowered_by_smoothing_is_seeded_where_it_was_imaged():
     assert not calcium[:8].any() and not calcium[13:].any()
 
 
+def test_an_arc_taken_for_lumen_is_seeded_where_both_phases_outshine_any_lumen():
+    """An arc the two acquisitions show a voxel apart passes the phase difference as
+    lumen. Where both smoothed phases are brighter than any lumen and the arc reaches
+    the seed level as imaged, it is calcium; a noise spike in the lumen, as bright as
+    imaged, is not."""
+    wall = np.full((24, 24, 24), 50.0, np.float32)
+    wall[10, 6:18, 6:18] = 1000.0
+    imaged = ndimage.gaussian_filter(wall, 0.7)
+    imaged += np.random.default_rng(0).normal(0.0, 10.0, wall.shape).astype(np.float32)
+    imaged[12, 18, 18] = 600.0
+    smoothed = ndimage.gaussian_filter(imaged, 1.0)
+    settings, none = SegmentationSettings(), np.zeros(wall.shape, bool)
+    lumen = np.zeros(wall.shape, bool)
+    lumen[8:14, 4:20, 4:20] = True
+    above_any_lumen = find_calcium(smoothed, none, lumen, settings, np.float32(200.0), None, imaged)
+    assert above_any_lumen[10, 7:17, 7:17].all()
+    assert not above_any_lumen[:10].any() and not above_any_lumen[11:].any()
+    within_lumen = find_calcium(smoothed, none, lumen, settings, np.float32(400.0), None, imaged)
+    assert not within_lumen.any()
+
+
 def test_calcium_blur_on_occluded_stretches_is_not_artery():
     """random10's arcs sit partly on occluded stretches, where their blur looks like lumen."""
     truth = phantom("random10").labels.array

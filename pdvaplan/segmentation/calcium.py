@@ -21,7 +21,12 @@ The smoothing that quiets noise lowers a thin arc further (random leg 45 of
 the tuning sweep: an arc of 1000 HU peaked at 341 HU in the smoothed phases,
 456 HU as imaged, and was lost). Seeds are therefore also read in the phases
 as they came, where they lie inside what the smoothed phases show bright in
-both (so that noise alone cannot seed).
+both (so that noise alone cannot seed). Such a seed may lie in what the phase
+difference calls lumen when both smoothed phases there are brighter than any
+lumen: an arc the two acquisitions show about a voxel apart (registration
+leaves that much) is bright in the arterial phase a voxel further than in the
+venous one, and the difference takes it for lumen (held-out random leg 11025
+left, after its result: the arc's only seed, 395 HU as imaged, lay there).
 """
 
 from __future__ import annotations
@@ -94,7 +99,10 @@ def find_calcium(
         never takes.
     unsmoothed_both_hu : numpy.ndarray, optional
         The smaller of the two phases before smoothing: a voxel reaching the
-        seed level here seeds calcium too, where calcium may grow.
+        seed level here seeds calcium too, where calcium may grow, and in
+        confirmed lumen where both smoothed phases reach `no_lumen_hu` (the
+        phase difference of a calcified wall beside lumen, or of an arc the
+        two acquisitions show a voxel apart, says "lumen").
 
     Returns
     -------
@@ -126,7 +134,14 @@ def find_calcium(
         grown |= faint
         del faint
     grown &= ~bone_rim
-    grown &= ~confirmed_lumen
     if unsmoothed_both_hu is not None:
-        seeds |= grown & (unsmoothed_both_hu >= settings.calcium_seed_hu)
+        may_seed = ~confirmed_lumen
+        if no_lumen_hu is not None:
+            # Lumen is bright in one phase only: where both phases are brighter than
+            # any lumen, what the phase difference calls lumen holds calcium too.
+            may_seed |= both_phases_hu >= no_lumen_hu
+        may_seed &= grown
+        seeds |= may_seed & (unsmoothed_both_hu >= settings.calcium_seed_hu)
+        del may_seed
+    grown &= ~confirmed_lumen
     return components_touching(grown | seeds, seeds)
