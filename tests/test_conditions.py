@@ -289,8 +289,8 @@ def test_contrast_that_fades_is_reported_and_a_crossing_on_it_warned(occlusion_z
     truth_fading = next(v for v in leg.truth["vessels"] if v["name"] == POSTERIOR_TIBIAL)
     on_fade = bool(np.any(truth_fading["fading"]))
     assert on_fade == late
-    said = [w for w in plan.warnings if "fades towards its end" in w]
-    assert bool(said) == warned
+    said = [w for w in plan.warnings if "towards its end" in w]
+    assert len(said) == warned and all("fades towards its end" in w for w in said)
 
 
 def artery_with_contrast(contrast_share) -> tuple:
@@ -308,24 +308,32 @@ def artery_with_contrast(contrast_share) -> tuple:
 
 
 @pytest.mark.parametrize(
-    ("name", "contrast_share", "fading"),
+    ("name", "contrast_share", "fading", "unclear"),
     [
-        ("abrupt occlusion", lambda z: (z >= 40.0).astype(float), False),
+        ("abrupt occlusion", lambda z: (z >= 40.0).astype(float), False, False),
         # The segmentation stopped following the fade with 70 % left: the end's share alone
         # (the rule before: under 60 %) did not tell.
-        ("fade cut off at 70 %", lambda z: np.clip(0.4 + z / 133.0, 0.0, 1.0), True),
-        ("narrowing over the last 20 mm", lambda z: np.clip(0.5 + (z - 40.0) / 40.0, 0, 1), False),
+        ("fade cut off at 70 %", lambda z: np.clip(0.4 + z / 133.0, 0.0, 1.0), True, False),
+        # A fall over 20 mm: a narrowing before an occlusion, or a fade cut off early.
+        ("fall over the last 20 mm", lambda z: np.clip(0.5 + (z - 40.0) / 40.0, 0, 1), False, True),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_a_fade_is_a_long_decline_of_contrast_to_the_lumen_end(name, contrast_share, fading):
+def test_a_fade_is_a_long_decline_of_contrast_to_the_lumen_end(
+    name, contrast_share, fading, unclear
+):
     from pdvaplan.planning.contrast import contrast_along
 
     line, volume = artery_with_contrast(contrast_share)
     found = contrast_along(line, volume, 50.0)
     assert found["fading"] == fading, found
+    assert found["fade_or_narrowing"] == unclear, found
     if fading:  # the fading stretch starts where the decline does (z = 80 mm)
         assert found["fading_mm"] == pytest.approx(40.0, abs=5.0)
+    if fading or unclear:  # the fall starts at z = 80 mm or z = 60 mm
+        assert found["declining_mm"] == pytest.approx(40.0 if fading else 20.0, abs=5.0)
+    else:
+        assert found["declining_from_arc_mm"] is None
 
 
 def test_two_legs_taken_for_one_are_a_warning():

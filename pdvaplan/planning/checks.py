@@ -21,8 +21,9 @@ Normal ranges (parameters of `CheckLimits`):
 * the side asked for (``--side``) and the side the bones suggest (the
   fibula lies lateral to the tibia) agree, and one leg holds one tibia (two
   tibia-sized bones in one body piece are two legs touching);
-* the crossing does not lie where its artery's contrast fades towards its end
-  (`pdvaplan.planning.contrast`: patency there is uncertain);
+* the crossing does not lie where its artery's contrast fades towards its end,
+  nor where it falls over a stretch too short to tell a fade from a narrowing
+  before an occlusion (`pdvaplan.planning.contrast`: patency there is uncertain);
 * the best site of any other artery-vein pair is more than 0.25 mm longer
   than the crossing's. Closer, the images cannot tell the two pairs apart: a
   distance from phases is good to about 0.2 mm (95th percentile of the plan
@@ -250,15 +251,7 @@ def plan_checks(
         if artery.kind == "trunk"
     }
     checks["contrast_along_arteries"] = along
-    fading = along.get(crossing.artery) if crossing is not None else None
-    if fading and fading["fading"] and crossing.artery_arc_mm >= fading["fading_from_arc_mm"]:
-        warnings.append(
-            f"the crossing lies on {_called(crossing.artery, names)} where its contrast "
-            "fades towards its end (to "
-            f"{100 * fading['end_share']:.0f} % of its upper half's over the last "
-            f"{fading['fading_mm']:.0f} mm): a bolus the scan outran? Patency there is "
-            "uncertain"
-        )
+    warnings += _declining_contrast(along, crossing, names)
     checks["phase_order"] = segmentation.phase_order.as_dict()
     warnings += segmentation.phase_order.warnings()
     contrast = phase_contrast(segmentation)
@@ -335,6 +328,31 @@ def _site_record(site: Candidate, **figures) -> dict:
     """A site other than the crossing as `checks` records it: its pair, its raw distance
     and the figures that make it worth recording."""
     return {"artery": site.artery, "vein": site.vein, "distance_mm": site.distance_mm} | figures
+
+
+def _declining_contrast(
+    along: dict[str, dict], crossing: Candidate | None, names: dict[str, str | None] | None
+) -> list[str]:
+    """A warning when the crossing lies where its artery's contrast falls towards its end."""
+    found = along.get(crossing.artery) if crossing is not None else None
+    start_mm = found["declining_from_arc_mm"] if found else None
+    if start_mm is None or crossing.artery_arc_mm < start_mm:
+        return []
+    artery = _called(crossing.artery, names)
+    share = f"{100 * found['end_share']:.0f} % of its upper half's"
+    length_mm = found["declining_mm"]
+    if found["fading"]:
+        return [
+            f"the crossing lies on {artery} where its contrast fades towards its end (to "
+            f"{share} over the last {length_mm:.0f} mm): a bolus the scan outran? Patency "
+            "there is uncertain"
+        ]
+    return [
+        f"the crossing lies on {artery} where its contrast falls towards its end (to {share} "
+        f"over the last {length_mm:.0f} mm), too short a fall to tell whether it fades (a "
+        "bolus the scan outran) or the lumen narrows before an occlusion: patency and inflow "
+        "there are uncertain"
+    ]
 
 
 def _called(vessel_id: str, names: dict[str, str | None] | None) -> str:

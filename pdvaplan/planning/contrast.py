@@ -17,6 +17,12 @@ stretch, where patency is uncertain. An occluded artery's share holds to its
 end (its lumen, and so its centreline, stops where the contrast does). The end's
 share alone does not tell: the segmentation follows a fade only down to its own
 threshold, which may leave more than half of the contrast at the lumen's end.
+
+A decline longer than an abrupt end's blur (`ABRUPT_MM`) but shorter than a fade
+cannot be told: a lumen that narrows before an occlusion, or a fade the
+segmentation followed only a little way (held-out random leg 11096, after its
+result: a fade of 80 mm, of which the image showed 21 mm of decline before the
+lumen was lost). Such a stretch is reported too (`fade_or_narrowing`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,9 @@ MIN_DROP = 0.25
 MIN_FADE_MM = 30.0
 #: The end's share is read over this last length (mm) of the artery.
 END_MM = 3.0
+#: A decline to the end no longer than this (mm) is an abrupt end: the image's blur over the
+#: averaging window (on the tuning legs 1-23 and 49, occlusions declined over 5 mm at most).
+ABRUPT_MM = 2.0 * SMOOTHING_MM
 
 
 def contrast_along(
@@ -61,7 +70,11 @@ def contrast_along(
         fitted fall of that share from the hinge to the end), ``fading`` (bool),
         ``fading_from_arc_mm`` (arc length from the proximal end where the
         fading stretch starts; None when it does not fade) and
-        ``fading_mm`` (its length, 0 when it does not fade).
+        ``fading_mm`` (its length, 0 when it does not fade); ``fade_or_narrowing``
+        (bool: a fall of at least `MIN_DROP` to a lumen end over more than `ABRUPT_MM`
+        but less than `MIN_FADE_MM`, which the profile cannot tell from a narrowing
+        before an occlusion), ``declining_from_arc_mm`` and ``declining_mm`` (where the
+        fall of a fade or of such a stretch starts, and its length; None and 0 otherwise).
 
     Examples
     --------
@@ -99,20 +112,20 @@ def contrast_along(
     end_share = float(np.mean(share[arc >= artery.length_mm - END_MM]))
     lower = ~upper
     start, drop = hinge_fit(arc[lower], share[lower]) if lower.sum() > 2 else (arc[-1], 0.0)
-    fading_mm = artery.length_mm - start
-    fading = (
-        artery.distal_end == END_LUMEN
-        and reference > 0
-        and drop >= MIN_DROP
-        and fading_mm >= MIN_FADE_MM
-    )
+    declining_mm = artery.length_mm - start
+    falls = artery.distal_end == END_LUMEN and reference > 0 and drop >= MIN_DROP
+    fading = falls and declining_mm >= MIN_FADE_MM
+    fade_or_narrowing = falls and ABRUPT_MM < declining_mm < MIN_FADE_MM
     return {
         "reference_hu": reference,
         "end_share": end_share,
         "drop_share": drop,
         "fading": bool(fading),
         "fading_from_arc_mm": start if fading else None,
-        "fading_mm": fading_mm if fading else 0.0,
+        "fading_mm": declining_mm if fading else 0.0,
+        "fade_or_narrowing": bool(fade_or_narrowing),
+        "declining_from_arc_mm": start if fading or fade_or_narrowing else None,
+        "declining_mm": declining_mm if fading or fade_or_narrowing else 0.0,
     }
 
 
