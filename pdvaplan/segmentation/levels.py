@@ -140,19 +140,30 @@ def slab_levels(
 
     Slabs of `slab_slices` slices with fewer than `min_voxels` candidates, or
     whose level is below `min_level`, take the level interpolated between
-    their neighbours (held at the ends).
+    their neighbours (held at the ends). When no slab has enough candidates
+    but all of them together have (a thin lumen on a coarse grid), their
+    level holds along the whole axis.
 
     Returns
     -------
     numpy.ndarray or None
-        One level per slice along `axis` (float64), or None when no slab has
-        enough candidates.
+        One level per slice along `axis` (float64), or None when even all
+        candidates together are too few or below `min_level`.
 
     Examples
     --------
     >>> image = np.broadcast_to(np.arange(6.0), (4, 4, 6)).copy()
     >>> slab_levels(image, image >= 0, axis=2, slab_slices=3, percentile=50, min_voxels=1).tolist()
     [1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+
+    A thin lumen, one candidate per slice: three per slab, six in all:
+
+    >>> thin = np.zeros(image.shape, bool)
+    >>> thin[0, 0] = True
+    >>> slab_levels(image, thin, axis=2, slab_slices=3, percentile=50, min_voxels=4).tolist()
+    [2.5, 2.5, 2.5, 2.5, 2.5, 2.5]
+    >>> slab_levels(image, thin, axis=2, slab_slices=3, percentile=50, min_voxels=7) is None
+    True
     """
     count = image.shape[axis]
     centres, levels = [], []
@@ -165,7 +176,10 @@ def slab_levels(
             centres.append((start + stop - 1) / 2)
             levels.append(float(np.percentile(values, percentile)))
     if not levels:
-        return None
+        values = image[candidates]
+        if values.size < min_voxels or np.percentile(values, percentile) < min_level:
+            return None
+        centres, levels = [0.0], [float(np.percentile(values, percentile))]
     return np.interp(np.arange(count, dtype=np.float64), centres, levels)
 
 
