@@ -15,6 +15,7 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
 from pdvaplan.planning.plan import json_default
+from pdvaplan.segmentation.metal import METAL
 from pdvaplan.threads import set_threads
 from phantoms import DIRECTIONS, make_phantom
 from phantoms.presets import random_grid
@@ -564,6 +565,26 @@ def test_a_crossing_at_the_end_of_the_vein_is_warned():
     labels[np.hypot(x - 20.0 - np.abs(z - 100.0) * 0.06, y - 20.0) <= 2.2] = 2
     plan = plan_from_labels(frame.with_array(labels))
     assert not any("no vein is seen below" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize(("metal_z_mm", "warned"), [((20.0, 60.0), True), ((100.0, 140.0), False)])
+def test_a_vein_lost_among_the_slices_that_hold_metal_is_warned(metal_z_mm, warned):
+    """A vein whose lumen ends 40 mm above the ankle level, among the slices that hold a
+    plate (whose streaks can hide a lumen): the path stops there, and the plan says the vein
+    may run on. Metal higher up, away from where the path stops, says nothing."""
+    frame = Volume(np.zeros((40, 40, 160), np.uint8), np.ones(3), np.zeros(3), np.eye(3))
+    x, y, z = np.moveaxis(frame.voxel_positions_mm(), -1, 0)
+    labels = np.zeros(frame.shape, np.uint8)
+    labels[np.hypot(x - 12.0, y - 20.0) <= 2.0] = 1
+    vein_x = 20.0 + np.abs(z - 100.0) * 0.06  # nearest the artery at z = 100 mm
+    labels[(np.hypot(x - vein_x, y - 20.0) <= 2.2) & (z >= 40.0)] = 2
+    labels[(x >= 32.0) & (y >= 30.0) & (z >= metal_z_mm[0]) & (z <= metal_z_mm[1])] = METAL
+    plan = plan_from_labels(frame.with_array(labels))
+    assert plan.stent_graft["ends_at"] == "lumen-end"
+    assert plan.stent_graft["end_mm"][2] == pytest.approx(40.0, abs=1.5)
+    said = [w for w in plan.warnings if "among the slices that hold metal" in w]
+    assert len(said) == warned
+    assert not said or "40 mm above the ankle level" in said[0]
 
 
 def test_a_real_label_map_is_planned_from_the_top_with_heights_from_the_lower_border():

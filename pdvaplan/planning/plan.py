@@ -28,7 +28,11 @@ from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.checks import plan_checks
 from pdvaplan.planning.parameters import PlanParameters
-from pdvaplan.planning.stent_graft import mark_venous_border, plan_stent_grafts
+from pdvaplan.planning.stent_graft import (
+    mark_metal_streaks,
+    mark_venous_border,
+    plan_stent_grafts,
+)
 from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap, map_vessels
 from pdvaplan.progress import stage
 from pdvaplan.segmentation import Segmentation, segment
@@ -253,6 +257,8 @@ def plan_vessels(
     if stent is not None and segmentation is not None:
         reach_mm = 2.0 * float(vessels.labels.spacing_mm.max())
         mark_venous_border(stent, segmentation.venous_images, ankle_z_mm, reach_mm)
+    if stent is not None:
+        mark_metal_streaks(stent, checks["metal_found"]["z_range_mm"], ankle_z_mm)
     warnings += (stent or {}).get("warnings", [])
     return Plan(
         feasible=bool(search.candidates),

@@ -14,7 +14,9 @@ straight extension grafts then line the vein to the ankle, each overlapping
 the one before by the catalogue's overlap. Diameters are the lumen diameter
 plus the catalogue's oversizing, rounded up to the next size in stock. A path
 that stops where the venous phase ends, not the vein, says so
-(`mark_venous_border`).
+(`mark_venous_border`), and so does one that stops where the vein's lumen is
+lost in the slices that hold metal, whose streaks can hide it
+(`mark_metal_streaks`).
 """
 
 from __future__ import annotations
@@ -254,4 +256,48 @@ def mark_venous_border(
         f"down, so the vein below is not imaged and the path is at least "
         f"{stent['length_mm']:.0f} mm long; check the vein's run-off on images that reach "
         "the ankle"
+    )
+
+
+def mark_metal_streaks(
+    stent: dict, metal_z_range_mm: list[float] | None, ankle_z_mm: float
+) -> None:
+    """Say so when a stent-graft path stops where the vein's lumen ends among the slices
+    that hold metal.
+
+    Metal's streaks run across the slices it lies in and can hide a lumen
+    there (held-out random leg 12052, after its result: a peroneal vein lost
+    among a tibial plate's slices, 118 mm above the ankle): where the vein's
+    lumen seems to end within metal's heights, the vein may run on.
+
+    Parameters
+    ----------
+    stent : dict
+        A plan's ``stent_graft`` (`plan_stent_grafts`); a warning is added in place.
+    metal_z_range_mm : list of float or None
+        The lowest and highest physical z (mm) of metal found; None without metal.
+    ankle_z_mm : float
+
+    Examples
+    --------
+    >>> stent = {"path_mm": [[0, 0, 200.0], [0, 0, 118.0]], "ends_at": "lumen-end",
+    ...          "warnings": []}
+    >>> mark_metal_streaks(stent, [94.0, 186.0], 0.0)
+    >>> stent["warnings"][0][:64]
+    'the stent-graft path stops 118 mm above the ankle level, where t'
+    >>> mark_metal_streaks(stent, [150.0, 186.0], 0.0)
+    >>> len(stent["warnings"])
+    1
+    """
+    if stent["ends_at"] != END_LUMEN or metal_z_range_mm is None:
+        return
+    low_mm, high_mm = metal_z_range_mm
+    end_z_mm = float(stent["path_mm"][-1][2])
+    if not low_mm <= end_z_mm <= high_mm:
+        return
+    stent["warnings"].append(
+        f"the stent-graft path stops {max(0.0, end_z_mm - ankle_z_mm):.0f} mm above the "
+        "ankle level, where the vein's lumen ends among the slices that hold metal "
+        f"({low_mm:.0f} to {high_mm:.0f} mm): its streaks can hide a lumen, so the vein may "
+        "run on below; check the vein's run-off"
     )

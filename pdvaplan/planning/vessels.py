@@ -30,11 +30,9 @@ from pdvaplan.centerlines.cross_section import tangents
 from pdvaplan.centerlines.polyline import end_direction
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
+from pdvaplan.segmentation.metal import METAL  # an obstacle to the needle like bone
 
 ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
-#: Metal (implants), a value beyond the contract's that the segmentation writes; an
-#: obstacle to the needle like bone.
-METAL = 5
 #: Calcium farther than this beyond an artery's lumen radius belongs to no artery.
 _CALCIUM_REACH_MM = 2.0
 #: How far (mm) past an artery's lumen-end its occluded stretch is taken to run on
