@@ -142,6 +142,29 @@ def test_pipestem_artery_is_found_calcified_throughout_and_never_crossed(artery)
     assert all(site.artery not in {v["id"] for v in calcified} for site in plan.candidates)
 
 
+def test_a_pipestem_artery_the_only_one_patent_is_refused_saying_why():
+    """The only patent artery calcified all round: its lumen's contrast level cannot be told
+    from its calcium's blur. The refusal says so, not that no contrast was found."""
+    from dataclasses import replace
+
+    from phantoms.presets import basic_leg
+
+    leg = basic_leg()
+    arteries = tuple(
+        a if a.name == POSTERIOR_TIBIAL else replace(a, occlusion_z_mm=leg.length_mm + 10.0)
+        for a in leg.arteries
+    )
+    only = make_phantom(
+        "basic",
+        0,
+        FINE_SPACING_MM,
+        spec=replace(leg, arteries=arteries),
+        conditions=Conditions(pipestem=(POSTERIOR_TIBIAL,)),
+    )
+    with pytest.raises(PdvaplanInputError, match="contrast found only within calcified walls"):
+        plan_from_phases(only.arterial, only.venous)
+
+
 def test_pipestem_calcium_is_not_capped_and_the_lumen_keeps_its_calibre():
     leg = phantom(Conditions(pipestem=(POSTERIOR_TIBIAL,)), FINE_SPACING_MM, seed=0)
     plan = plan_from_phases(leg.arterial, leg.venous)

@@ -51,7 +51,9 @@ def artery_level(
     Raises
     ------
     PdvaplanInputError
-        If no contrast-filled artery is found (naming `source`).
+        If no contrast-filled artery is found (naming `source`); saying so when
+        contrast lies only within calcified walls' blur (a pipe-stem artery the
+        only one patent: its lumen's level cannot be told from its calcium's).
     """
     background = phases.background_hu
     detected = lumen_candidates(
@@ -70,6 +72,16 @@ def artery_level(
         background,
     )
     if level is None:
+        unhidden = np.zeros_like(hidden_coarse)
+        if lumen_candidates(
+            phases, phases.arterial_sharp, phases.sigma_mm, ~bone_near, unhidden, settings
+        ).any():
+            raise PdvaplanInputError(
+                f"{source}: contrast found only within calcified walls' blur (an artery "
+                "calcified all round, the only one patent?), where a lumen's level cannot be "
+                "told from calcium's: no plan from these phases; plan a label map of the "
+                "lumens instead (--labels)"
+            )
         raise PdvaplanInputError(f"{source}: no contrast-filled artery found")
     return level
 
