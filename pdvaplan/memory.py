@@ -1,11 +1,13 @@
 """Whether a plan will fit in memory, told from the images' headers before they are read.
 
-A plan from two phases peaks at about 30 bytes per voxel of the arterial grid
+A plan from two phases peaks at about 37.5 bytes per voxel of the arterial grid
 (the phases in float32, their smoothed copies, the masks and distance maps of
-the segmentation, the lumen fractions of the centrelines): 3.7 GiB of peak
+the segmentation, the lumen fractions of the centrelines): 5.5 GiB of peak
 resident memory for ``pdvaplan plan --no-render`` on the basic leg at
-509 x 416 x 600 voxels, its venous phase on a grid of its own (2026-12-03,
-``/usr/bin/time -v``). `PLAN_BYTES_PER_VOXEL` rounds that up for headroom.
+509 x 520 x 600 voxels, its venous phase on a grid of its own moved 3 deg and
+3.5 mm (2026-12-07, ``/usr/bin/time -v``; 30 bytes per voxel on 2026-12-03,
+before the calcium stage read the unsmoothed phases and the venous coverage
+was kept). `PLAN_BYTES_PER_VOXEL` rounds that up for headroom.
 ``python -m benchmarks.plan --sizes`` reports the peak at three sizes (there
 including the phantoms' generation). A plan that would not fit stops before
 reading anything, saying how much it needs, instead of being killed by the
@@ -19,8 +21,8 @@ from pathlib import Path
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import header_voxels
 
-#: Peak bytes per arterial-grid voxel of a plan from two phases (30 measured, with headroom).
-PLAN_BYTES_PER_VOXEL = 40
+#: Peak bytes per arterial-grid voxel of a plan from two phases (37.5 measured, with headroom).
+PLAN_BYTES_PER_VOXEL = 48
 #: A label-map plan holds far less: the labels, masks and the centrelines' fractions.
 LABEL_PLAN_BYTES_PER_VOXEL = 12
 _GIB = 1024**3
