@@ -5,9 +5,9 @@ A plan from two phases peaks at about 37.5 bytes per voxel of the arterial grid
 the segmentation, the lumen fractions of the centrelines): 5.5 GiB of peak
 resident memory for ``pdvaplan plan --no-render`` on the basic leg at
 509 x 520 x 600 voxels, its venous phase on a grid of its own moved 3 deg and
-3.5 mm (2026-12-07, ``/usr/bin/time -v``; 30 bytes per voxel on 2026-12-03,
-before the calcium stage read the unsmoothed phases and the venous coverage
-was kept). `PLAN_BYTES_PER_VOXEL` rounds that up for headroom.
+3.5 mm (2026-12-07, ``/usr/bin/time -v``; on 2026-12-03, with the code of then,
+30 bytes per voxel at 509 x 416 x 600). `PLAN_BYTES_PER_VOXEL` rounds that up
+for headroom.
 ``python -m benchmarks.plan --sizes`` reports the peak at three sizes (there
 including the phantoms' generation). A plan that would not fit stops before
 reading anything, saying how much it needs, instead of being killed by the
