@@ -173,17 +173,23 @@ def test_every_calcified_arc_found(key):
     assert not np.any((labels == CALCIUM) & ~near)
 
 
-def test_thin_arc_lowered_by_smoothing_is_seeded_where_it_was_imaged():
-    """A thin 1000 HU wall blurred by imaging and again by the denoising peaks below the
-    seed level in the smoothed phases, above it as imaged: it is calcium. A one-voxel
-    noise spike as bright as imaged is not (the smoothed phases do not show it)."""
+def thin_wall_imaged(spike: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A thin 1000 HU wall (slice 10) blurred by imaging, with noise and a one-voxel
+    600 HU spike at `spike`: as imaged, and smoothed again by the denoising."""
     wall = np.full((24, 24, 24), 50.0, np.float32)
     wall[10, 6:18, 6:18] = 1000.0
     imaged = ndimage.gaussian_filter(wall, 0.7)
     imaged += np.random.default_rng(0).normal(0.0, 10.0, wall.shape).astype(np.float32)
-    imaged[18, 18, 18] = 600.0
-    smoothed = ndimage.gaussian_filter(imaged, 1.0)
-    settings, none = SegmentationSettings(), np.zeros(wall.shape, bool)
+    imaged[spike] = 600.0
+    return imaged, ndimage.gaussian_filter(imaged, 1.0)
+
+
+def test_thin_arc_lowered_by_smoothing_is_seeded_where_it_was_imaged():
+    """A thin 1000 HU wall blurred by imaging and again by the denoising peaks below the
+    seed level in the smoothed phases, above it as imaged: it is calcium. A one-voxel
+    noise spike as bright as imaged is not (the smoothed phases do not show it)."""
+    imaged, smoothed = thin_wall_imaged((18, 18, 18))
+    settings, none = SegmentationSettings(), np.zeros(imaged.shape, bool)
     assert smoothed.max() < settings.calcium_seed_hu <= imaged[10, 12, 12]
     no_lumen_hu = np.float32(200.0)
     assert not find_calcium(smoothed, none, none, settings, no_lumen_hu).any()
@@ -197,14 +203,9 @@ def test_an_arc_taken_for_lumen_is_seeded_where_both_phases_outshine_any_lumen()
     lumen. Where both smoothed phases are brighter than any lumen and the arc reaches
     the seed level as imaged, it is calcium; a noise spike in the lumen, as bright as
     imaged, is not."""
-    wall = np.full((24, 24, 24), 50.0, np.float32)
-    wall[10, 6:18, 6:18] = 1000.0
-    imaged = ndimage.gaussian_filter(wall, 0.7)
-    imaged += np.random.default_rng(0).normal(0.0, 10.0, wall.shape).astype(np.float32)
-    imaged[12, 18, 18] = 600.0
-    smoothed = ndimage.gaussian_filter(imaged, 1.0)
-    settings, none = SegmentationSettings(), np.zeros(wall.shape, bool)
-    lumen = np.zeros(wall.shape, bool)
+    imaged, smoothed = thin_wall_imaged((12, 18, 18))
+    settings, none = SegmentationSettings(), np.zeros(imaged.shape, bool)
+    lumen = np.zeros(imaged.shape, bool)
     lumen[8:14, 4:20, 4:20] = True
     above_any_lumen = find_calcium(smoothed, none, lumen, settings, np.float32(200.0), None, imaged)
     assert above_any_lumen[10, 7:17, 7:17].all()
