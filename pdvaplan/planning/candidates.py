@@ -204,11 +204,20 @@ def _pair_sites(
     return found, eligible, edge, smoothed
 
 
-def _best_unreached_site(vessels, reached, veins, parameters, edge_margin_mm):
+def _best_unreached_site(
+    vessels: VesselMap,
+    reached: list[Centerline],
+    veins: list[Centerline],
+    parameters: PlanParameters,
+    edge_margin_mm: float,
+) -> Candidate | None:
     """The best site within reach, by every rule and a clear needle, on the artery trunks
     not in `reached` (None: none)."""
+    reached_ids = {artery.id for artery in reached}
     sites = []
-    for artery in (a for a in vessels.arteries if a.kind == "trunk" and a not in reached):
+    for artery in vessels.arteries:
+        if artery.kind != "trunk" or artery.id in reached_ids:
+            continue
         for vein in veins:
             found, eligible, _, smoothed = _pair_sites(
                 artery, vein, vessels, parameters, edge_margin_mm

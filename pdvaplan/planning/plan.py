@@ -29,6 +29,7 @@ from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.checks import plan_checks
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import (
+    height_above_ankle_mm,
     mark_metal_streaks,
     mark_venous_border,
     plan_stent_grafts,
@@ -127,22 +128,6 @@ def _intensity(segmentation: Segmentation | None) -> dict | None:
         "arterial": arterial.as_dict(),
         "venous": venous.as_dict(),
     }
-
-
-def height_above_ankle_mm(point_mm: np.ndarray, ankle_z_mm: float | None) -> float | None:
-    """Height of a point above the ankle level (mm): never negative; a point at or
-    below the level reads 0 (`_site` says how far below it lies). None without a level.
-
-    Examples
-    --------
-    >>> height_above_ankle_mm(np.array([0.0, 0.0, 52.5]), 10.0)
-    42.5
-    >>> height_above_ankle_mm(np.array([0.0, 0.0, 9.7]), 10.0)
-    0.0
-    """
-    if ankle_z_mm is None:
-        return None
-    return max(0.0, float(point_mm[2] - ankle_z_mm))
 
 
 def _site(site: Candidate, names: dict, ankle_z_mm: float | None) -> dict:

@@ -179,6 +179,23 @@ def plan_stent_grafts(
     }
 
 
+def height_above_ankle_mm(point_mm: np.ndarray, ankle_z_mm: float | None) -> float | None:
+    """Height of a point above the ankle level (mm): never negative; a point at or
+    below the level reads 0 (a site's ``below_ankle_mm`` says how far below it lies).
+    None without a level.
+
+    Examples
+    --------
+    >>> height_above_ankle_mm(np.array([0.0, 0.0, 52.5]), 10.0)
+    42.5
+    >>> height_above_ankle_mm(np.array([0.0, 0.0, 9.7]), 10.0)
+    0.0
+    """
+    if ankle_z_mm is None:
+        return None
+    return max(0.0, float(point_mm[2] - ankle_z_mm))
+
+
 def _crossing_key(graft: CrossingGraft) -> tuple[float, float, float]:
     return (graft.proximal_diameter_mm, graft.distal_diameter_mm, graft.length_mm)
 
@@ -251,11 +268,10 @@ def mark_venous_border(
         return
     stent["ends_at"] = VENOUS_BORDER
     stent["warnings"].append(
-        f"the stent-graft path stops {max(0.0, path[-1, 2] - ankle_z_mm):.0f} mm above the "
-        "ankle level, where the venous phase ends: that acquisition does not reach further "
-        f"down, so the vein below is not imaged and the path is at least "
-        f"{stent['length_mm']:.0f} mm long; check the vein's run-off on images that reach "
-        "the ankle"
+        f"{_stops_above_ankle(path[-1], ankle_z_mm)}, where the venous phase ends: that "
+        "acquisition does not reach further down, so the vein below is not imaged and the "
+        f"path is at least {stent['length_mm']:.0f} mm long; check the vein's run-off on "
+        "images that reach the ankle"
     )
 
 
@@ -267,7 +283,7 @@ def mark_metal_streaks(
 
     Metal's streaks run across the slices it lies in and can hide a lumen
     there (held-out random leg 12052, after its result: a peroneal vein lost
-    among a tibial plate's slices, 118 mm above the ankle): where the vein's
+    among a tibial plate's slices, 117 mm above the ankle): where the vein's
     lumen seems to end within metal's heights, the vein may run on.
 
     Parameters
@@ -292,12 +308,17 @@ def mark_metal_streaks(
     if stent["ends_at"] != END_LUMEN or metal_z_range_mm is None:
         return
     low_mm, high_mm = metal_z_range_mm
-    end_z_mm = float(stent["path_mm"][-1][2])
-    if not low_mm <= end_z_mm <= high_mm:
+    end_mm = np.asarray(stent["path_mm"][-1], dtype=np.float64)
+    if not low_mm <= end_mm[2] <= high_mm:
         return
     stent["warnings"].append(
-        f"the stent-graft path stops {max(0.0, end_z_mm - ankle_z_mm):.0f} mm above the "
-        "ankle level, where the vein's lumen ends among the slices that hold metal "
-        f"({low_mm:.0f} to {high_mm:.0f} mm): its streaks can hide a lumen, so the vein may "
-        "run on below; check the vein's run-off"
+        f"{_stops_above_ankle(end_mm, ankle_z_mm)}, where the vein's lumen ends among the "
+        f"slices that hold metal ({low_mm:.0f} to {high_mm:.0f} mm): its streaks can hide a "
+        "lumen, so the vein may run on below; check the vein's run-off"
     )
+
+
+def _stops_above_ankle(end_mm: np.ndarray, ankle_z_mm: float) -> str:
+    """The start of a warning about where a stent-graft path stops."""
+    height_mm = height_above_ankle_mm(end_mm, ankle_z_mm)
+    return f"the stent-graft path stops {height_mm:.0f} mm above the ankle level"

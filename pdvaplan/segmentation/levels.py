@@ -177,9 +177,10 @@ def slab_levels(
             levels.append(float(np.percentile(values, percentile)))
     if not levels:
         values = image[candidates]
-        if values.size < min_voxels or np.percentile(values, percentile) < min_level:
+        pooled = float(np.percentile(values, percentile)) if values.size >= min_voxels else None
+        if pooled is None or pooled < min_level:
             return None
-        centres, levels = [0.0], [float(np.percentile(values, percentile))]
+        centres, levels = [0.0], [pooled]
     return np.interp(np.arange(count, dtype=np.float64), centres, levels)
 
 
