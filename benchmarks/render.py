@@ -2,10 +2,12 @@
 
 Run from the repository root: ``python -m benchmarks.render [--spacing SI SJ SK]``;
 prints a markdown table and writes it to ``benchmarks/results/render.md``. The
-target (issue 6) is at most 10 s for all pictures of a plan of the 140 x 130 x 330
-voxel ``basic`` phantom (0.8 x 0.8 x 1.0 mm). The plan is made once from the
-phantom's labels (planning is not timed here); the pictures are drawn from its
-phases, twice: the first run in a fresh process pays for starting the offscreen
+target (issue 14) is at most 3 s for the whole report of the demo's leg, the 140 x 130 x
+330 voxel ``basic`` phantom (0.8 x 0.8 x 1.0 mm): every picture, the meshes and
+report.html. The 2D figures are drawn on a thread of their own while the 3D views
+render, so the steps' seconds overlap and add up to more than the whole. The plan is
+made once from the phantom's labels (planning is not timed here); the pictures are drawn
+from its phases, twice: the first run in a fresh process pays for starting the offscreen
 OpenGL context and compiling shaders, the second shows the steady cost.
 """
 
@@ -23,7 +25,7 @@ from pdvaplan.render import render_plan
 from phantoms import make_phantom
 
 RESULTS = Path(__file__).parent / "results" / "render.md"
-TARGET_S = 10.0
+TARGET_S = 3.0
 
 
 def time_render(plan, arterial, venous) -> tuple[dict, float]:
@@ -55,35 +57,27 @@ def main(argv: list[str] | None = None) -> None:
         }
         for step in steps
     ]
-    pictures = [s for s in steps if s.endswith(".png")]
-    picture_steps = ["surfaces", "3D scene set-up", *pictures]
-    for label, chosen in (("all pictures (surfaces, scene, PNGs)", picture_steps),):
-        rows.append(
-            {
-                "step": f"**{label}**",
-                "first run s": f"**{sum(runs[0][0][s] for s in chosen):.2f}**",
-                "second run s": f"**{sum(runs[1][0][s] for s in chosen):.2f}**",
-            }
-        )
     rows.append(
         {
-            "step": "**render_plan in all** (with .vtp, segmentation.nii.gz, report.html)",
+            "step": "**render_plan in all** (wall clock: pictures, .vtp, segmentation, report)",
             "first run s": f"**{runs[0][1]:.2f}**",
             "second run s": f"**{runs[1][1]:.2f}**",
         }
     )
-    first = sum(runs[0][0][s] for s in picture_steps)
+    first = runs[0][1]
     report = (
         "# Rendering a plan\n\n"
         f"`python -m benchmarks.render`: the `basic` phantom at "
         f"{' x '.join(f'{s:g}' for s in args.spacing)} mm "
         f"({' x '.join(map(str, phantom.labels.shape))} voxels), planned from its labels in "
         f"{planned:.1f} s (not part of the timings), drawn from its phases. "
-        f"Target: all pictures in at most {TARGET_S:g} s; first run "
+        f"Target: the whole report in at most {TARGET_S:g} s; first run "
         f"{'meets' if first <= TARGET_S else 'MISSES'} it ({first:.1f} s).\n\n"
         "The first run in a process includes starting the offscreen OpenGL context (Mesa "
         "EGL, software rendering) and compiling its shaders, about 1.5-3 s, most of it in the "
-        "first 3D picture.\n\n"
+        "first 3D picture. The 2D figures (CPRs, distance profile, axial) are drawn on a "
+        "thread of their own while the 3D views render: the steps overlap, and only the "
+        "last row is the wall clock.\n\n"
         + markdown_table(rows)
         + f"\n\nMachine: {machine_note(('numpy', 'scipy', 'pyvista', 'vtk', 'matplotlib'))}\n"
     )

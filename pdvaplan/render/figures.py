@@ -72,7 +72,15 @@ def _save(figure: Figure, path: Path, panels: dict) -> Path:
             "ylim": list(ax.get_ylim()),
         }
     metadata = {AXES_KEY: json.dumps(boxes), CLIPPED_KEY: json.dumps(_clipped_texts(figure))}
-    figure.savefig(path, dpi=DPI, metadata=metadata)
+    # The canvas is drawn already: write its pixels (savefig would draw it all again).
+    from PIL import Image, PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    for key, value in metadata.items():
+        text.add_text(key, value)
+    size = figure.canvas.get_width_height()
+    pixels = Image.frombuffer("RGBA", size, figure.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    pixels.save(path, format="png", pnginfo=text)
     return path
 
 
