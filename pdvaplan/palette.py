@@ -6,7 +6,7 @@ Colours are hex strings (``#rrggbb``); `rgb` turns one into floats in [0, 1].
 
 from __future__ import annotations
 
-from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, METAL, VEIN
+from pdvaplan.labels import ARTERY, BONE, CALCIUM, METAL, VEIN
 
 #: Each label value's name and colour (0, background, is unnamed).
 LABELS = {

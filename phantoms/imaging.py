@@ -18,6 +18,7 @@ from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, check_frame
+from pdvaplan.labels import ARTERY, BONE, CALCIUM, VEIN
 from phantoms.acquisition import Acquisition, LegMotion, leg_motion
 from phantoms.anatomy import Centreline, LegSpec, centrelines, contrast_fraction
 
@@ -27,8 +28,6 @@ _VOXELS_PER_SLAB = 1_500_000
 GRID_SOURCE = "phantom grid (--spacing, --direction)"
 #: Largest grid a phantom may have (voxels).
 MAX_VOXELS = 4e8
-#: Labels of the contract's label map.
-ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)

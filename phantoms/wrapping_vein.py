@@ -32,8 +32,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from pdvaplan.io import Volume
+from pdvaplan.labels import ARTERY, VEIN
 
-ARTERY, VEIN = 1, 2
 #: Samples of every analytic curve, per mm of height or length.
 _SAMPLES_PER_MM = 20
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from pdvaplan.io import Volume
+from pdvaplan.labels import BONE
 from pdvaplan.planning import PlanParameters, VesselMap, map_vessels, plan_vessels
 from pdvaplan.planning.anatomy import AnatomySettings, leg_frame, name_centerlines, name_vessels
-from pdvaplan.planning.vessels import BONE
 from phantoms import Phantom
 from phantoms.presets import DIRECTIONS, rotation
 from phantoms.scoring import TruthCurves

@@ -11,8 +11,8 @@ import pytest
 
 from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.labels import METAL
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
-from pdvaplan.segmentation.metal import METAL
 from phantoms import Conditions, make_phantom
 from phantoms.scoring import score_crossing
 

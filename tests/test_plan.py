@@ -13,9 +13,9 @@ from scipy.spatial import cKDTree
 from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
+from pdvaplan.labels import METAL
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
 from pdvaplan.planning.plan import json_default
-from pdvaplan.segmentation.metal import METAL
 from pdvaplan.threads import set_threads
 from phantoms import DIRECTIONS, make_phantom
 from phantoms.presets import random_grid

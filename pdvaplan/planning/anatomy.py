@@ -51,7 +51,8 @@ from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline
 from pdvaplan.io import Volume
-from pdvaplan.planning.vessels import BONE, VesselMap
+from pdvaplan.labels import BONE
+from pdvaplan.planning.vessels import VesselMap
 
 ANTERIOR_TIBIAL = "anterior tibial"
 POSTERIOR_TIBIAL = "posterior tibial"

@@ -43,8 +43,9 @@ from scipy import signal, spatial
 
 from pdvaplan.centerlines import END_BORDER, END_JUNCTION, END_LUMEN, Centerline
 from pdvaplan.kernels import NearestSegments, line_of_sight_lengths, nearest_segments_within
+from pdvaplan.labels import BONE, METAL
 from pdvaplan.planning.parameters import PlanParameters
-from pdvaplan.planning.vessels import BONE, METAL, VesselMap
+from pdvaplan.planning.vessels import VesselMap
 
 #: A reach beyond any distance in a leg (mm): every artery segment's nearest vein point.
 _EVERYWHERE_MM = 1e6

@@ -50,18 +50,11 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.io import Volume
+from pdvaplan.labels import ARTERY, BONE, CALCIUM, METAL, VEIN
 from pdvaplan.planning.candidates import REJOIN_MM, Candidate, Search, calcium_edge_mm
 from pdvaplan.planning.contrast import contrast_along
 from pdvaplan.planning.parameters import PlanParameters
-from pdvaplan.planning.vessels import (
-    ARTERY,
-    BONE,
-    CALCIUM,
-    METAL,
-    VEIN,
-    VesselMap,
-    vessel_title,
-)
+from pdvaplan.planning.vessels import VesselMap, vessel_title
 from pdvaplan.segmentation import Segmentation
 from pdvaplan.segmentation.legs import Legs
 from pdvaplan.segmentation.levels import noise_hu

@@ -23,6 +23,7 @@ from pdvaplan.centerlines.skeleton import depth_mm
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.kernels._cache import SearchKernelsWarmUp
+from pdvaplan.labels import ARTERY, BONE, CALCIUM, VEIN
 from pdvaplan.outputs import write_text_atomically
 from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
@@ -34,7 +35,7 @@ from pdvaplan.planning.stent_graft import (
     mark_venous_border,
     plan_stent_grafts,
 )
-from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN, VesselMap, map_vessels
+from pdvaplan.planning.vessels import VesselMap, map_vessels
 from pdvaplan.progress import stage
 from pdvaplan.segmentation import Segmentation, segment
 from pdvaplan.segmentation.filters import smooth_mm, within_mm

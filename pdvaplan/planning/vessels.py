@@ -30,9 +30,8 @@ from pdvaplan.centerlines.cross_section import tangents
 from pdvaplan.centerlines.polyline import end_direction
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
-from pdvaplan.segmentation.metal import METAL  # an obstacle to the needle like bone
+from pdvaplan.labels import ARTERY, CALCIUM, METAL, VEIN
 
-ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
 #: Calcium farther than this beyond an artery's lumen radius belongs to no artery.
 _CALCIUM_REACH_MM = 2.0
 #: How far (mm) past an artery's lumen-end its occluded stretch is taken to run on

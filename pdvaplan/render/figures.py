@@ -20,9 +20,9 @@ from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline
 from pdvaplan.centerlines.polyline import arc_length_mm
+from pdvaplan.labels import ARTERY, BONE, CALCIUM, VEIN
 from pdvaplan.palette import BACKGROUND_COLOR, LABELS, NEEDLE_COLOR, STENT_COLORS
 from pdvaplan.planning.candidates import nearest_on_vein
-from pdvaplan.planning.vessels import ARTERY, BONE, CALCIUM, VEIN
 from pdvaplan.render.meshes import _arc_on, segment_polyline
 from pdvaplan.render.planview import PlanView, path_end_words, plan_vessel_title
 from pdvaplan.render.reformat import StraightCPR, axial_plane, straightened_cpr

@@ -373,40 +373,6 @@ def components_touching(mask: np.ndarray, other: np.ndarray) -> np.ndarray:
     return parts.mask(parts.hit(other))
 
 
-def components_near(
-    mask: np.ndarray, other: np.ndarray, spacing_mm: np.ndarray, radius_mm: float
-) -> np.ndarray:
-    """The face-connected components of `mask` with a voxel of `other` within `radius_mm`.
-
-    Only each component's grown bounding box is searched, so a sparse `mask`
-    costs little however large the volume.
-
-    Examples
-    --------
-    >>> mask = np.array([1, 0, 0, 0, 0, 0, 1], bool).reshape(7, 1, 1)
-    >>> other = np.array([0, 0, 0, 0, 1, 0, 0], bool).reshape(7, 1, 1)
-    >>> components_near(mask, other, np.ones(3), 2.0).ravel().astype(int).tolist()
-    [0, 0, 0, 0, 0, 0, 1]
-    """
-    parts = Components(mask)
-    keep = np.zeros(parts.count, bool)
-    if parts.count == 0 or not other.any():
-        return parts.mask(keep)
-    shape = np.asarray(mask.shape)
-    pad = np.ceil(radius_mm / np.asarray(spacing_mm, float)).astype(int) + 1
-    low, high = parts.boxes()
-    for c, members in enumerate(parts.members()):
-        lo, hi = np.maximum(low[c] - pad, 0), np.minimum(high[c] + pad, shape)
-        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-        near = other[box]
-        if not near.any():
-            continue
-        # Only this component's voxels in the box count as its own.
-        own = parts.in_box(members, lo, hi)
-        keep[c] = bool(np.any(near & (inside_distance_mm(~own, spacing_mm) <= radius_mm)))
-    return parts.mask(keep)
-
-
 def fill_holes_in_slices(mask: np.ndarray, axis: int) -> np.ndarray:
     """Fill the holes of `mask` in every 2D slice across `axis`.
 

@@ -21,20 +21,6 @@ from pdvaplan.segmentation.phases import SmoothedPhases
 from pdvaplan.segmentation.settings import SegmentationSettings
 
 
-def lumen_fraction(image_hu: np.ndarray, background_hu: float, level_hu: np.ndarray) -> np.ndarray:
-    """``(image - background) / (level - background)`` as float32; `level_hu` broadcasts.
-
-    Examples
-    --------
-    >>> lumen_fraction(np.array([50.0, 175.0, 300.0]), 50.0, np.array(300.0)).tolist()
-    [0.0, 0.5, 1.0]
-    """
-    contrast = np.maximum(np.asarray(level_hu, np.float32) - np.float32(background_hu), 1.0)
-    out = np.subtract(image_hu, np.float32(background_hu), dtype=np.float32)
-    out /= contrast
-    return out
-
-
 def unmix_artery(
     venous_hu: np.ndarray,
     arterial_hu: np.ndarray,

@@ -23,10 +23,6 @@ import numpy as np
 from pdvaplan.segmentation.filters import components_touching, within_mm
 from pdvaplan.segmentation.settings import SegmentationSettings
 
-#: Label of metal in the segmentation's label map (the contract's 0-4 have no room
-#: for it; a plan treats it like bone, 4).
-METAL = 5
-
 
 @dataclass
 class Metal:

@@ -43,6 +43,7 @@ import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
+from pdvaplan.labels import ARTERY, BONE, CALCIUM, METAL, VEIN
 from pdvaplan.progress import stage as stage_timed
 from pdvaplan.segmentation.arteries import (
     artery_level,
@@ -68,7 +69,7 @@ from pdvaplan.segmentation.grid import (
 )
 from pdvaplan.segmentation.legs import Legs, one_leg
 from pdvaplan.segmentation.levels import LevelProfile
-from pdvaplan.segmentation.metal import METAL, find_metal
+from pdvaplan.segmentation.metal import find_metal
 from pdvaplan.segmentation.phase_order import PhaseOrder, check_phase_order
 from pdvaplan.segmentation.phases import smooth_phases
 from pdvaplan.segmentation.register import Registration, register_phases
@@ -93,9 +94,6 @@ STAGES = (
     "veins",
     "labels",
 )
-
-#: Label values of the contract's label map.
-ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
