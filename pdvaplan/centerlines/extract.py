@@ -47,6 +47,7 @@ from pdvaplan.centerlines.polyline import (
     END_CHORD_MM,
     arc_length_mm,
     end_probes_mm,
+    point_at_arc,
     resample,
     smooth,
 )
@@ -220,7 +221,7 @@ def extract_centerlines(
     if not found:
         return []
     # Each line's point 5 mm from its proximal end: steadier than the end itself.
-    order = stable_order(np.array([_point_along(f[0], 5.0) for f in found]))
+    order = stable_order(np.array([point_at_arc(f[0], arc_length_mm(f[0]), 5.0) for f in found]))
     return [Centerline(f"{prefix}-{n}", *found[i]) for n, i in enumerate(order, start=1)]
 
 
@@ -253,12 +254,6 @@ def stable_order(reference_mm: np.ndarray, tie_mm: tuple[float, float] = (2.0, 1
     height = _tie_groups(-reference_mm[:, 2], tie_mm[0])
     across = _tie_groups(reference_mm[:, 0], tie_mm[1])
     return np.lexsort((reference_mm[:, 1], across, height))
-
-
-def _point_along(points_mm: np.ndarray, arc_mm: float) -> np.ndarray:
-    """The point `arc_mm` along a polyline (its last point if shorter)."""
-    arc = arc_length_mm(points_mm)
-    return np.array([np.interp(arc_mm, arc, points_mm[:, d]) for d in range(3)])
 
 
 def _tie_groups(values: np.ndarray, tie: float) -> np.ndarray:

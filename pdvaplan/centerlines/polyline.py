@@ -1,5 +1,6 @@
-"""Polylines in mm: arc length, resampling at a fixed step, smoothing along the arc, and
-how a polyline ends (its last direction, the positions around its end)."""
+"""Polylines in mm: arc length, the point at an arc length, resampling at a fixed step,
+smoothing along the arc, and how a polyline ends (its last direction, the positions
+around its end)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,44 @@ from scipy import ndimage
 
 from pdvaplan.kernels import arc_length_mm
 
-__all__ = ["END_CHORD_MM", "arc_length_mm", "end_direction", "end_probes_mm", "resample", "smooth"]
+__all__ = [
+    "END_CHORD_MM",
+    "arc_length_mm",
+    "end_direction",
+    "end_probes_mm",
+    "point_at_arc",
+    "resample",
+    "smooth",
+    "unit",
+]
 
 #: Chord (mm) over which a polyline's last direction is measured: a skeleton's last
 #: voxels may hook sideways where a lumen ends in a blob.
 END_CHORD_MM = 3.0
+
+
+def point_at_arc(points_mm: np.ndarray, arc_mm: np.ndarray, at_mm: float) -> np.ndarray:
+    """The point `at_mm` along a polyline whose points lie `arc_mm` along it (clamped to
+    its ends).
+
+    Examples
+    --------
+    >>> points = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 10.0], [0.0, 10.0, 10.0]])
+    >>> point_at_arc(points, arc_length_mm(points), 15.0).tolist()
+    [0.0, 5.0, 10.0]
+    """
+    return np.array([np.interp(at_mm, arc_mm, points_mm[:, d]) for d in range(3)])
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    """Vectors (along the last axis) scaled to length 1; a zero vector stays zero.
+
+    Examples
+    --------
+    >>> unit(np.array([3.0, 0.0, 4.0])).tolist()
+    [0.6, 0.0, 0.8]
+    """
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 def resample(points_mm: np.ndarray, step_mm: float, *values: np.ndarray):

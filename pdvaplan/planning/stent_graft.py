@@ -26,7 +26,12 @@ from collections.abc import Callable
 import numpy as np
 
 from pdvaplan.centerlines import END_JUNCTION, END_LUMEN, Centerline
-from pdvaplan.centerlines.polyline import arc_length_mm, end_direction, end_probes_mm
+from pdvaplan.centerlines.polyline import (
+    arc_length_mm,
+    end_direction,
+    end_probes_mm,
+    point_at_arc,
+)
 from pdvaplan.planning.candidates import Candidate
 from pdvaplan.planning.parameters import Catalog, CrossingGraft, ExtensionGraft
 
@@ -200,11 +205,6 @@ def _crossing_key(graft: CrossingGraft) -> tuple[float, float, float]:
     return (graft.proximal_diameter_mm, graft.distal_diameter_mm, graft.length_mm)
 
 
-def _point_at(path: np.ndarray, arc: np.ndarray, s: float) -> np.ndarray:
-    """The point `s` mm along the path (clamped to its ends)."""
-    return np.array([np.interp(s, arc, path[:, d]) for d in range(3)])
-
-
 def _segment(
     kind: str, graft: CrossingGraft | ExtensionGraft, start_mm, path, arc, start: float, end: float
 ) -> dict:
@@ -212,7 +212,7 @@ def _segment(
         proximal, distal = graft.proximal_diameter_mm, graft.distal_diameter_mm
     else:
         proximal = distal = graft.diameter_mm
-    begin = _point_at(path, arc, start) if start_mm is None else np.asarray(start_mm)
+    begin = point_at_arc(path, arc, start) if start_mm is None else np.asarray(start_mm)
     return {
         "kind": kind,
         "name": graft.name,
@@ -220,7 +220,7 @@ def _segment(
         "distal_diameter_mm": distal,
         "length_mm": graft.length_mm,
         "start_mm": begin.tolist(),
-        "end_mm": _point_at(path, arc, end).tolist(),
+        "end_mm": point_at_arc(path, arc, end).tolist(),
         "beyond_path_mm": max(0.0, end - arc[-1]),
     }
 

@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage.measure import marching_cubes
 
 from pdvaplan.centerlines.files import centerlines_polydata
-from pdvaplan.centerlines.polyline import arc_length_mm
+from pdvaplan.centerlines.polyline import arc_length_mm, point_at_arc
 from pdvaplan.io import Volume
 from pdvaplan.render._pyvista import pv
 from pdvaplan.render.planview import PlanView
@@ -175,7 +175,7 @@ def segment_polyline(view: PlanView, segment: dict, first: bool) -> tuple[np.nda
     if segment.get("kind") == "crossing" or first:
         start = 0.0
     inside = (arc > start) & (arc < end)
-    points = [_point_at(path, arc, start), *path[inside], _point_at(path, arc, end)]
+    points = [point_at_arc(path, arc, start), *path[inside], point_at_arc(path, arc, end)]
     if segment.get("kind") == "crossing" and view.crossing is not None:
         points.insert(0, np.asarray(view.crossing["artery_point_mm"], dtype=np.float64))
     points = np.array(points)
@@ -194,10 +194,6 @@ def _arc_on(path: np.ndarray, arc: np.ndarray, point: np.ndarray) -> float:
     closest = a + t[:, None] * d
     i = int(np.argmin(np.linalg.norm(closest - point, axis=1)))
     return float(arc[i] + t[i] * (arc[i + 1] - arc[i]))
-
-
-def _point_at(path: np.ndarray, arc: np.ndarray, s: float) -> np.ndarray:
-    return np.array([np.interp(s, arc, path[:, d]) for d in range(3)])
 
 
 def stent_graft_meshes(view: PlanView) -> tuple[pv.PolyData, pv.PolyData]:

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from pdvaplan.centerlines.polyline import arc_length_mm, resample
+from pdvaplan.centerlines.polyline import arc_length_mm, resample, unit
 from pdvaplan.io import Volume
 
 
@@ -44,10 +44,6 @@ def sample_mm(volume: Volume, points_mm: np.ndarray, order: int = 1, fill=None) 
     return values.reshape(points_mm.shape[:-1])
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-
-
 def rotation_minimizing_frames(points_mm: np.ndarray, normal_at: int, normal) -> tuple:
     """Tangents, normals and binormals along a polyline that twist as little as possible.
 
@@ -60,11 +56,11 @@ def rotation_minimizing_frames(points_mm: np.ndarray, normal_at: int, normal) ->
     tangents, normals, binormals : numpy.ndarray, each (n, 3)
     """
     points = np.asarray(points_mm, dtype=np.float64)
-    tangents = _unit(np.gradient(points, axis=0))
+    tangents = unit(np.gradient(points, axis=0))
     n = len(points)
     normals = np.zeros_like(points)
     seed = np.array([1.0, 0, 0]) if abs(tangents[0, 0]) < 0.9 else np.array([0, 1.0, 0])
-    normals[0] = _unit(seed - (seed @ tangents[0]) * tangents[0])
+    normals[0] = unit(seed - (seed @ tangents[0]) * tangents[0])
     for i in range(n - 1):
         v1 = points[i + 1] - points[i]
         c1 = v1 @ v1
@@ -76,9 +72,7 @@ def rotation_minimizing_frames(points_mm: np.ndarray, normal_at: int, normal) ->
         v2 = tangents[i + 1] - t_l
         c2 = v2 @ v2
         normals[i + 1] = r_l if c2 < 1e-18 else r_l - (2 / c2) * (v2 @ r_l) * v2
-        normals[i + 1] = _unit(
-            normals[i + 1] - (normals[i + 1] @ tangents[i + 1]) * tangents[i + 1]
-        )
+        normals[i + 1] = unit(normals[i + 1] - (normals[i + 1] @ tangents[i + 1]) * tangents[i + 1])
     binormals = np.cross(tangents, normals)
     want = np.asarray(normal, dtype=np.float64)
     t = tangents[normal_at]

@@ -13,6 +13,7 @@ import numpy as np
 from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 from vtkmodules.vtkRenderingCore import vtkCoordinate
 
+from pdvaplan.centerlines.polyline import unit
 from pdvaplan.render._pyvista import pv
 from pdvaplan.render.meshes import SURFACES, scene_meshes
 from pdvaplan.render.planview import PlanView
@@ -306,7 +307,7 @@ def direction_letters(vector) -> str:
     >>> direction_letters([1.0, 0.0, 0.0]), direction_letters([0.0, -0.9, 0.45])
     ('L', 'AS')
     """
-    v = _unit(np.asarray(vector, dtype=np.float64))
+    v = unit(np.asarray(vector, dtype=np.float64))
     order = np.argsort(-np.abs(v))
     return "".join(
         _AXIS_LETTERS[axis][int(v[axis] > 0)]
@@ -317,9 +318,9 @@ def direction_letters(vector) -> str:
 
 def _screen_axes(camera) -> tuple[np.ndarray, np.ndarray]:
     """The world directions (unit) of the screen's right and up for a camera."""
-    toward = _unit(np.asarray(camera.focal_point) - np.asarray(camera.position))
-    up = _unit(np.asarray(camera.up))
-    return _unit(np.cross(toward, up)), _unit(np.cross(np.cross(toward, up), toward))
+    toward = unit(np.asarray(camera.focal_point) - np.asarray(camera.position))
+    up = unit(np.asarray(camera.up))
+    return unit(np.cross(toward, up)), unit(np.cross(np.cross(toward, up), toward))
 
 
 def _label_edges(scene: Scene) -> None:
@@ -342,10 +343,6 @@ def _label_edges(scene: Scene) -> None:
         )
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
 def _artery_tangent(view: PlanView) -> np.ndarray:
     crossing = view.crossing
     line = view.centerlines.get(crossing["artery"])
@@ -354,7 +351,7 @@ def _artery_tangent(view: PlanView) -> np.ndarray:
     a = np.asarray(crossing["artery_point_mm"])
     i = int(np.argmin(np.linalg.norm(line.points_mm - a, axis=1)))
     lo, hi = max(i - 4, 0), min(i + 4, len(line.points_mm) - 1)
-    tangent = _unit(line.points_mm[lo] - line.points_mm[hi])
+    tangent = unit(line.points_mm[lo] - line.points_mm[hi])
     return tangent if tangent[2] >= 0 else -tangent
 
 
@@ -414,7 +411,7 @@ def set_camera(scene: Scene, preset: str) -> None:
     a = np.asarray(crossing["artery_point_mm"], dtype=np.float64)
     b = np.asarray(crossing["vein_point_mm"], dtype=np.float64)
     centre = (a + b) / 2
-    needle = _unit(b - a)
+    needle = unit(b - a)
     tangent = _artery_tangent(scene.view)
     if preset == "needle":
         direction = needle
@@ -425,14 +422,14 @@ def set_camera(scene: Scene, preset: str) -> None:
         direction = np.cross(needle, tangent)
         if np.linalg.norm(direction) < 1e-6:
             direction = np.cross(needle, [0.0, 0.0, 1.0])
-        direction = _unit(direction)
+        direction = unit(direction)
         if direction[1] < 0:  # look from the anterior side (-y) towards posterior
             direction = -direction
         up = tangent - (tangent @ direction) * direction
     distance = 150.0
     camera.focal_point = centre
-    camera.position = centre - distance * _unit(direction)
-    camera.up = _unit(up)
+    camera.position = centre - distance * unit(direction)
+    camera.up = unit(up)
     camera.parallel_scale = CLOSE_UP_MM
     camera.clipping_range = (distance - SLAB_MM, distance + SLAB_MM)
 
