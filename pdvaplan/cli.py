@@ -274,7 +274,36 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="show the grid and physical frame of volumes")
     info.add_argument("volumes", nargs="+", type=Path, help="image files or DICOM series folders")
     info.set_defaults(run=_run_info)
+
+    bench = commands.add_parser(
+        "bench",
+        help="benchmarks: sweep (random phantoms through the stages, on Dask), kernels, "
+        "pipeline (pdvaplan bench NAME --help)",
+    )
+    bench.add_argument("benchmark", choices=tuple(_BENCHMARKS), help="which benchmark")
+    bench.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
+    bench.set_defaults(run=_run_bench)
     return parser
+
+
+#: ``pdvaplan bench NAME``: the module whose ``main(argv)`` runs it.
+_BENCHMARKS = {
+    "sweep": "benchmarks.sweep",
+    "kernels": "benchmarks.kernels",
+    "pipeline": "benchmarks.plan",
+}
+
+
+def _run_bench(args: argparse.Namespace) -> None:
+    import importlib
+
+    try:
+        module = importlib.import_module(_BENCHMARKS[args.benchmark])
+    except ImportError as error:
+        raise PdvaplanInputError(
+            f"{args.benchmark} needs the benchmark extras (pip install 'pdvaplan[bench]'): {error}"
+        ) from None
+    module.main(args.rest)
 
 
 def _thread_count(text: str) -> int:

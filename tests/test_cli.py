@@ -41,7 +41,7 @@ def test_help_lists_only_commands_that_exist():
     assert result.returncode == 0
     listed = result.stdout.split("positional arguments:")[1].split("options:")[0]
     commands = set(re.findall(r"^    (\w+)", listed, flags=re.MULTILINE))
-    assert commands == {"demo", "plan", "render", "view", "phantom", "centerlines", "info"}
+    assert commands == {"demo", "plan", "render", "view", "phantom", "centerlines", "info", "bench"}
 
 
 def test_phantom_writes_volumes_and_truth_on_the_requested_grid(tmp_path, capsys):
