@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from pdvaplan.boxes import bounding_box
 from pdvaplan.centerlines.cross_section import measure_sections
 from pdvaplan.centerlines.polyline import (
     END_CHORD_MM,
@@ -54,7 +55,6 @@ from pdvaplan.centerlines.polyline import (
 from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches, vessel_paths
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
-from pdvaplan.segmentation.grid import bounding_box
 
 #: How far (mm) a free end is followed beyond the last points whose sections were
 #: measured, besides the stretch of unmeasured points dropped there (up to a section's

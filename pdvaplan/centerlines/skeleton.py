@@ -29,7 +29,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from skimage.morphology import skeletonize
 
-from pdvaplan.segmentation.grid import bounding_box
+from pdvaplan.boxes import bounding_box
 
 #: The 26 neighbour offsets of a voxel.
 _OFFSETS = np.array(

@@ -16,14 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from pdvaplan import __version__
-from pdvaplan.centerlines.skeleton import depth_mm
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.kernels._cache import SearchKernelsWarmUp
-from pdvaplan.labels import ARTERY, BONE, CALCIUM, VEIN
 from pdvaplan.outputs import write_text_atomically
 from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
@@ -38,13 +35,10 @@ from pdvaplan.planning.stent_graft import (
 from pdvaplan.planning.vessels import VesselMap, map_vessels
 from pdvaplan.progress import stage
 from pdvaplan.segmentation import Segmentation, segment
-from pdvaplan.segmentation.filters import smooth_mm, within_mm
+from pdvaplan.segmentation.fractions import lumen_fractions
 from pdvaplan.segmentation.legs import LABEL_JOIN_MM, Legs, one_leg
-from pdvaplan.segmentation.lumen import unmix_artery
 
 PLAN_SCHEMA = "pdvaplan.plan/1"
-#: Lumen fractions are made this far (mm) around the vessels.
-_LUMEN_MARGIN_MM = 15.0
 #: How the candidate sites are ordered (plan.json's ``ranked_by``).
 RANKED_BY = (
     "smoothed distance: the artery-to-vein centreline distance profile along the artery, "
@@ -352,147 +346,6 @@ def plan_from_phases(
             vessels = map_vessels(segmentation.labels, artery_lumen, vein_lumen)
         warm_up.wait()
         return plan_vessels(vessels, parameters, timings, segmentation, segmentation.legs)
-
-
-def lumen_fractions(
-    segmentation: Segmentation, arterial: Volume, smoothing_mm: float = 0.5
-) -> tuple[Volume, Volume]:
-    """Artery and vein lumen fractions (0 tissue, 1 full lumen) around the vessels.
-
-    Both are made on the crop of the label grid that holds every artery and
-    vein voxel with a margin (a small part of a whole-leg volume).
-
-    The arteries' is the arterial phase's contrast over the artery's level,
-    except within the bone rim of calcium, bone or metal: there it is the
-    arterial minus the venous phase over the artery's contrast difference
-    between the phases, in which those bright neighbours cancel. Only there: the
-    difference amplifies what registration leaves (an artery shifted by d
-    between the phases weighs its far side 1 / (1 - r) times more, r being the
-    venous over the arterial contrast), and moved a centreline 0.6 mm towards
-    its vein in a leg registered to 0.46 mm (random 8031), and the difference is
-    about three times noisier. The veins' is the venous phase with the arteries'
-    share unmixed (`unmix_artery`), which keeps the partial volume of a vein's
-    wall next to its artery; within the segmentation's bone rim the whole
-    arterial contrast is taken out (the phase difference, in which the bone's
-    blur cancels), so a vein lying against bone keeps its bone side; only
-    around calcium, which unmixing cannot cancel, is it cut out. Both are then
-    calibrated to 1 deep inside their lumens (`_calibrate`).
-
-    Memory: the two smoothed phases (float32) are the only full-crop arrays
-    besides one distance map at a time while calibrating; the fractions are
-    computed slab by slab and written over them, so the levels, which vary with
-    height, are never evaluated for the whole crop at once.
-    """
-    vessels = segmentation.labels.array
-    margin = np.ceil(_LUMEN_MARGIN_MM / segmentation.labels.spacing_mm).astype(int)
-    lower, upper = _bounding_box(vessels, margin, (ARTERY, VEIN))
-    labels = segmentation.labels.crop(lower, upper)  # the vessels and their surroundings
-    spacing = labels.spacing_mm
-    # Truncated at 4 sigma, as scipy's gaussian_filter does by default; each phase also
-    # by what matched its blur to the other's (the segmentation's), as they are compared.
-    match = segmentation.sharpness_match_mm or (np.zeros(3), np.zeros(3))
-    artery = smooth_mm(
-        arterial.crop_to(labels).array, spacing, np.hypot(smoothing_mm, match[0]), truncate=4.0
-    )
-    vein = smooth_mm(
-        segmentation.venous_on_grid.crop_to(labels).array,
-        spacing,
-        np.hypot(smoothing_mm, match[1]),
-        truncate=4.0,
-    )
-    background = segmentation.background_hu
-    bone = labels.array == BONE
-    near_bone = (
-        within_mm(bone, spacing, segmentation.bone_rim_mm)
-        if segmentation.bone_rim_mm > 0 and bone.any()
-        else None
-    )
-    # Calcium, bone and metal: where the arterial phase alone would count their blur (the
-    # bone's rim is the one just found, not measured again).
-    calcium_or_metal = (labels.array >= CALCIUM) & ~bone
-    near_bright = within_mm(calcium_or_metal, spacing, segmentation.bone_rim_mm)
-    near_bright |= bone if near_bone is None else near_bone
-    del bone, calcium_or_metal
-    row = labels.index_to_physical_matrix[2]
-    # Height z of a voxel (float32, as `Volume.voxel_coordinate_mm` makes it): when it
-    # follows one index axis only, the levels are one profile broadcast over the others.
-    along_one_axis = np.count_nonzero(row) == 1
-    step = max(1, int(2_000_000 // max(labels.shape[1] * labels.shape[2], 1)))
-    for lo in range(0, labels.shape[0], step):
-        hi = min(lo + step, labels.shape[0])
-        index = np.ogrid[lo:hi, 0 : labels.shape[1], 0 : labels.shape[2]]
-        if along_one_axis:
-            axis = int(np.flatnonzero(row)[0])
-            z = np.float32(labels.origin_mm[2]) + (row[axis] * index[axis]).astype(np.float32)
-        else:
-            z = np.full((hi - lo, *labels.shape[1:]), labels.origin_mm[2], np.float32)
-            for weight, offsets in zip(row, index, strict=True):
-                z += (weight * offsets).astype(np.float32)
-        early, late = artery[lo:hi], vein[lo:hi]
-        artery_level = segmentation.artery_level.at(z)
-        artery_late = segmentation.artery_venous_level.at(z)
-        ratio = (artery_late - background) / np.maximum(artery_level - background, 1.0)
-        if near_bone is not None:
-            ratio = np.where(near_bone[lo:hi], 1.0, ratio)
-        early_share = np.where(
-            near_bright[lo:hi],
-            (early - late) / np.maximum(artery_level - artery_late, 1.0),
-            (early - background) / np.maximum(artery_level - background, 1.0),
-        )
-        vein[lo:hi] = segmentation.vein_fraction(
-            unmix_artery(late, early, background, ratio), z, clip=False
-        )
-        artery[lo:hi] = early_share
-    # Around calcium (voxels touching it), which unmixing cannot cancel, no vein.
-    calcium = labels.array == CALCIUM
-    if calcium.any():
-        low, high = _bounding_box(calcium, np.ones(3, int))
-        box = tuple(slice(a, b) for a, b in zip(low, high, strict=True))
-        vein[box][ndimage.binary_dilation(calcium[box], structure=np.ones((3, 3, 3)))] = 0.0
-    for share, value in ((artery, ARTERY), (vein, VEIN)):
-        _calibrate(share, labels.array == value, spacing)
-    return labels.with_array(artery), labels.with_array(vein)
-
-
-def _calibrate(share: np.ndarray, lumen: np.ndarray, spacing_mm: np.ndarray) -> None:
-    """Lumen shares (in place) divided by their median deep inside the lumen (1 mm or
-    more from its wall) where that exceeds 1, and clipped to [0, 1].
-
-    The levels come from the segmentation's more strongly smoothed images, in which
-    small vessels peak lower: veins' shares came out above 1 deep inside, and the
-    partial volume at their walls as much too high, which made the sections' areas
-    too large (vein radii up to 0.29 mm too large in the plan benchmark). Below 1,
-    the median is the blur of a narrow lumen, not a wrong level, and is left.
-    """
-    deep = depth_mm(lumen, spacing_mm) >= 1.0
-    if deep.any():
-        share /= max(float(np.median(share[deep])), 1.0)
-    np.clip(share, 0.0, 1.0, out=share)
-
-
-def _bounding_box(
-    mask: np.ndarray, margin: np.ndarray, values: tuple[int, ...] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Index bounds (lower, upper) of a mask's nonzero voxels, widened by `margin`.
-
-    With `values`, the voxels holding one of them count instead of the nonzero
-    ones; the whole array when there are none.
-    """
-    # One slice across axis 0 at a time (no temporary larger than a slice); its
-    # hits are gathered into a projection that gives the other two axes.
-    first = np.zeros(mask.shape[0], bool)
-    projection = np.zeros(mask.shape[1:], bool)
-    for n in range(mask.shape[0]):
-        plane = mask[n] if values is None else np.isin(mask[n], values)
-        if plane.any():
-            first[n] = True
-            projection |= plane != 0
-    found = [np.flatnonzero(first), *(np.flatnonzero(projection.any(axis=a)) for a in (1, 0))]
-    if any(f.size == 0 for f in found):
-        return np.zeros(3, int), np.asarray(mask.shape)
-    lower = np.array([f[0] for f in found]) - margin
-    upper = np.array([f[-1] + 1 for f in found]) + margin
-    return np.maximum(lower, 0), np.minimum(upper, mask.shape)
 
 
 def file_sha256(path: str | Path) -> str:

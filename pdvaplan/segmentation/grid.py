@@ -1,4 +1,4 @@
-"""The arterial grid as the working frame: the venous phase on it, the axis along the leg, a crop.
+"""The arterial grid as the working frame: the venous phase on it, the axis along the leg.
 
 Frame conversions themselves live in `pdvaplan.io`; this module only decides
 which of its tools to apply.
@@ -76,31 +76,3 @@ def slice_heights_mm(volume: Volume, axis: int, offset: int = 0, count: int | No
     others = [a for a in range(3) if a != axis]
     index[:, others] = (np.asarray(volume.shape, float)[others] - 1) / 2
     return volume.index_to_physical(index)[:, 2]
-
-
-def bounding_box(
-    mask: np.ndarray, margin: np.ndarray | int = 0
-) -> tuple[slice, slice, slice] | None:
-    """Slices of the smallest box holding `mask`, grown by `margin` voxels (per axis, or
-    all alike) within the array; None if empty.
-
-    Examples
-    --------
-    >>> mask = np.zeros((10, 10, 10), bool)
-    >>> mask[4:6, 5, 2] = True
-    >>> bounding_box(mask, np.array([1, 1, 3]))
-    (slice(3, 7, None), slice(4, 7, None), slice(0, 6, None))
-    >>> bounding_box(mask)
-    (slice(4, 6, None), slice(5, 6, None), slice(2, 3, None))
-    """
-    margin = np.broadcast_to(margin, 3)
-    box = []
-    for axis in range(3):
-        others = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=others))
-        if hit.size == 0:
-            return None
-        low = max(int(hit[0]) - int(margin[axis]), 0)
-        high = min(int(hit[-1]) + int(margin[axis]) + 1, mask.shape[axis])
-        box.append(slice(low, high))
-    return tuple(box)

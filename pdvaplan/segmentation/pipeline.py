@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from pdvaplan.boxes import bounding_box
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume
 from pdvaplan.labels import ARTERY, BONE, CALCIUM, METAL, VEIN
@@ -61,12 +62,7 @@ from pdvaplan.segmentation.calibrate import (
     given_hu_scale,
     volume_in_hu,
 )
-from pdvaplan.segmentation.grid import (
-    axis_nearest_z,
-    bounding_box,
-    slice_heights_mm,
-    venous_on_grid,
-)
+from pdvaplan.segmentation.grid import axis_nearest_z, slice_heights_mm, venous_on_grid
 from pdvaplan.segmentation.legs import Legs, one_leg
 from pdvaplan.segmentation.levels import LevelProfile
 from pdvaplan.segmentation.metal import find_metal

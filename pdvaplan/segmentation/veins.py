@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pdvaplan.boxes import bounding_box
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.segmentation.bone import BoneMasks
 from pdvaplan.segmentation.filters import Components, components_touching, smooth_mm, within_mm
-from pdvaplan.segmentation.grid import bounding_box
 from pdvaplan.segmentation.levels import along_axis
 from pdvaplan.segmentation.lumen import at_fraction, lumen_candidates, lumen_mask, unmix_artery
 from pdvaplan.segmentation.phases import SmoothedPhases
