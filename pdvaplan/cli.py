@@ -596,12 +596,8 @@ def _plan_and_draw(given, folder, parameters, render, recorded_as, timings) -> P
     from pdvaplan.io import read_volume
     from pdvaplan.kernels._cache import plan_kernels_cached
     from pdvaplan.memory import check_plan_fits
-    from pdvaplan.planning import (
-        file_sha256,
-        plan_from_labels,
-        plan_from_phases,
-        write_segmentation,
-    )
+    from pdvaplan.outputs import file_sha256
+    from pdvaplan.planning import plan_from_labels, plan_from_phases, write_segmentation
     from pdvaplan.progress import stage
     from pdvaplan.slicer import write_plan_markups, write_slicer_segmentation
 

@@ -10,11 +10,14 @@
 * Files and folders get the permissions the user's umask gives (the
   temporary files Python makes are private, 0600, which a colleague cannot
   read).
+* What the files hold: JSON of NumPy values and paths (`json_default`), and the
+  checksums of the inputs a plan records (`file_sha256`).
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import shutil
 import sys
@@ -22,6 +25,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
 
@@ -171,3 +176,26 @@ def _exchange(first: Path, second: Path) -> bool:
     at_cwd, exchange = -100, 2  # AT_FDCWD, RENAME_EXCHANGE
     done = renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), exchange)
     return done == 0
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, or of every file in a folder (sorted by name)."""
+    digest = hashlib.sha256()
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as stream:
+            for block in iter(lambda s=stream: s.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def json_default(value):
+    """``json.dumps(default=...)`` for NumPy values and paths."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -14,8 +14,8 @@ from pdvaplan.cli import main
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.labels import METAL
+from pdvaplan.outputs import json_default
 from pdvaplan.planning import PlanParameters, plan_from_labels, plan_from_phases
-from pdvaplan.planning.plan import json_default
 from pdvaplan.threads import set_threads
 from phantoms import DIRECTIONS, make_phantom
 from phantoms.presets import random_grid

@@ -20,7 +20,6 @@ _HOMES = {
     "load_catalog": "parameters",
     "PLAN_SCHEMA": "plan",
     "Plan": "plan",
-    "file_sha256": "plan",
     "plan_from_labels": "plan",
     "plan_from_phases": "plan",
     "plan_vessels": "plan",
@@ -39,7 +38,6 @@ __all__ = [
     "PlanParameters",
     "Search",
     "VesselMap",
-    "file_sha256",
     "load_catalog",
     "map_vessels",
     "plan_from_labels",
@@ -68,7 +66,6 @@ if TYPE_CHECKING:
     from pdvaplan.planning.plan import (
         PLAN_SCHEMA,
         Plan,
-        file_sha256,
         plan_from_labels,
         plan_from_phases,
         plan_vessels,

@@ -8,10 +8,8 @@ sees a partial plan.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from pdvaplan import __version__
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.kernels._cache import SearchKernelsWarmUp
-from pdvaplan.outputs import write_text_atomically
+from pdvaplan.outputs import json_default, write_text_atomically
 from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.checks import plan_checks
@@ -348,18 +346,6 @@ def plan_from_phases(
         return plan_vessels(vessels, parameters, timings, segmentation, segmentation.legs)
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, or of every file in a folder (sorted by name)."""
-    digest = hashlib.sha256()
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        with open(file, "rb") as stream:
-            for block in iter(lambda s=stream: s.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def write_plan(plan: Plan, folder: str | Path) -> Path:
     """Write ``plan.json`` into `folder` atomically and return its path."""
     path = Path(folder) / "plan.json"
@@ -378,14 +364,3 @@ def write_segmentation(labels: Volume, folder: str | Path) -> Path:
     path = Path(folder) / SEGMENTATION_FILE
     write_volume(labels.with_array(labels.array.astype(np.uint8)), path)
     return path
-
-
-def json_default(value):
-    """``json.dumps(default=...)`` for NumPy values and paths."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

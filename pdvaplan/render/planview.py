@@ -18,7 +18,8 @@ import numpy as np
 from pdvaplan.centerlines import Centerline
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import RigidTransform, Volume, read_volume
-from pdvaplan.planning.plan import SEGMENTATION_FILE, json_default
+from pdvaplan.outputs import json_default
+from pdvaplan.planning.plan import SEGMENTATION_FILE
 from pdvaplan.planning.vessels import vessel_title
 from pdvaplan.segmentation.calibrate import HuScale, volume_in_hu
 from pdvaplan.segmentation.grid import venous_on_grid
