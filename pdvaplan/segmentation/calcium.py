@@ -17,16 +17,16 @@ lumen reaches in the venous phase (`pdvaplan.segmentation.arteries.
 brighter_than_lumen_hu`), never into confirmed lumen nor into voxels clearly
 brighter in the venous phase (vein).
 
-The smoothing that quiets noise lowers a thin arc further (random leg 45 of
-the tuning sweep: an arc of 1000 HU peaked at 341 HU in the smoothed phases,
-456 HU as imaged, and was lost). Seeds are therefore also read in the phases
+The smoothing that quiets noise lowers a thin arc further (an arc of 1000 HU can
+peak near 340 HU in the smoothed phases and 450 HU as imaged, and be lost).
+Seeds are therefore also read in the phases
 as they came, where they lie inside what the smoothed phases show bright in
 both (so that noise alone cannot seed). Such a seed may lie in what the phase
 difference calls lumen when both smoothed phases there are brighter than any
 lumen: an arc the two acquisitions show about a voxel apart (registration
 leaves that much) is bright in the arterial phase a voxel further than in the
-venous one, and the difference takes it for lumen (held-out random leg 11025
-left, after its result: the arc's only seed, 395 HU as imaged, lay there).
+venous one, and the difference takes it for lumen; a thin arc's only seed can
+lie there.
 """
 
 from __future__ import annotations

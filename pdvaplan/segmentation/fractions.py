@@ -37,7 +37,7 @@ def lumen_fractions(
     difference amplifies what registration leaves (an artery shifted by d
     between the phases weighs its far side 1 / (1 - r) times more, r being the
     venous over the arterial contrast), and moved a centreline 0.6 mm towards
-    its vein in a leg registered to 0.46 mm (random 8031), and the difference is
+    its vein in a leg registered to 0.46 mm, and the difference is
     about three times noisier. The veins' is the venous phase with the arteries'
     share unmixed (`unmix_artery`), which keeps the partial volume of a vein's
     wall next to its artery; within the segmentation's bone rim the whole

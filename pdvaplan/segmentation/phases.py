@@ -13,9 +13,9 @@
 * **One sharpness.** Two acquisitions on two grids are not equally sharp:
   the venous phase resampled from another grid is blurrier (its own voxels,
   and the interpolation), and where the phases disagree about something
-  bright in both, unmixing leaves a halo that joins veins to arteries (random
-  legs 34 and 40 of the tuning sweep: crossings into 6 mm spurs at the ends
-  of calcified arcs). Across the leg the blur of each phase is measured where
+  bright in both, unmixing leaves a halo that joins veins to arteries (and
+  crossings are planned into short spurs at the ends of calcified arcs).
+  Across the leg the blur of each phase is measured where
   both show the same step, at the bone surface (`edge_sigma_mm`); along the
   leg, where a bone shaft shows no step, it is estimated from the grids (a
   voxel's box, s²/12, and for the resampled phase the linear
