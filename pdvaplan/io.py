@@ -302,9 +302,14 @@ def read_volume(path: str | os.PathLike) -> Volume:
 
     Examples
     --------
-    >>> vol = read_volume("../shared/data/vmtk-test-data/input/aorta.mha")  # doctest: +SKIP
-    >>> vol.shape, vol.spacing_mm.round(3).tolist()  # doctest: +SKIP
-    ((157, 393, 34), [0.879, 0.879, 1.5])
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "leg.nii.gz"
+    >>> spacing_mm = np.array([0.8, 0.8, 1.5])
+    >>> image = Volume(np.zeros((4, 5, 6), np.int16), spacing_mm, np.zeros(3), np.eye(3))
+    >>> write_volume(image, path)
+    >>> vol = read_volume(path)
+    >>> vol.shape, vol.spacing_mm.round(3).tolist()
+    ((4, 5, 6), [0.8, 0.8, 1.5])
     """
     path = Path(path)
     source = str(path)
@@ -325,8 +330,14 @@ def header_voxels(path: str | os.PathLike) -> int | None:
 
     Examples
     --------
-    >>> header_voxels("tests/data/ct-dicom-series/example_ct_dicom")  # doctest: +SKIP
-    5242880
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "leg.nrrd"
+    >>> image = Volume(np.zeros((4, 5, 6), np.uint8), np.ones(3), np.zeros(3), np.eye(3))
+    >>> write_volume(image, path)
+    >>> header_voxels(path)
+    120
+    >>> header_voxels(path.with_name("missing.nrrd")) is None
+    True
     """
     path = Path(path)
     try:

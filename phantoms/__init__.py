@@ -8,8 +8,8 @@ brute force on the analytic curves.
 Examples
 --------
 >>> from phantoms import make_phantom
->>> phantom = make_phantom("basic", seed=0)  # doctest: +SKIP
->>> phantom.truth["crossing"]["artery"]  # doctest: +SKIP
+>>> phantom = make_phantom("basic", spacing_mm=(1.5, 1.5, 2.0))
+>>> phantom.truth["crossing"]["artery"]
 'posterior-tibial-artery'
 """
 

@@ -1,11 +1,7 @@
 """Centrelines: vessel mask -> polylines in mm (LPS) with a radius per point.
 
-Examples
---------
->>> from pdvaplan.centerlines import extract_centerlines  # doctest: +SKIP
->>> lines = extract_centerlines(mask_volume, prefix="artery")  # doctest: +SKIP
->>> lines[0].id, lines[0].points_mm.shape  # doctest: +SKIP
-('artery-1', (661, 3))
+`extract_centerlines` turns a binary mask `Volume` (and, optionally, a lumen
+fraction) into `Centerline` objects; its docstring has a worked example.
 """
 
 from pdvaplan.centerlines.extract import (

@@ -33,10 +33,10 @@ one name at the same levels with no clear winner.
 
 Examples
 --------
->>> from phantoms import make_phantom  # doctest: +SKIP
->>> from pdvaplan.planning import map_vessels  # doctest: +SKIP
->>> vessels = map_vessels(make_phantom("basic").labels)  # doctest: +SKIP
->>> name_vessels(vessels)["artery-2"]  # doctest: +SKIP
+>>> from phantoms import make_phantom
+>>> from pdvaplan.planning import map_vessels
+>>> vessels = map_vessels(make_phantom("basic", spacing_mm=(1.5, 1.5, 2.0)).labels)
+>>> name_vessels(vessels)["artery-3"]
 'posterior tibial artery'
 """
 

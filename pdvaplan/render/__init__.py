@@ -6,11 +6,7 @@ it: a 3D scene in four camera presets, straightened CPRs along the target
 vein and the crossing artery, the artery-to-vein distance profile, axial
 slices through the crossing, ``scene-*.vtp`` meshes for 3D Slicer / ParaView
 and a self-contained ``report.html``. `view` shows the scene in a window.
-
-Examples
---------
->>> from pdvaplan.render import render_plan, render_folder, view  # doctest: +SKIP
->>> render_plan(plan, "out", arterial, venous)  # doctest: +SKIP
+`render_plan`'s docstring has a worked example.
 """
 
 from pdvaplan.render.api import render_folder, render_plan, render_view

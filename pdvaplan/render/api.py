@@ -129,13 +129,14 @@ def render_plan(
 
     Examples
     --------
+    >>> import tempfile
     >>> from phantoms import make_phantom
     >>> from pdvaplan.planning import plan_from_labels
-    >>> phantom = make_phantom("basic", spacing_mm=(1.2, 1.2, 1.5))  # doctest: +SKIP
-    >>> plan = plan_from_labels(phantom.labels)  # doctest: +SKIP
-    >>> files = render_plan(plan, "out", phantom.arterial, phantom.venous)  # doctest: +SKIP
-    >>> files[-1].name  # doctest: +SKIP
-    'report.html'
+    >>> phantom = make_phantom("basic", spacing_mm=(1.5, 1.5, 2.0))
+    >>> plan = plan_from_labels(phantom.labels)
+    >>> files = render_plan(plan, tempfile.mkdtemp(), phantom.arterial, phantom.venous)
+    >>> files[-1].name, sum(f.suffix == ".png" for f in files)
+    ('report.html', 8)
     """
     return render_view(view_from_plan(plan, arterial, venous), folder, timings)
 
@@ -148,10 +149,6 @@ def render_folder(folder: str | os.PathLike, timings: dict | None = None) -> lis
     ------
     PdvaplanInputError
         If plan.json, centerlines.json or an input it names is missing or unreadable.
-
-    Examples
-    --------
-    >>> files = render_folder("pdvaplan-demo")  # doctest: +SKIP
     """
     return render_view(load_plan_folder(folder), folder, timings)
 

@@ -118,10 +118,6 @@ def view(folder: str | os.PathLike) -> None:
     PdvaplanInputError
         ``"no display: ..."`` on a machine without one (on Linux: neither
         DISPLAY nor WAYLAND_DISPLAY is set), or if the folder holds no plan.
-
-    Examples
-    --------
-    >>> view("pdvaplan-demo")  # doctest: +SKIP
     """
     plan_view = load_plan_folder(folder)  # a missing or broken folder is the first problem
     if not has_display():

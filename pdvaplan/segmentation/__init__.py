@@ -7,16 +7,8 @@ lumen, 3 calcification and 4 bone (the contract's values), and 5 metal; it
 keeps the intensity levels it measured so that the centreline stage can turn
 intensities into lumen fractions, and what each
 stage measured to check its input. `pdvaplan.segmentation.pipeline` lists the
-stages; each stage's module gives its methods and why they were chosen.
-
-Examples
---------
->>> from pdvaplan.segmentation import segment
->>> from phantoms import make_phantom  # doctest: +SKIP
->>> phantom = make_phantom("basic")  # doctest: +SKIP
->>> seg = segment(phantom.arterial, phantom.venous)  # doctest: +SKIP
->>> seg.labels.array.dtype.name  # doctest: +SKIP
-'uint8'
+stages; each stage's module gives its methods and why they were chosen, and
+`segment`'s docstring a worked example.
 """
 
 from pdvaplan.segmentation.levels import LevelProfile
