@@ -16,6 +16,14 @@ direction matrices come out right).
 * ``kimimaro``: ``kimimaro.skeletonize`` (TEASAR) with ``anisotropy`` = the
   voxel spacing and `KIMIMARO_TEASAR`, split into inter-joint paths; radii
   from its ``radius`` vertex attribute (its distance-to-boundary field).
+* ``skan, smoothed`` and ``kimimaro, cleaned and smoothed``: each peer at its best
+  settings. kimimaro's skeletons go through its own ``kimimaro.postprocess``
+  (dust and ticks shorter than `KIMIMARO_TICK_MM` removed, loops broken, close
+  pieces joined), as its documentation recommends before use; then every path
+  of both peers is resampled every 0.5 mm and smoothed as ours is (a Gaussian of
+  `SMOOTHING_MM` along the path, points and radii), which takes the voxel
+  staircase out of a skeleton. The raw rows show what each library gives as it
+  comes.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from pdvaplan.centerlines import extract_centerlines
+from pdvaplan.centerlines import CenterlineSettings, extract_centerlines
+from pdvaplan.centerlines.polyline import resample, smooth
 from pdvaplan.io import Volume
 
 #: A polyline in mm (LPS) and its radius per point.
@@ -49,6 +58,13 @@ KIMIMARO_TEASAR = {
 
 #: Connected pieces smaller than this (voxels) are dropped by kimimaro.
 KIMIMARO_DUST_VOXELS = 100
+#: Branches shorter than this (mm) are removed by kimimaro's post-processing: our
+#: extractor's shortest spur.
+KIMIMARO_TICK_MM = CenterlineSettings().min_spur_mm
+#: Smoothing of the peers' paths (mm, Gaussian sigma along the path) and their new
+#: point spacing: our extractor's.
+SMOOTHING_MM = CenterlineSettings().smoothing_mm
+STEP_MM = CenterlineSettings().step_mm
 
 
 def ours(mask: Volume) -> list[Polyline]:
@@ -86,7 +102,7 @@ def skan_skeleton(mask: Volume) -> list[Polyline]:
     return lines
 
 
-def kimimaro_skeleton(mask: Volume) -> list[Polyline]:
+def kimimaro_skeleton(mask: Volume, cleaned: bool = False) -> list[Polyline]:
     """kimimaro (TEASAR) skeleton split into inter-joint paths, with its radii.
 
     kimimaro's vertices are voxel indices times `anisotropy` (the spacing
@@ -97,6 +113,13 @@ def kimimaro_skeleton(mask: Volume) -> list[Polyline]:
     ----------
     mask : Volume
         Nonzero voxels are lumen.
+
+    Parameters
+    ----------
+    mask : Volume
+        Nonzero voxels are lumen.
+    cleaned : bool
+        Run each skeleton through ``kimimaro.postprocess`` first.
 
     Returns
     -------
@@ -118,6 +141,9 @@ def kimimaro_skeleton(mask: Volume) -> list[Polyline]:
     )
     lines = []
     for skeleton in skeletons.values():
+        if cleaned:
+            dust_mm = KIMIMARO_DUST_VOXELS * float(np.prod(mask.spacing_mm)) ** (1 / 3)
+            skeleton = kimimaro.postprocess(skeleton, dust_mm, KIMIMARO_TICK_MM)
         if len(skeleton.edges) == 0:
             continue
         lookup = cKDTree(skeleton.vertices)
@@ -128,11 +154,30 @@ def kimimaro_skeleton(mask: Volume) -> list[Polyline]:
     return lines
 
 
+def smoothed(lines: list[Polyline]) -> list[Polyline]:
+    """Paths resampled every `STEP_MM` and smoothed along their length by a Gaussian of
+    `SMOOTHING_MM` (points and radii), as our extractor smooths its own."""
+    result = []
+    for points_mm, radii_mm in lines:
+        if len(points_mm) < 2:
+            result.append((points_mm, radii_mm))
+            continue
+        points, radii = resample(points_mm, STEP_MM, radii_mm)
+        radii = ndimage.gaussian_filter1d(radii, SMOOTHING_MM / STEP_MM, mode="nearest")
+        result.append((smooth(points, SMOOTHING_MM, STEP_MM), radii))
+    return result
+
+
 #: Method name -> (function, module that must import for it to run).
 METHODS: dict[str, tuple[Callable[[Volume], list[Polyline]], str | None]] = {
     "ours": (ours, None),
     "skan": (skan_skeleton, "skan"),
+    "skan, smoothed": (lambda mask: smoothed(skan_skeleton(mask)), "skan"),
     "kimimaro": (kimimaro_skeleton, "kimimaro"),
+    "kimimaro, cleaned and smoothed": (
+        lambda mask: smoothed(kimimaro_skeleton(mask, cleaned=True)),
+        "kimimaro",
+    ),
 }
 
 
