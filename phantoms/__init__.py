@@ -25,9 +25,9 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, output_folder, write_volume
 from pdvaplan.outputs import write_text_atomically
 from phantoms.acquisition import Acquisition
-from phantoms.anatomy import LegSpec
 from phantoms.conditions import Conditions, random_conditions
 from phantoms.imaging import GridSpec, image_leg
+from phantoms.leg_spec import LegSpec
 from phantoms.presets import DIRECTIONS, PRESETS, preset, random_acquisition, random_leg
 from phantoms.truth import truth_document
 

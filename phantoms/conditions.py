@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
-from phantoms.anatomy import (
+from phantoms.leg_spec import (
     CalcifiedArc,
     Implant,
     LegSpec,

@@ -1,6 +1,6 @@
 """Image the synthetic leg: sample the analytic anatomy through a voxel grid.
 
-The anatomy lives in physical space (`phantoms.anatomy`); a `GridSpec` (any
+The anatomy lives in physical space (`phantoms.leg_spec`); a `GridSpec` (any
 spacing, any orthonormal direction) decides how it is sampled, so the same
 patient can be written on different grids. Each tissue's share of a voxel
 (partial volume) comes from its signed distance to the voxel centre, divided by
@@ -20,7 +20,7 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, check_frame
 from pdvaplan.labels import ARTERY, BONE, CALCIUM, VEIN
 from phantoms.acquisition import Acquisition, LegMotion, leg_motion
-from phantoms.anatomy import Centreline, LegSpec, centrelines, contrast_fraction
+from phantoms.leg_spec import AxisCurve, LegSpec, centrelines, contrast_fraction
 
 #: Voxels processed at once; bounds memory on large grids.
 _VOXELS_PER_SLAB = 1_500_000
@@ -213,7 +213,7 @@ def _image_frame(legs: tuple[LegSpec, ...], frame: Volume):
 
 def _image_points(
     legs: tuple[LegSpec, ...],
-    lines: tuple[dict[str, Centreline], ...],
+    lines: tuple[dict[str, AxisCurve], ...],
     frame: Volume,
     points: np.ndarray,
 ):
@@ -397,7 +397,7 @@ def _radial_normal(points: np.ndarray, centre_xy: np.ndarray) -> np.ndarray:
     return np.concatenate([radial / length[:, None], np.zeros((len(points), 1))], axis=1)
 
 
-def _tube_distance(points: np.ndarray, line: Centreline, wall_mm: float):
+def _tube_distance(points: np.ndarray, line: AxisCurve, wall_mm: float):
     """Signed distance (mm) of points to a vessel's lumen surface, for points near it.
 
     Returns the indices of the points within reach of the tube (lumen radius

@@ -28,7 +28,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from phantoms.acquisition import Acquisition
-from phantoms.anatomy import (
+from phantoms.imaging import GridSpec
+from phantoms.leg_spec import (
     ArterySpec,
     CalcifiedArc,
     Intensities,
@@ -37,7 +38,6 @@ from phantoms.anatomy import (
     VeinSpec,
     centrelines,
 )
-from phantoms.imaging import GridSpec
 
 ANTERIOR_TIBIAL = "anterior-tibial-artery"
 POSTERIOR_TIBIAL = "posterior-tibial-artery"

@@ -18,7 +18,7 @@ from scipy import optimize
 from scipy.spatial import cKDTree
 
 from pdvaplan.io import Volume
-from phantoms.anatomy import Centreline, LegSpec, centrelines
+from phantoms.leg_spec import AxisCurve, LegSpec, centrelines
 
 TRUTH_SCHEMA = "pdvaplan.phantom-truth/1"
 #: The contract's default rule parameters.
@@ -70,7 +70,7 @@ def vessel_samples(
     return samples
 
 
-def _longest_run_inside(frame: Volume, line: Centreline, z: np.ndarray) -> np.ndarray:
+def _longest_run_inside(frame: Volume, line: AxisCurve, z: np.ndarray) -> np.ndarray:
     inside = frame.contains(line.points_mm(z))
     edges = np.diff(np.concatenate([[0], inside.astype(int), [0]]))
     starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)

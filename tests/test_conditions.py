@@ -210,7 +210,7 @@ def test_cli_names_the_artery_calcified_throughout(tmp_path, capsys):
 def true_metal(leg) -> np.ndarray:
     """Voxels whose centre lies inside an implant of the phantom (the truth labels them bone,
     the contract having no value for metal)."""
-    from phantoms.anatomy import Implant
+    from phantoms.leg_spec import Implant
 
     labels = leg.labels
     points = labels.index_to_physical(np.argwhere(labels.array == 4))

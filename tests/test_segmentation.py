@@ -21,7 +21,7 @@ from pdvaplan.segmentation import filters, segment
 from pdvaplan.segmentation.calcium import find_calcium
 from pdvaplan.segmentation.settings import SegmentationSettings
 from phantoms import DIRECTIONS, Acquisition, Conditions, make_phantom
-from phantoms.anatomy import CalcifiedArc, Stenosis
+from phantoms.leg_spec import CalcifiedArc, Stenosis
 from phantoms.presets import basic_leg, noisy_stenosis_leg, random_leg
 
 ARTERY, VEIN, CALCIUM, BONE = 1, 2, 3, 4

@@ -20,9 +20,9 @@ from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, write_volume
 from pdvaplan.kernels._cache import SearchKernelsWarmUp
 from pdvaplan.outputs import json_default, write_text_atomically
-from pdvaplan.planning.anatomy import name_vessels
 from pdvaplan.planning.candidates import Candidate, search_crossings
 from pdvaplan.planning.checks import plan_checks
+from pdvaplan.planning.naming import name_vessels
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.stent_graft import (
     height_above_ankle_mm,

@@ -290,7 +290,7 @@ def mirrored(spec: LegSpec, centre_x_mm: float) -> LegSpec:
     )
 
 
-class Centreline:
+class AxisCurve:
     """A vessel axis ``z -> (x, y, z)`` with a lumen radius, evaluated analytically.
 
     Parameters
@@ -309,7 +309,7 @@ class Centreline:
         self.radius_mm = radius_mm
 
     def points_mm(self, z_mm: np.ndarray) -> np.ndarray:
-        """Centreline points at heights `z_mm`, shape ``z.shape + (3,)``."""
+        """Axis points at heights `z_mm`, shape ``z.shape + (3,)``."""
         z_mm = np.asarray(z_mm, dtype=np.float64)
         return np.concatenate([self.xy_mm(z_mm), z_mm[..., np.newaxis]], axis=-1)
 
@@ -342,7 +342,7 @@ class Centreline:
         return z
 
 
-def artery_centreline(spec: ArterySpec, length_mm: float) -> Centreline:
+def artery_centreline(spec: ArterySpec, length_mm: float) -> AxisCurve:
     """The analytic centreline of an artery, radius including taper and stenoses."""
     base = np.asarray(spec.base_xy_mm)
     amplitude = np.asarray(spec.meander_amplitude_mm)
@@ -360,10 +360,10 @@ def artery_centreline(spec: ArterySpec, length_mm: float) -> Centreline:
             )
         return radius
 
-    return Centreline(spec.name, xy_mm, radius_mm)
+    return AxisCurve(spec.name, xy_mm, radius_mm)
 
 
-def vein_centreline(spec: VeinSpec, artery: Centreline, length_mm: float) -> Centreline:
+def vein_centreline(spec: VeinSpec, artery: AxisCurve, length_mm: float) -> AxisCurve:
     """The analytic centreline of a vein: its artery plus an axial-plane offset."""
 
     def offset_mm(z):
@@ -383,10 +383,10 @@ def vein_centreline(spec: VeinSpec, artery: Centreline, length_mm: float) -> Cen
     def radius_mm(z):
         return _taper(z, spec.radius_distal_mm, spec.radius_proximal_mm, length_mm)
 
-    return Centreline(spec.name, xy_mm, radius_mm)
+    return AxisCurve(spec.name, xy_mm, radius_mm)
 
 
-def centrelines(spec: LegSpec) -> dict[str, Centreline]:
+def centrelines(spec: LegSpec) -> dict[str, AxisCurve]:
     """Every vessel's analytic centreline, arteries first, by name."""
     lines = {a.name: artery_centreline(a, spec.length_mm) for a in spec.arteries}
     for vein in spec.veins:

@@ -19,7 +19,7 @@ import pytest
 from pdvaplan.io import Volume
 from pdvaplan.labels import BONE
 from pdvaplan.planning import PlanParameters, VesselMap, map_vessels, plan_vessels
-from pdvaplan.planning.anatomy import AnatomySettings, leg_frame, name_centerlines, name_vessels
+from pdvaplan.planning.naming import AnatomySettings, leg_frame, name_centerlines, name_vessels
 from phantoms import Phantom
 from phantoms.presets import DIRECTIONS, rotation
 from phantoms.scoring import TruthCurves
