@@ -1,45 +1,20 @@
 """report.html: the plan in words, numbers and pictures, for a clinician.
 
 One self-contained page: the pictures are embedded (base64 PNG), so the file
-can be mailed or archived on its own; the PNG files beside it are the same.
+can be mailed or archived on its own; the PNG files beside it are the same. The
+page's layout and style are the jinja2 template ``templates/report.html``; this
+module prepares what it shows, as text.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
-import html
 from pathlib import Path
 
 import numpy as np
 
 from pdvaplan.render.planview import PlanView, path_end_words, plan_vessel_title
-
-_CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
-       color: #1d1d1f; background: #f4f5f7; line-height: 1.45; }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; background: white; }
-h1 { font-size: 1.6em; margin: 0 0 4px; } h2 { font-size: 1.25em; margin-top: 2em;
-     border-bottom: 2px solid #e3e5e8; padding-bottom: 4px; }
-.sub { color: #666; font-size: 0.9em; }
-.verdict { border-radius: 8px; padding: 14px 18px; margin: 18px 0; font-size: 1.08em; }
-.ok { background: #e8f6ec; border-left: 6px solid #1a9a4a; }
-.no { background: #fdecea; border-left: 6px solid #c62828; }
-.note { background: #fff8e1; border-left: 6px solid #f0a000; padding: 10px 14px;
-        border-radius: 6px; margin: 10px 0; }
-.note.warn { background: #fdecea; border-left-color: #c62828; }
-table { border-collapse: collapse; margin: 8px 0 4px; font-size: 0.92em; }
-th, td { border: 1px solid #d9dce0; padding: 4px 9px; text-align: right; }
-th { background: #f0f2f5; } td.l, th.l { text-align: left; }
-tr.chosen td { background: #e8f6ec; font-weight: 600; }
-figure { margin: 16px 0 26px; } figure img { max-width: 100%; border: 1px solid #d9dce0; }
-figcaption { color: #444; font-size: 0.9em; margin-top: 4px; }
-.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; }
-.grid > * { min-width: 0; }
-@media (max-width: 1000px) { .grid { grid-template-columns: 1fr; } }
-.wide { overflow-x: auto; }
-code { font-size: 0.88em; background: #f0f2f5; padding: 1px 4px; border-radius: 3px; }
-"""
 
 #: Captions of the pictures, by file name.
 CAPTIONS = {
@@ -91,29 +66,19 @@ def needle_direction_words(vector) -> str:
     return " and ".join(words[:2])
 
 
-def _e(value) -> str:
-    return html.escape(str(value))
-
-
 def _mm(value, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _table(header: list[str], rows: list[list], left: int = 0, classes=None) -> str:
-    head = "".join(
-        f'<th class="l">{_e(h)}</th>' if i < left else f"<th>{_e(h)}</th>"
-        for i, h in enumerate(header)
-    )
-    body = []
-    for n, row in enumerate(rows):
-        cls = f' class="{classes[n]}"' if classes and classes[n] else ""
-        cells = "".join(
-            f'<td class="l">{_e(c)}</td>' if i < left else f"<td>{_e(c)}</td>"
-            for i, c in enumerate(row)
-        )
-        body.append(f"<tr{cls}>{cells}</tr>")
-    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    return f"<div class='wide'>{table}</div>"
+def _table(header: list[str], rows: list[list], left: int = 0, classes=None) -> dict:
+    """A table for the template: its header, rows (cells as text), how many leading
+    columns are left-aligned and a class per row (or None)."""
+    return {
+        "header": header,
+        "rows": [[str(c) for c in row] for row in rows],
+        "left": left,
+        "classes": classes,
+    }
 
 
 def plan_in_words(view: PlanView) -> list[str]:
@@ -323,15 +288,14 @@ def _segment_words(segment: dict) -> str:
     return f"{kind} {size} mm x {segment['length_mm']:g} mm"
 
 
-def _figure_html(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    caption = CAPTIONS.get(path.name, "")
-    return (
-        f'<figure><a href="{_e(path.name)}" title="open full size">'
-        f'<img src="data:image/png;base64,{data}" alt="{_e(path.stem)}"></a>'
-        f"<figcaption><b>{_e(path.name)}</b> (click to open full size). {_e(caption)}"
-        "</figcaption></figure>"
-    )
+def _figure(path: Path) -> dict:
+    """A picture for the template: its name, stem, caption and PNG bytes (base64)."""
+    return {
+        "name": path.name,
+        "stem": path.stem,
+        "caption": CAPTIONS.get(path.name, ""),
+        "data": base64.b64encode(path.read_bytes()).decode("ascii"),
+    }
 
 
 def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings: dict) -> str:
@@ -347,241 +311,198 @@ def report_html(view: PlanView, pictures: list[Path], files: list[Path], timings
     timings : dict
         Seconds per drawing step of this rendering.
     """
+    import jinja2
+
     plan = view.plan
     ankle = view.ankle_z_mm
     crossing = view.crossing
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>pDVA plan: {'crossing found' if crossing else 'no feasible crossing'}</title>",
-        f"<style>{_CSS}</style></head><body><main>",
-        "<h1>pDVA plan</h1>",
-        f"<div class='sub'>pdvaplan {_e(plan.get('version', '?'))}, report drawn "
-        f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}. Every position is in millimetres "
-        "in the scanner's patient frame (LPS: x to the patient's left, y posterior, z "
-        "superior). This is a planning aid: check it against the images.</div>",
-    ]
-    words = plan_in_words(view)
-    parts.append(
-        f"<div class='verdict {'ok' if crossing else 'no'}'><b>{_e(words[0])}</b>"
-        + "".join(f"<br>{_e(s)}" for s in words[1:])
-        + "</div>"
-    )
     stent = plan.get("stent_graft")
-    note = (stent or {}).get("catalog_note")
-    if note:
-        parts.append(f"<div class='note'><b>Stent-graft catalogue:</b> {_e(note)}</div>")
-    for warning in plan.get("warnings") or (stent or {}).get("warnings") or []:
-        parts.append(f"<div class='note warn'><b>Warning:</b> {_e(warning)}</div>")
-
-    by_name = {p.name: p for p in pictures}
-    parts.append("<h2>The crossing in 3D</h2>" if crossing else "<h2>The leg in 3D</h2>")
-    parts.append("<div class='grid'>")
-    parts += [
-        _figure_html(by_name[n])
-        for n in ("scene-anterior.png", "scene-lateral.png")
-        if n in by_name
-    ]
-    parts.append("</div><div class='grid'>")
-    parts += [
-        _figure_html(by_name[n]) for n in ("scene-crossing.png", "scene-needle.png") if n in by_name
-    ]
-    parts.append("</div>")
-    if "cpr-vein.png" in by_name or "cpr-artery.png" in by_name:
-        parts.append("<h2>Along the vessels</h2>")
-        parts += [
-            _figure_html(by_name[n]) for n in ("cpr-vein.png", "cpr-artery.png") if n in by_name
-        ]
-    parts.append("<h2>Distance between artery and vein</h2>")
-    parts += [_figure_html(by_name[n]) for n in ("distance-profile.png",) if n in by_name]
-    if "axial.png" in by_name:
-        parts.append("<h2>Axial slices</h2>")
-        parts.append(_figure_html(by_name["axial.png"]))
-
-    if crossing:
-        parts.append("<h2>The crossing in numbers</h2>")
-        rows = [
-            ["artery", plan_vessel_title(plan, crossing["artery"])],
-            ["vein", plan_vessel_title(plan, crossing["vein"])],
-            ["height above the ankle (mm)", _height(crossing)],
-            ["needle, centre to centre (mm)", _mm(crossing["distance_mm"], 2)],
-            [
-                "smoothed distance profile at the site (mm)",
-                _mm(crossing.get("smoothed_distance_mm"), 2),
-            ],
-            ["wall gap, lumen to lumen (mm)", _mm(crossing["gap_mm"], 2)],
-            ["needle angle to the artery (°)", _mm(crossing["needle_angle_deg"], 0)],
-            ["artery lumen diameter (mm)", _mm(crossing["artery_diameter_mm"], 2)],
-            ["vein lumen diameter (mm)", _mm(crossing["vein_diameter_mm"], 2)],
-            [
-                "nearest calcified wall along the artery (mm)",
-                _mm(crossing.get("calcium_distance_mm"), 1)
-                if crossing.get("calcium_distance_mm") is not None
-                else "none found",
-            ],
-            [
-                "artery point (x, y, z mm)",
-                ", ".join(f"{c:.1f}" for c in crossing["artery_point_mm"]),
-            ],
-            ["vein point (x, y, z mm)", ", ".join(f"{c:.1f}" for c in crossing["vein_point_mm"])],
-        ]
-        parts.append(_table(["", "value"], rows, left=1))
-    candidates = plan.get("candidates") or []
-    if candidates:
-        parts.append("<h2>Candidate sites, best first</h2>")
-        parts.append(f"<p>{_e(ranking_words(plan))}</p>")
-        rows, classes = [], []
-        for c in candidates:
-            rows.append(
-                [
-                    c.get("rank", ""),
-                    plan_vessel_title(plan, c["artery"]),
-                    plan_vessel_title(plan, c["vein"]),
-                    _height(c),
-                    _mm(c.get("smoothed_distance_mm"), 2),
-                    _mm(c["distance_mm"], 2),
-                    _mm(c["gap_mm"], 2),
-                    _mm(c["artery_diameter_mm"], 2),
-                    _mm(c["vein_diameter_mm"], 2),
-                    _mm(c["needle_angle_deg"], 0),
-                    _mm(c.get("calcium_distance_mm"), 0)
-                    if c.get("calcium_distance_mm") is not None
-                    else "none",
-                ]
-            )
-            classes.append("chosen" if crossing and c.get("rank") == 1 else "")
-        parts.append(
-            _table(
-                [
-                    "rank",
-                    "artery",
-                    "vein",
-                    "above ankle (mm)",
-                    "smoothed distance (mm)",
-                    "needle, raw (mm)",
-                    "wall gap (mm)",
-                    "artery Ø (mm)",
-                    "vein Ø (mm)",
-                    "angle (°)",
-                    "calcium away (mm)",
-                ],
-                rows,
-                left=3,
-                classes=classes,
-            )
-        )
-    if stent:
-        parts.append("<h2>Stent-graft chain</h2>")
-        parts.append(
-            f"<p>From the artery through the crossing and down {_e(crossing['vein'])} "
-            f"{path_end_words(stent)}: {stent['length_mm']:.0f} mm of vein. Catalogue: <code>"
-            f"{_e(stent.get('catalog', ''))}</code>.</p>"
-        )
-        rows = []
-        for n, s in enumerate(stent.get("segments") or [], start=1):
-            size = f"{s['proximal_diameter_mm']:g}"
-            if s["distal_diameter_mm"] != s["proximal_diameter_mm"]:
-                size += f" → {s['distal_diameter_mm']:g}"
-            rows.append(
-                [
-                    n,
-                    s["kind"],
-                    s.get("name", ""),
-                    size,
-                    f"{s['length_mm']:g}",
-                    _mm(s["start_mm"][2] - ankle, 0) if ankle is not None else "",
-                    _mm(s["end_mm"][2] - ankle, 0) if ankle is not None else "",
-                    _mm(s.get("beyond_path_mm", 0.0), 0),
-                ]
-            )
-        parts.append(
-            _table(
-                [
-                    "#",
-                    "kind",
-                    "name",
-                    "Ø (mm)",
-                    "length (mm)",
-                    "from (mm above ankle)",
-                    "to (mm above ankle)",
-                    "beyond the path's end (mm)",
-                ],
-                rows,
-                left=3,
-            )
-        )
-        if note:
-            parts.append(f"<div class='note'>{_e(note)}</div>")
-    vessels = plan.get("vessels") or []
-    if vessels:
-        parts.append("<h2>Vessels found</h2>")
-        parts.append(
-            _table(
-                [
-                    "id",
-                    "kind",
-                    "length (mm)",
-                    "median Ø (mm)",
-                    "top z (mm)",
-                    "bottom z (mm)",
-                    "ends (top / bottom)",
-                    "calcified wall voxels",
-                ],
-                [
-                    [
-                        plan_vessel_title(plan, v["id"]),
-                        v["kind"],
-                        _mm(v["length_mm"], 0),
-                        _mm(v["median_diameter_mm"], 1),
-                        _mm(v["proximal_mm"][2], 0),
-                        _mm(v["distal_mm"][2], 0),
-                        f"{v['proximal_end']} / {v['distal_end']}",
-                        v.get("calcified_wall_voxels", ""),
-                    ]
-                    for v in vessels
-                ],
-                left=2,
-            )
-        )
-
     checks = check_rows(plan)
-    if checks:
-        parts.append("<h2>Checks: how far to trust this plan</h2>")
-        parts.append(_table(["check", "measured"], checks, left=2))
-    parts.append("<h2>Inputs, parameters, timings</h2>")
+    page = {
+        "feasible": bool(crossing),
+        "version": plan.get("version", "?"),
+        "drawn": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "words": plan_in_words(view),
+        "catalog_note": (stent or {}).get("catalog_note"),
+        "warnings": plan.get("warnings") or (stent or {}).get("warnings") or [],
+        "pictures": {path.name: _figure(path) for path in pictures},
+        "crossing_table": _crossing_table(plan, crossing) if crossing else None,
+        "candidates_table": _candidates_table(plan, crossing),
+        "ranking": ranking_words(plan) if plan.get("candidates") else "",
+        "vessels_table": _vessels_table(plan),
+        "checks_table": _table(["check", "measured"], checks, left=2) if checks else None,
+        "files": [path.name for path in files],
+        **_stent_page(plan, crossing, stent, ankle),
+        **_inputs_page(plan, timings),
+    }
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("pdvaplan.render", "templates"),
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
+    return environment.get_template("report.html").render(page)
+
+
+def _crossing_table(plan: dict, crossing: dict) -> dict:
+    """The chosen crossing's numbers, one row each."""
+    rows = [
+        ["artery", plan_vessel_title(plan, crossing["artery"])],
+        ["vein", plan_vessel_title(plan, crossing["vein"])],
+        ["height above the ankle (mm)", _height(crossing)],
+        ["needle, centre to centre (mm)", _mm(crossing["distance_mm"], 2)],
+        [
+            "smoothed distance profile at the site (mm)",
+            _mm(crossing.get("smoothed_distance_mm"), 2),
+        ],
+        ["wall gap, lumen to lumen (mm)", _mm(crossing["gap_mm"], 2)],
+        ["needle angle to the artery (°)", _mm(crossing["needle_angle_deg"], 0)],
+        ["artery lumen diameter (mm)", _mm(crossing["artery_diameter_mm"], 2)],
+        ["vein lumen diameter (mm)", _mm(crossing["vein_diameter_mm"], 2)],
+        [
+            "nearest calcified wall along the artery (mm)",
+            _mm(crossing.get("calcium_distance_mm"), 1)
+            if crossing.get("calcium_distance_mm") is not None
+            else "none found",
+        ],
+        ["artery point (x, y, z mm)", ", ".join(f"{c:.1f}" for c in crossing["artery_point_mm"])],
+        ["vein point (x, y, z mm)", ", ".join(f"{c:.1f}" for c in crossing["vein_point_mm"])],
+    ]
+    return _table(["", "value"], rows, left=1)
+
+
+def _candidates_table(plan: dict, crossing: dict | None) -> dict | None:
+    """The candidate sites, best first (the chosen one marked), or None without any."""
+    candidates = plan.get("candidates") or []
+    if not candidates:
+        return None
+    rows = [
+        [
+            c.get("rank", ""),
+            plan_vessel_title(plan, c["artery"]),
+            plan_vessel_title(plan, c["vein"]),
+            _height(c),
+            _mm(c.get("smoothed_distance_mm"), 2),
+            _mm(c["distance_mm"], 2),
+            _mm(c["gap_mm"], 2),
+            _mm(c["artery_diameter_mm"], 2),
+            _mm(c["vein_diameter_mm"], 2),
+            _mm(c["needle_angle_deg"], 0),
+            _mm(c.get("calcium_distance_mm"), 0)
+            if c.get("calcium_distance_mm") is not None
+            else "none",
+        ]
+        for c in candidates
+    ]
+    classes = ["chosen" if crossing and c.get("rank") == 1 else "" for c in candidates]
+    header = [
+        "rank",
+        "artery",
+        "vein",
+        "above ankle (mm)",
+        "smoothed distance (mm)",
+        "needle, raw (mm)",
+        "wall gap (mm)",
+        "artery Ø (mm)",
+        "vein Ø (mm)",
+        "angle (°)",
+        "calcium away (mm)",
+    ]
+    return _table(header, rows, left=3, classes=classes)
+
+
+def _stent_page(plan: dict, crossing: dict | None, stent: dict | None, ankle) -> dict:
+    """The stent-graft chain's sentence and table (None without a chain)."""
+    if not stent:
+        return {"stent_table": None}
+    rows = []
+    for n, s in enumerate(stent.get("segments") or [], start=1):
+        size = f"{s['proximal_diameter_mm']:g}"
+        if s["distal_diameter_mm"] != s["proximal_diameter_mm"]:
+            size += f" → {s['distal_diameter_mm']:g}"
+        rows.append(
+            [
+                n,
+                s["kind"],
+                s.get("name", ""),
+                size,
+                f"{s['length_mm']:g}",
+                _mm(s["start_mm"][2] - ankle, 0) if ankle is not None else "",
+                _mm(s["end_mm"][2] - ankle, 0) if ankle is not None else "",
+                _mm(s.get("beyond_path_mm", 0.0), 0),
+            ]
+        )
+    header = [
+        "#",
+        "kind",
+        "name",
+        "Ø (mm)",
+        "length (mm)",
+        "from (mm above ankle)",
+        "to (mm above ankle)",
+        "beyond the path's end (mm)",
+    ]
+    return {
+        "stent_table": _table(header, rows, left=3),
+        "stent_vein": crossing["vein"],
+        "stent_path_end": path_end_words(stent),
+        "stent_length": f"{stent['length_mm']:.0f}",
+        "stent_catalog": stent.get("catalog", ""),
+    }
+
+
+def _vessels_table(plan: dict) -> dict | None:
+    """Every vessel found, or None without any."""
+    vessels = plan.get("vessels") or []
+    if not vessels:
+        return None
+    header = [
+        "id",
+        "kind",
+        "length (mm)",
+        "median Ø (mm)",
+        "top z (mm)",
+        "bottom z (mm)",
+        "ends (top / bottom)",
+        "calcified wall voxels",
+    ]
+    rows = [
+        [
+            plan_vessel_title(plan, v["id"]),
+            v["kind"],
+            _mm(v["length_mm"], 0),
+            _mm(v["median_diameter_mm"], 1),
+            _mm(v["proximal_mm"][2], 0),
+            _mm(v["distal_mm"][2], 0),
+            f"{v['proximal_end']} / {v['distal_end']}",
+            v.get("calcified_wall_voxels", ""),
+        ]
+        for v in vessels
+    ]
+    return _table(header, rows, left=2)
+
+
+def _inputs_page(plan: dict, timings: dict) -> dict:
+    """The inputs with their checksums (None if given in memory), the parameters and the
+    timings of planning and of this drawing."""
     inputs = plan.get("inputs") or {}
     checksums = inputs.get("sha256") or {}
     rows = [
         [name, path, checksums.get(name, "")] for name, path in inputs.items() if name != "sha256"
     ]
-    parts.append(
-        _table(["input", "file", "SHA-256"], rows, left=3)
-        if rows
-        else "<p>The inputs were given in memory (no files).</p>"
-    )
     parameters = plan.get("parameters") or {}
-    parts.append(
-        _table(
+    steps = []
+    for step, seconds in (plan.get("timings_s") or {}).items():
+        if isinstance(seconds, dict):
+            steps += [[f"plan: {step}: {k}", f"{v:.2f}"] for k, v in seconds.items()]
+        elif seconds is not None:
+            steps.append([f"plan: {step}", f"{seconds:.2f}"])
+    steps += [[f"drawing: {k}", f"{v:.2f}"] for k, v in timings.items()]
+    return {
+        "inputs_table": _table(["input", "file", "SHA-256"], rows, left=3) if rows else None,
+        "parameters_table": _table(
             ["parameter", "value"],
             [[k, "default" if v is None else v] for k, v in parameters.items()],
             left=1,
-        )
-    )
-    rows = []
-    for step, seconds in (plan.get("timings_s") or {}).items():
-        if isinstance(seconds, dict):
-            rows += [[f"plan: {step}: {k}", f"{v:.2f}"] for k, v in seconds.items()]
-        elif seconds is not None:
-            rows.append([f"plan: {step}", f"{seconds:.2f}"])
-    rows += [[f"drawing: {k}", f"{v:.2f}"] for k, v in timings.items()]
-    parts.append(_table(["step", "seconds"], rows, left=1))
-    if files:
-        parts.append(
-            "<h2>Files for 3D Slicer and ParaView</h2><p>Meshes and centrelines in mm (LPS), "
-            "beside this page: "
-            + ", ".join(f"<code>{_e(p.name)}</code>" for p in files)
-            + ". Slicer loads LPS models as they are; in ParaView the axes are x = left, "
-            "y = posterior, z = superior.</p>"
-        )
-    parts.append("</main></body></html>")
-    return "\n".join(parts)
+        ),
+        "timings_table": _table(["step", "seconds"], steps, left=1),
+    }
