@@ -7,7 +7,7 @@ on screen do not depend on depth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
@@ -148,36 +148,75 @@ def build_plotter(
     meshes = scene_meshes(view) if meshes is None else meshes
     plotter = pv.Plotter(off_screen=off_screen, window_size=list(window_size))
     plotter.set_background(tuple(c / 255 for c in BACKGROUND))
-    actors = {}
-    legend = []
+    drawing = _Drawing(plotter, meshes, layers)
+    drawing.add("outline", color=_rgb("outline"), line_width=1)
+    _draw_surfaces(drawing)
+    radius_bar = _draw_centerlines(drawing, annotations)
+    _draw_candidates(drawing, view, radius_bar, annotations)
+    _draw_stent_graft(drawing)
+    _draw_needle(drawing, view, annotations)
+    if annotations:
+        if drawing.legend:
+            drawing.actors["legend"] = plotter.add_legend(
+                drawing.legend,
+                bcolor="white",
+                border=True,
+                size=(0.28, 0.2),
+                loc="upper left",
+                face="rectangle",
+            )
+        plotter.add_orientation_widget(orientation_cube(), viewport=(0.0, 0.0, 0.18, 0.18))
+    return Scene(plotter, drawing.actors, view, meshes, annotations)
 
-    def add(name, mesh, **kwargs):
-        if name in layers and mesh is not None and mesh.n_points:
-            actors[name] = plotter.add_mesh(mesh, name=name, **kwargs)
+
+#: Legend entries of the surfaces.
+_SURFACE_NAMES = {
+    "bone": "bone",
+    "metal": "metal (implant)",
+    "calcium": "calcium",
+    "artery": "artery lumen (patent)",
+    "vein": "vein lumen",
+}
+
+
+@dataclass
+class _Drawing:
+    """What `build_plotter` draws into: the plotter, the meshes, the layers asked for,
+    and the actors and legend entries drawn so far."""
+
+    plotter: pv.Plotter
+    meshes: dict
+    layers: tuple[str, ...]
+    actors: dict = field(default_factory=dict)
+    legend: list = field(default_factory=list)
+
+    def add(self, name: str, mesh=None, **kwargs) -> bool:
+        """Draw layer `name` (its mesh from `meshes` unless given) if asked for and not
+        empty; whether it was drawn."""
+        mesh = self.meshes.get(name) if mesh is None else mesh
+        if name in self.layers and mesh is not None and mesh.n_points:
+            self.actors[name] = self.plotter.add_mesh(mesh, name=name, **kwargs)
             return True
         return False
 
-    add("outline", meshes.get("outline"), color=_rgb("outline"), line_width=1)
-    for name in ("bone", "metal", "calcium", "artery", "vein"):
-        shown = add(
+
+def _draw_surfaces(drawing: _Drawing) -> None:
+    """Bone, metal, calcium and the lumens, each in the legend when drawn."""
+    for name, label in _SURFACE_NAMES.items():
+        shown = drawing.add(
             name,
-            meshes.get(name),
             color=_rgb(name),
             opacity=OPACITY.get(name, 1.0),
             smooth_shading=True,
             specular=0.2,
         )
         if shown:
-            legend.append(
-                {
-                    "artery": "artery lumen (patent)",
-                    "vein": "vein lumen",
-                    "calcium": "calcium",
-                    "bone": "bone",
-                    "metal": "metal (implant)",
-                }[name]
-            )
-            legend[-1] = (legend[-1], _legend_rgb(name))
+            drawing.legend.append((label, _legend_rgb(name)))
+
+
+def _draw_centerlines(drawing: _Drawing, annotations: bool) -> dict:
+    """The centrelines coloured by lumen radius, with its colour bar; returns the bar's
+    settings (the candidates' bar sits below it)."""
     radius_bar = {
         "title": "lumen radius (mm)\n",  # the line break keeps the title off the top label
         "vertical": True,
@@ -191,9 +230,8 @@ def build_plotter(
         "title_font_size": 14,
         "label_font_size": 12,
     }
-    add(
+    drawing.add(
         "centerlines",
-        meshes.get("centerlines"),
         scalars="radius_mm",
         cmap=RADIUS_CMAP,
         line_width=3,
@@ -201,97 +239,95 @@ def build_plotter(
         scalar_bar_args=radius_bar if annotations else None,
         show_scalar_bar=annotations,
     )
-    candidates = meshes.get("candidates")
-    if "candidates" in layers and candidates is not None and candidates.n_points:
-        distance_bar = radius_bar | {"title": "candidate distance (mm)\n", "position_y": 0.15}
-        actors["candidates"] = plotter.add_mesh(
-            candidates,
-            name="candidates",
+    return radius_bar
+
+
+def _draw_candidates(drawing: _Drawing, view: PlanView, radius_bar: dict, annotations: bool):
+    """The candidate needles coloured by distance, with a ball at each other site's artery
+    end (the needle marks the chosen one)."""
+    distance_bar = radius_bar | {"title": "candidate distance (mm)\n", "position_y": 0.15}
+    drawn = drawing.add(
+        "candidates",
+        scalars="distance_mm",
+        cmap=DISTANCE_CMAP,
+        line_width=4,
+        render_lines_as_tubes=True,
+        scalar_bar_args=distance_bar if annotations else None,
+        show_scalar_bar=annotations,
+    )
+    if not drawn:
+        return
+    candidates = drawing.meshes["candidates"]
+    n = candidates.n_points // 2
+    others = np.asarray(candidates.point_data["rank"][:n]) > (1 if view.crossing else 0)
+    sites = pv.PolyData(np.asarray(candidates.points[:n])[others])
+    sites.point_data["distance_mm"] = np.asarray(candidates.point_data["distance_mm"][:n])[others]
+    if sites.n_points:
+        markers = sites.glyph(
+            orient=False,
+            # wider than the artery lumen around it, so its colour shows through no wall
+            geom=pv.Sphere(radius=2.0, theta_resolution=16, phi_resolution=16),
+            scale=False,
+        )
+        drawing.actors["candidate_markers"] = drawing.plotter.add_mesh(
+            markers,
+            name="candidate_markers",
             scalars="distance_mm",
             cmap=DISTANCE_CMAP,
-            line_width=4,
-            render_lines_as_tubes=True,
-            scalar_bar_args=distance_bar if annotations else None,
-            show_scalar_bar=annotations,
+            clim=drawing.actors["candidates"].mapper.scalar_range,
+            show_scalar_bar=False,
+            opacity=0.85,
+            ambient=0.4,
         )
-        n = candidates.n_points // 2
-        # A ball at each other site's artery end (the needle marks the chosen one).
-        others = np.asarray(candidates.point_data["rank"][:n]) > (1 if view.crossing else 0)
-        sites = pv.PolyData(np.asarray(candidates.points[:n])[others])
-        sites.point_data["distance_mm"] = np.asarray(candidates.point_data["distance_mm"][:n])[
-            others
-        ]
-        if sites.n_points:
-            markers = sites.glyph(
-                orient=False,
-                # wider than the artery lumen around it, so its colour shows through no wall
-                geom=pv.Sphere(radius=2.0, theta_resolution=16, phi_resolution=16),
-                scale=False,
-            )
-            actors["candidate_markers"] = plotter.add_mesh(
-                markers,
-                name="candidate_markers",
-                scalars="distance_mm",
-                cmap=DISTANCE_CMAP,
-                clim=actors["candidates"].mapper.scalar_range,
-                show_scalar_bar=False,
-                opacity=0.85,
-                ambient=0.4,
-            )
-        legend.append(("candidate sites (by distance)", (0.6, 0.3, 0.9)))
-    if add(
+    drawing.legend.append(("candidate sites (by distance)", (0.6, 0.3, 0.9)))
+
+
+def _draw_stent_graft(drawing: _Drawing) -> None:
+    """The stent-graft chain at its planned diameters and the rings between segments."""
+    if drawing.add(
         "stent_graft",
-        meshes.get("stent_graft"),
         color=_rgb("stent_graft"),
         opacity=OPACITY["stent_graft"],
         smooth_shading=True,
     ):
-        legend.append(("stent-grafts (planned diameters)", _legend_rgb("stent_graft")))
-    add("stent_boundaries", meshes.get("stent_boundaries"), color=_rgb("stent_boundaries"))
-    if add(
+        drawing.legend.append(("stent-grafts (planned diameters)", _legend_rgb("stent_graft")))
+    drawing.add("stent_boundaries", color=_rgb("stent_boundaries"))
+
+
+def _draw_needle(drawing: _Drawing, view: PlanView, annotations: bool) -> None:
+    """The chosen needle and, with annotations, a halo round it (a needle of a few mm is
+    a speck in a view of the whole leg) and its length."""
+    if not drawing.add(
         "needle",
-        meshes.get("needle"),
         color=_rgb("needle"),
         smooth_shading=True,
         ambient=0.5,
         diffuse=0.6,
         specular=0.0,
     ):
-        legend.append(("needle, halo: chosen crossing", _rgb("needle")))
-        crossing = view.crossing
-        if annotations and crossing is not None:
-            a = np.asarray(crossing["artery_point_mm"])
-            b = np.asarray(crossing["vein_point_mm"])
-            # A needle of a few mm is a speck in a view of the whole leg: a halo marks it there.
-            actors["crossing_halo"] = plotter.add_mesh(
-                pv.Sphere(radius=HALO_MM, center=(a + b) / 2),
-                color=_rgb("needle"),
-                opacity=0.3,
-                name="crossing_halo",
-            )
-            actors["needle_label"] = plotter.add_point_labels(
-                [(a + b) / 2 + np.array([0.0, 0.0, 3.0])],
-                [f"needle {crossing['distance_mm']:.1f} mm"],
-                font_size=16,
-                point_size=1,
-                shape_opacity=0.7,
-                text_color="black",
-                shape_color="white",
-                always_visible=True,
-                name="needle_label",
-            )
-    if annotations:
-        if legend:
-            actors["legend"] = plotter.add_legend(
-                legend,
-                bcolor="white",
-                border=True,
-                size=(0.28, 0.2),
-                loc="upper left",
-                face="rectangle",
-            )
-        plotter.add_orientation_widget(orientation_cube(), viewport=(0.0, 0.0, 0.18, 0.18))
-    return Scene(plotter, actors, view, meshes, annotations)
+        return
+    drawing.legend.append(("needle, halo: chosen crossing", _rgb("needle")))
+    crossing = view.crossing
+    if not annotations or crossing is None:
+        return
+    middle = (np.asarray(crossing["artery_point_mm"]) + np.asarray(crossing["vein_point_mm"])) / 2
+    drawing.actors["crossing_halo"] = drawing.plotter.add_mesh(
+        pv.Sphere(radius=HALO_MM, center=middle),
+        color=_rgb("needle"),
+        opacity=0.3,
+        name="crossing_halo",
+    )
+    drawing.actors["needle_label"] = drawing.plotter.add_point_labels(
+        [middle + np.array([0.0, 0.0, 3.0])],
+        [f"needle {crossing['distance_mm']:.1f} mm"],
+        font_size=16,
+        point_size=1,
+        shape_opacity=0.7,
+        text_color="black",
+        shape_color="white",
+        always_visible=True,
+        name="needle_label",
+    )
 
 
 #: The anatomical direction (LPS) each signed axis points to.
