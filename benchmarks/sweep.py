@@ -3,7 +3,8 @@
 Run ``pdvaplan bench sweep --n 200 --seed 1001 --out DIR [--stages plan,centerlines,kernels]``
 (or ``python -m benchmarks.sweep ...``). Each seed is one row (`sweep_row`): the random leg of
 that seed (`phantoms.make_phantom("random", seed)`: leg, grid, acquisition and, by default,
-what the scan holds, all drawn from the seed) is generated where the row runs, every
+what the scan holds, all drawn from the seed; or, with ``--phantom NAME``, a preset's leg
+with the seed's image noise) is generated where the row runs, every
 requested stage runs on it and is scored against the phantom's truth, and the row (a flat
 dict of the drawn parameters, the errors, each stage's seconds and the row's peak memory)
 travels back. Nothing else travels: a row is reproducible from its seed and options alone.
@@ -126,6 +127,25 @@ def parse_stages(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(stage for stage in STAGES if stage in names)
 
 
+def check_phantom(name: str) -> None:
+    """Refuse a ``--phantom`` that is neither ``random`` nor a preset.
+
+    Examples
+    --------
+    >>> check_phantom("calcified")
+    >>> check_phantom("leg")
+    Traceback (most recent call last):
+    ...
+    pdvaplan.errors.PdvaplanInputError: --phantom leg: expected random or a preset (basic, ...)
+    """
+    from phantoms.presets import PRESETS
+
+    if name != "random" and name not in PRESETS:
+        raise PdvaplanInputError(
+            f"--phantom {name}: expected random or a preset ({', '.join(PRESETS)})"
+        )
+
+
 def parse_conditions(text: str):
     """What the scanned legs hold (`phantoms.Conditions`), from ``--conditions``.
 
@@ -189,8 +209,9 @@ def sweep_row(
     conditions: str = "random",
     spacing_mm: tuple[float, ...] | None = None,
     threads: int | None = None,
+    phantom: str = "random",
 ) -> dict:
-    """Generate the random leg of `seed` here, run `stages` on it and score them.
+    """Generate the leg of `seed` here, run `stages` on it and score them.
 
     Pure in its arguments: the same arguments give the same row, wherever it runs, except
     for the columns `is_measurement` names (times, memory, threads, process id).
@@ -198,7 +219,7 @@ def sweep_row(
     Parameters
     ----------
     seed : int
-        The leg's seed (`phantoms.make_phantom("random", seed)`).
+        The leg's seed (`phantoms.make_phantom(phantom, seed)`).
     stages : tuple of str or str
         Any of `STAGES` (or a comma list).
     conditions : str
@@ -209,6 +230,9 @@ def sweep_row(
     threads : int, optional
         Threads the stages work on (`pdvaplan.threads.set_threads`; None: as the process
         is set, every core by default).
+    phantom : str
+        ``random`` (every parameter drawn from the seed) or a preset of
+        `phantoms.presets.PRESETS` (its leg and grid; the seed draws the image noise).
 
     Returns
     -------
@@ -232,6 +256,7 @@ def sweep_row(
         set_threads(threads)
     row: dict = {
         "seed": int(seed),
+        "phantom": phantom,
         "stages": ",".join(stages),
         "conditions": conditions,
         "spacing_override_mm": None if spacing is None else " ".join(f"{s:g}" for s in spacing),
@@ -244,7 +269,7 @@ def sweep_row(
     else:
         tracemalloc.start()
     try:
-        errors = _run_row(row, seed, stages, conditions, spacing)
+        errors = _run_row(row, seed, stages, conditions, spacing, phantom)
         row["peak_mib"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
     finally:
         if not tracing:
@@ -257,26 +282,26 @@ def sweep_row(
     return row
 
 
-def _run_row(row: dict, seed: int, stages, conditions: str, spacing) -> list[str]:
+def _run_row(row: dict, seed: int, stages, conditions: str, spacing, phantom: str) -> list[str]:
     """Fill `row` with the phantom's parameters and each stage's columns; return the errors."""
     from phantoms import make_phantom
 
     start = time.perf_counter()
     try:
-        phantom = make_phantom(
-            "random", seed, spacing_mm=spacing, conditions=parse_conditions(conditions)
+        leg = make_phantom(
+            phantom, seed, spacing_mm=spacing, conditions=parse_conditions(conditions)
         )
     except Exception as error:  # a row that fails is a row, never the end of the sweep
         row["phantom_s"] = round(time.perf_counter() - start, 3)
         row["phantom_error"] = _error_text(error)
         return [f"phantom: {row['phantom_error']}"]
     row["phantom_s"] = round(time.perf_counter() - start, 3)
-    row |= drawn_parameters(phantom.truth)
+    row |= drawn_parameters(leg.truth)
     errors = []
     for stage in stages:
         start = time.perf_counter()
         try:
-            row |= STAGE_FUNCTIONS[stage](phantom)
+            row |= STAGE_FUNCTIONS[stage](leg)
         except Exception as error:  # report any crash of a stage under test
             row[f"{stage}_error"] = _error_text(error)
             errors.append(f"{stage}: {row[f'{stage}_error']}")
@@ -477,6 +502,7 @@ def run_sweep(
     spacing_mm: tuple[float, ...] | None = None,
     threads: int | None = None,
     quiet: bool = False,
+    phantom: str = "random",
 ) -> SweepResult:
     """Run `sweep_row` for every seed not yet in ``out_dir/rows.jsonl``, then write the table,
     the summary and the plots of all of `seeds`.
@@ -485,7 +511,7 @@ def run_sweep(
     ----------
     seeds : list of int
         The rows.
-    stages, conditions, spacing_mm
+    stages, conditions, spacing_mm, phantom
         Passed to `sweep_row`.
     out_dir : path
         Folder to write into (created); its ``rows.jsonl`` holds the rows done so far.
@@ -518,12 +544,13 @@ def run_sweep(
     stages = parse_stages(stages)
     parse_conditions(conditions)
     spacing = _spacing(spacing_mm)
+    check_phantom(phantom)
     if not seeds:
         raise PdvaplanInputError("--n 0: expected 1 or more seeds")
     if workers is not None and workers < 1:
         raise PdvaplanInputError(f"--workers {workers}: expected 1 or more")
     folder = output_folder(out_dir)
-    options = {"stages": ",".join(stages), "conditions": conditions}
+    options = {"phantom": phantom, "stages": ",".join(stages), "conditions": conditions}
     options["spacing_override_mm"] = (
         None if spacing is None else " ".join(f"{s:g}" for s in spacing)
     )
@@ -531,7 +558,8 @@ def run_sweep(
     for row in done.values():
         if any(row.get(key) != value for key, value in options.items()):
             raise PdvaplanInputError(
-                f"{folder}: holds rows of another sweep (seed {row['seed']}: stages "
+                f"{folder}: holds rows of another sweep (seed {row['seed']}: phantom "
+                f"{row.get('phantom')}, stages "
                 f"{row.get('stages')}, conditions {row.get('conditions')}, spacing "
                 f"{row.get('spacing_override_mm')}); choose another --out"
             )
@@ -553,12 +581,14 @@ def run_sweep(
 
         if scheduler == "serial":
             for seed in todo:
-                keep(sweep_row(seed, *arguments, threads=threads))
+                keep(sweep_row(seed, *arguments, threads=threads, phantom=phantom))
         elif todo:
             if scheduler is None:
                 workers = workers or available_cores()
                 threads = threads or max(1, available_cores() // workers)
-            worker_memory = _on_dask(todo, arguments, scheduler, workers, threads or 1, keep)
+            worker_memory = _on_dask(
+                todo, arguments, phantom, scheduler, workers, threads or 1, keep
+            )
     seconds = time.perf_counter() - start
     rows = [done[seed] for seed in sorted(dict.fromkeys(seeds))]
     paths = write_outputs(rows, folder, _command(folder, options), worker_memory)
@@ -573,7 +603,7 @@ def run_sweep(
     return SweepResult(rows, todo, seconds, worker_memory, paths)
 
 
-def _on_dask(todo, arguments, scheduler, workers, threads, keep) -> dict:
+def _on_dask(todo, arguments, phantom, scheduler, workers, threads, keep) -> dict:
     """Run the rows of `todo` on a local cluster (`scheduler` None) or the scheduler's; hand
     each row to `keep` as it arrives. Returns the worker processes' memory at the end."""
     from dask.distributed import Client, LocalCluster, as_completed
@@ -598,7 +628,9 @@ def _on_dask(todo, arguments, scheduler, workers, threads, keep) -> dict:
                 ) from None
         with client:
             futures = {
-                client.submit(sweep_row, seed, *arguments, threads=threads, pure=False): seed
+                client.submit(
+                    sweep_row, seed, *arguments, threads=threads, phantom=phantom, pure=False
+                ): seed
                 for seed in todo
             }
             for future in as_completed(futures):
@@ -671,8 +703,8 @@ def _command(folder: Path, options: dict) -> str:
     spacing = options["spacing_override_mm"]
     return (
         f"pdvaplan bench sweep --serial --n 1 --seed {{seed}} --out {folder}/rerun-{{seed}} "
-        f"--stages {options['stages']} --conditions {options['conditions']}"
-        + (f" --spacing-mm {spacing}" if spacing else "")
+        f"--phantom {options['phantom']} --stages {options['stages']} "
+        f"--conditions {options['conditions']}" + (f" --spacing-mm {spacing}" if spacing else "")
     )
 
 
@@ -721,7 +753,7 @@ def summary(rows: list[dict], rerun: str, workers: dict | None = None) -> str:
     failed = [row for row in rows if row.get("failed")]
     columns = table_columns(rows)
     lines = [
-        "# Sweep of random phantom legs\n",
+        f"# Sweep of {rows[0].get('phantom', 'random')} phantom legs\n",
         f"Machine: {machine_note()}.\n",
         f"{len(rows)} rows (seeds {rows[0]['seed']}-{rows[-1]['seed']}), stages "
         f"{rows[0].get('stages')}, conditions {rows[0].get('conditions')}"
@@ -860,6 +892,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n", type=int, default=20, help="phantoms (seeds) [20]")
     parser.add_argument("--seed", type=int, default=1001, help="first seed [1001]")
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
+    parser.add_argument(
+        "--phantom",
+        default="random",
+        help="random (every parameter drawn from the seed) or a preset: basic, "
+        "two-arteries, calcified, infeasible, noisy-stenosis, oblique [random]",
+    )
     parser.add_argument("--stages", default="plan", help=f"comma list of {','.join(STAGES)} [plan]")
     parser.add_argument(
         "--conditions",
@@ -907,6 +945,7 @@ def main(argv: list[str] | None = None) -> None:
         spacing_mm=args.spacing_mm,
         threads=args.threads,
         quiet=args.quiet,
+        phantom=args.phantom,
     )
 
 

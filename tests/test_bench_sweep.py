@@ -20,6 +20,7 @@ from dask.distributed import LocalCluster
 
 from benchmarks.sweep import is_measurement, run_sweep
 from pdvaplan.cli import main
+from pdvaplan.errors import PdvaplanInputError
 
 SEEDS = [1001, 1002]
 STAGES = "kernels,centerlines"
@@ -106,3 +107,27 @@ def test_an_unwritable_out_folder_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["bench", "sweep", "--n", "1", "--out", str(tmp_path / "file" / "X")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot create folder" in err
+
+
+def test_a_preset_is_swept_from_its_own_leg(tmp_path):
+    from phantoms import make_phantom
+
+    (row,) = run_sweep(
+        [3],
+        "kernels",
+        "random",
+        tmp_path,
+        spacing_mm=COARSE_MM,
+        quiet=True,
+        scheduler="serial",
+        phantom="two-arteries",
+    ).rows
+    leg = make_phantom("two-arteries", 3, spacing_mm=COARSE_MM * 3)
+    assert row["phantom"] == "two-arteries" and not row["failed"], row["error"]
+    assert row["mvoxels"] == pytest.approx(leg.labels.array.size / 1e6, rel=1e-3)
+    assert row["kernels_max_difference_mm"] < 1e-9
+    # the folder holds this preset's rows: a random sweep into it is refused
+    with pytest.raises(PdvaplanInputError, match="another sweep"):
+        run_sweep(
+            [3], "kernels", "random", tmp_path, spacing_mm=COARSE_MM, quiet=True, scheduler="serial"
+        )

@@ -61,21 +61,21 @@ def render_view(
     pictures: list[Path] = []
     feasible = view.crossing is not None
 
-    start = time.perf_counter()
-    meshes = scene_meshes(view)
-    timings["surfaces"] = time.perf_counter() - start
-    meshes_written = []
-    for name in EXPORTED:
-        mesh = meshes.get(name)
-        if mesh is not None and mesh.n_points:
-            path = folder / f"scene-{name.replace('_', '-')}.vtp"
-            meshes_written.append(write_mesh(mesh, path))
-    timings["meshes (.vtp)"] = time.perf_counter() - start - timings["surfaces"]
-
-    # The 2D figures (matplotlib) are drawn on a thread of their own while the 3D
-    # views render: each half spends most of its time outside the GIL.
+    # The 2D figures (matplotlib) are drawn on a thread of their own while the surfaces
+    # are made and the 3D views render (VTK): side by side they took 2.6-3.1 s for the
+    # demo's leg, one after the other 3.3-3.8 s (benchmarks/render.py).
     with ThreadPoolExecutor(max_workers=1) as pool:
         flat = pool.submit(_draw_figures, view, folder, feasible)
+        start = time.perf_counter()
+        meshes = scene_meshes(view)
+        timings["surfaces"] = time.perf_counter() - start
+        meshes_written = []
+        for name in EXPORTED:
+            mesh = meshes.get(name)
+            if mesh is not None and mesh.n_points:
+                path = folder / f"scene-{name.replace('_', '-')}.vtp"
+                meshes_written.append(write_mesh(mesh, path))
+        timings["meshes (.vtp)"] = time.perf_counter() - start - timings["surfaces"]
         pictures += _draw_scene(view, meshes, folder, feasible, timings)
         drawn, flat_timings = flat.result()
     pictures += drawn
