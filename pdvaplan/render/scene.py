@@ -230,32 +230,35 @@ def _draw_centerlines(drawing: _Drawing, annotations: bool) -> dict:
         "title_font_size": 14,
         "label_font_size": 12,
     }
-    drawing.add(
-        "centerlines",
-        scalars="radius_mm",
-        cmap=RADIUS_CMAP,
-        line_width=3,
-        render_lines_as_tubes=True,
-        scalar_bar_args=radius_bar if annotations else None,
-        show_scalar_bar=annotations,
+    _draw_coloured_lines(
+        drawing, "centerlines", "radius_mm", RADIUS_CMAP, 3, radius_bar, annotations
     )
     return radius_bar
+
+
+def _draw_coloured_lines(
+    drawing: _Drawing, name: str, scalars: str, cmap, width: int, bar: dict, annotations: bool
+) -> bool:
+    """Layer `name` as tubes coloured by its point array `scalars`, with a colour bar when
+    annotated; whether it was drawn."""
+    return drawing.add(
+        name,
+        scalars=scalars,
+        cmap=cmap,
+        line_width=width,
+        render_lines_as_tubes=True,
+        scalar_bar_args=bar if annotations else None,
+        show_scalar_bar=annotations,
+    )
 
 
 def _draw_candidates(drawing: _Drawing, view: PlanView, radius_bar: dict, annotations: bool):
     """The candidate needles coloured by distance, with a ball at each other site's artery
     end (the needle marks the chosen one)."""
     distance_bar = radius_bar | {"title": "candidate distance (mm)\n", "position_y": 0.15}
-    drawn = drawing.add(
-        "candidates",
-        scalars="distance_mm",
-        cmap=DISTANCE_CMAP,
-        line_width=4,
-        render_lines_as_tubes=True,
-        scalar_bar_args=distance_bar if annotations else None,
-        show_scalar_bar=annotations,
-    )
-    if not drawn:
+    if not _draw_coloured_lines(
+        drawing, "candidates", "distance_mm", DISTANCE_CMAP, 4, distance_bar, annotations
+    ):
         return
     candidates = drawing.meshes["candidates"]
     n = candidates.n_points // 2
