@@ -4,7 +4,8 @@ Run ``pdvaplan bench sweep --n 200 --seed 1001 --out DIR [--stages plan,centerli
 (or ``python -m benchmarks.sweep ...``). Each seed is one row (`sweep_row`): the random leg of
 that seed (`phantoms.make_phantom("random", seed)`: leg, grid, acquisition and, by default,
 what the scan holds, all drawn from the seed; or, with ``--phantom NAME``, a preset's leg
-with the seed's image noise) is generated where the row runs, every
+with the seed's image noise; ``--grid FILE`` sweeps every combination of a parameter grid,
+`read_grid`) is generated where the row runs, every
 requested stage runs on it and is scored against the phantom's truth, and the row (a flat
 dict of the drawn parameters, the errors, each stage's seconds and the row's peak memory)
 travels back. Nothing else travels: a row is reproducible from its seed and options alone.
@@ -39,6 +40,7 @@ Stages:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -752,14 +754,21 @@ def summary(rows: list[dict], rerun: str, workers: dict | None = None) -> str:
 
     failed = [row for row in rows if row.get("failed")]
     columns = table_columns(rows)
+
+    def varied(key: str) -> str:
+        """A sweep option's value, or the values a grid gave it."""
+        values = list(dict.fromkeys(str(row.get(key)) for row in rows))
+        return values[0] if len(values) == 1 else "{" + ", ".join(values) + "}"
+
+    seeds = sorted({row["seed"] for row in rows})
     lines = [
-        f"# Sweep of {rows[0].get('phantom', 'random')} phantom legs\n",
+        f"# Sweep of {varied('phantom')} phantom legs\n",
         f"Machine: {machine_note()}.\n",
-        f"{len(rows)} rows (seeds {rows[0]['seed']}-{rows[-1]['seed']}), stages "
-        f"{rows[0].get('stages')}, conditions {rows[0].get('conditions')}"
+        f"{len(rows)} rows (seeds {seeds[0]}-{seeds[-1]}), stages {varied('stages')}, "
+        f"conditions {varied('conditions')}"
         + (
-            f", spacing {rows[0]['spacing_override_mm']} mm"
-            if rows[0].get("spacing_override_mm")
+            f", spacing {varied('spacing_override_mm')} mm"
+            if any(row.get("spacing_override_mm") for row in rows)
             else ""
         )
         + f". Failed (a stage raised, or the worker was lost): {len(failed)} "
@@ -898,6 +907,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="random (every parameter drawn from the seed) or a preset: basic, "
         "two-arteries, calcified, infeasible, noisy-stenosis, oblique [random]",
     )
+    parser.add_argument(
+        "--grid",
+        type=Path,
+        metavar="FILE",
+        help="a JSON parameter grid: lists of phantom, conditions and spacing_mm values; one "
+        "sweep of the seeds per combination, in sub-folders of --out, and a table of all",
+    )
     parser.add_argument("--stages", default="plan", help=f"comma list of {','.join(STAGES)} [plan]")
     parser.add_argument(
         "--conditions",
@@ -925,6 +941,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What a parameter-grid file may vary, and how each value reads on the command line.
+GRID_KEYS = ("phantom", "conditions", "spacing_mm")
+
+
+def read_grid(path: str | os.PathLike) -> list[dict]:
+    """The sweeps a parameter-grid file asks for: every combination of its values.
+
+    The file is JSON: an object whose keys are among `GRID_KEYS`, each a list of values
+    (``phantom``: ``random`` or a preset; ``conditions``: as ``--conditions``;
+    ``spacing_mm``: null, a number or three). A key left out takes the command line's value.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "grid.json"
+    >>> _ = path.write_text('{"phantom": ["basic", "calcified"], "spacing_mm": [1.5, null]}')
+    >>> [sorted(c.items()) for c in read_grid(path)][:2]
+    [[('phantom', 'basic'), ('spacing_mm', 1.5)], [('phantom', 'basic'), ('spacing_mm', None)]]
+    """
+    try:
+        grid = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise PdvaplanInputError(f"{path}: cannot read the parameter grid ({error})") from None
+    if not isinstance(grid, dict) or not grid or set(grid) - set(GRID_KEYS):
+        raise PdvaplanInputError(
+            f"{path}: expected a JSON object with lists under any of {', '.join(GRID_KEYS)}"
+        )
+    if not all(isinstance(values, list) and values for values in grid.values()):
+        raise PdvaplanInputError(f"{path}: every key of the grid needs a list of values")
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def _grid_folder(combination: dict) -> str:
+    """A sub-folder name that says which combination of the grid a sweep is."""
+    words = []
+    for key, value in combination.items():
+        if isinstance(value, list):
+            value = "x".join(f"{v:g}" for v in value)
+        elif isinstance(value, float):
+            value = f"{value:g}"
+        words.append(f"{key}-{value}".replace(",", "+").replace("=", "_").replace(" ", ""))
+    return "_".join(words)
+
+
+def run_grid(grid: list[dict], seeds: list[int], defaults: dict, out_dir, **options) -> list[dict]:
+    """One sweep of `seeds` per combination of `grid` (`read_grid`), each in a sub-folder
+    of `out_dir` (resumable on its own), then the table, summary and plots of all their
+    rows together in `out_dir`. `defaults` gives ``phantom``, ``conditions`` and
+    ``spacing_mm`` where a combination does not; `options` go to `run_sweep`."""
+    from pdvaplan.io import output_folder
+
+    folder = output_folder(out_dir)
+    rows = []
+    for combination in grid:
+        chosen = defaults | {k: combination[k] for k in combination}
+        rows += run_sweep(
+            seeds,
+            options["stages"],
+            chosen["conditions"],
+            folder / _grid_folder(combination),
+            spacing_mm=chosen["spacing_mm"],
+            phantom=chosen["phantom"],
+            **{k: v for k, v in options.items() if k != "stages"},
+        ).rows
+    write_outputs(rows, folder, "(each combination's summary.md, in its sub-folder)")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run ``pdvaplan bench sweep`` with the arguments `argv`."""
     args = build_parser().parse_args(argv)
@@ -935,8 +1020,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads is not None and args.threads < 1:
         raise PdvaplanInputError(f"--threads {args.threads}: expected 1 or more")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    seeds = list(range(args.seed, args.seed + args.n))
+    if args.grid is not None:
+        run_grid(
+            read_grid(args.grid),
+            seeds,
+            {"phantom": args.phantom, "conditions": args.conditions, "spacing_mm": args.spacing_mm},
+            args.out,
+            stages=args.stages,
+            scheduler="serial" if args.serial else args.scheduler,
+            workers=args.workers,
+            threads=args.threads,
+            quiet=args.quiet,
+        )
+        return
     run_sweep(
-        list(range(args.seed, args.seed + args.n)),
+        seeds,
         args.stages,
         args.conditions,
         args.out,

@@ -131,3 +131,25 @@ def test_a_preset_is_swept_from_its_own_leg(tmp_path):
         run_sweep(
             [3], "kernels", "random", tmp_path, spacing_mm=COARSE_MM, quiet=True, scheduler="serial"
         )
+
+
+def test_a_parameter_grid_is_one_sweep_per_combination_and_one_table(tmp_path):
+    from benchmarks.sweep import read_grid, run_grid
+
+    grid_file = tmp_path / "grid.json"
+    grid_file.write_text(json.dumps({"phantom": ["basic", "two-arteries"], "spacing_mm": [2.0]}))
+    grid = read_grid(grid_file)
+    assert grid == [
+        {"phantom": "basic", "spacing_mm": 2.0},
+        {"phantom": "two-arteries", "spacing_mm": 2.0},
+    ]
+    defaults = {"phantom": "random", "conditions": "none", "spacing_mm": None}
+    out = tmp_path / "out"
+    rows = run_grid(grid, [5], defaults, out, stages="kernels", scheduler="serial", quiet=True)
+    assert [(row["phantom"], row["seed"]) for row in rows] == [("basic", 5), ("two-arteries", 5)]
+    assert all(not row["failed"] and row["kernels_max_difference_mm"] < 1e-9 for row in rows)
+    assert {p.name for p in out.iterdir() if p.is_dir()} == {
+        "phantom-basic_spacing_mm-2",
+        "phantom-two-arteries_spacing_mm-2",
+    }
+    assert len(pyarrow.parquet.read_table(out / "sweep.parquet")) == 2
