@@ -30,9 +30,9 @@ Stages:
     Our centrelines (`benchmarks.centerline_peers.ours`) of the true label map's arteries
     and veins, scored against the true centrelines (`phantoms.scoring.centerline_accuracy`).
 ``kernels``
-    The planner's kernel `pdvaplan.kernels.nearest_segments_within` on the true
-    centrelines (each vein of the right leg with its paired artery, every 5th true sample:
-    1 mm apart),
+    The planner's own kernel call (`pdvaplan.planning.candidates.nearest_on_vein`: each
+    artery segment's nearest vein segment at any distance) on the true centrelines (each
+    vein of the right leg with its paired artery, every 5th true sample: 1 mm apart),
     timed, and checked against brute-force NumPy over all segment pairs
     (`benchmarks.kernels.nearest_brute`, exact segment distances).
 """
@@ -422,16 +422,21 @@ def centerlines_stage(phantom) -> dict:
 
 
 def kernels_stage(phantom) -> dict:
-    """`nearest_segments_within` (the planner's kernel) on each vein and its paired artery's
-    true centrelines, against brute-force NumPy: largest distance difference and segment
-    disagreements. The kernels are loaded by a small call first, outside the timing."""
-    from benchmarks.kernels import REACH_MM, nearest_brute
-    from pdvaplan.kernels import nearest_segments_within
+    """The planner's kernel call (`nearest_on_vein`) on each vein and its paired artery's
+    true centrelines, against brute-force NumPy asked the same (every segment's nearest at
+    any distance): largest distance difference and segments that disagree about having a
+    nearest one. The kernel is loaded by a small call first, outside the timing."""
+    from benchmarks.kernels import nearest_brute
+    from pdvaplan.centerlines import END_BORDER, Centerline
+    from pdvaplan.planning.candidates import nearest_on_vein
+
+    def line(name: str, points_mm: np.ndarray) -> Centerline:
+        return Centerline(name, points_mm, np.ones(len(points_mm)), END_BORDER, END_BORDER)
 
     vessels = {v["name"]: v for v in phantom.truth["vessels"]}
     pairs = [(v["paired_artery"], name) for name, v in vessels.items() if v["kind"] == "vein"]
-    line = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    nearest_segments_within(line, line + 1.0, REACH_MM)
+    short = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    nearest_on_vein(line("a", short), line("b", short + 1.0))
     call_s = brute_s = 0.0
     difference = 0.0
     disagreements = segments = 0
@@ -439,10 +444,10 @@ def kernels_stage(phantom) -> dict:
         a = np.asarray(vessels[artery]["points_mm"])[::KERNEL_SAMPLE_STEP]
         b = np.asarray(vessels[vein]["points_mm"])[::KERNEL_SAMPLE_STEP]
         start = time.perf_counter()
-        found = nearest_segments_within(a, b, REACH_MM)
+        found = nearest_on_vein(line(artery, a), line(vein, b))
         call_s += time.perf_counter() - start
         start = time.perf_counter()
-        brute_segment, brute_distance = nearest_brute(a, b)
+        brute_segment, brute_distance = nearest_brute(a, b, reach_mm=np.inf)
         brute_s += time.perf_counter() - start
         has = found.segment_b >= 0
         disagreements += int(np.count_nonzero(has != (brute_segment >= 0)))
@@ -593,7 +598,7 @@ def run_sweep(
             )
     seconds = time.perf_counter() - start
     rows = [done[seed] for seed in sorted(dict.fromkeys(seeds))]
-    paths = write_outputs(rows, folder, _command(folder, options), worker_memory)
+    paths = write_outputs(rows, folder, worker_memory)
     if not quiet:
         failed = sum(bool(row.get("failed")) for row in rows)
         print(
@@ -700,13 +705,30 @@ def load_rows(folder: str | os.PathLike) -> list[dict]:
     return list(rows.values())
 
 
-def _command(folder: Path, options: dict) -> str:
-    """The command line that reruns one seed of the sweep (``{seed}`` to fill in)."""
-    spacing = options["spacing_override_mm"]
+#: The options a row records, which a rerun of it repeats (a grid varies some of them).
+ROW_OPTIONS = ("phantom", "stages", "conditions", "spacing_override_mm")
+
+
+def rerun_command(folder: Path, rows: list[dict]) -> str:
+    """The command line that reruns one row into ``folder/rerun-{seed}``: ``{seed}`` to fill
+    in, and ``{phantom}`` and the like for options the rows do not share (a grid's).
+
+    Examples
+    --------
+    >>> rows = [{"seed": s, "phantom": p, "stages": "plan", "conditions": "none",
+    ...          "spacing_override_mm": None} for s, p in ((1, "basic"), (2, "calcified"))]
+    >>> rerun_command(Path("out"), rows).split(" --out ")[1]
+    'out/rerun-{seed} --phantom {phantom} --stages plan --conditions none'
+    """
+    shared = {}
+    for key in ROW_OPTIONS:
+        values = {str(row.get(key)) for row in rows}
+        shared[key] = values.pop() if len(values) == 1 else f"{{{key}}}"
+    spacing = shared.pop("spacing_override_mm")
     return (
         f"pdvaplan bench sweep --serial --n 1 --seed {{seed}} --out {folder}/rerun-{{seed}} "
-        f"--phantom {options['phantom']} --stages {options['stages']} "
-        f"--conditions {options['conditions']}" + (f" --spacing-mm {spacing}" if spacing else "")
+        + " ".join(f"--{key} {value}" for key, value in shared.items())
+        + ("" if spacing == "None" else f" --spacing-mm {spacing}")
     )
 
 
@@ -719,9 +741,7 @@ def table_columns(rows: list[dict]) -> list[str]:
     return list(dict.fromkeys(key for row in rows for key in row))
 
 
-def write_outputs(
-    rows: list[dict], folder: Path, rerun: str, workers: dict | None = None
-) -> list[Path]:
+def write_outputs(rows: list[dict], folder: Path, workers: dict | None = None) -> list[Path]:
     """``sweep.parquet``, ``sweep.csv``, ``summary.md``, ``errors.png`` and ``times.png``."""
     import pyarrow as pa
     import pyarrow.csv
@@ -734,7 +754,7 @@ def write_outputs(
     paths = [
         write_atomically(folder / "sweep.parquet", lambda t: pyarrow.parquet.write_table(table, t)),
         write_atomically(folder / "sweep.csv", lambda t: pyarrow.csv.write_csv(table, t)),
-        write_text_atomically(folder / "summary.md", summary(rows, rerun, workers)),
+        write_text_atomically(folder / "summary.md", summary(rows, folder, workers)),
     ]
     ok = [row for row in rows if not row.get("failed")]
     paths += plot_errors(ok, folder / "errors.png") + plot_times(ok, folder / "times.png")
@@ -747,7 +767,7 @@ def _values(rows: list[dict], column: str) -> np.ndarray:
     )
 
 
-def summary(rows: list[dict], rerun: str, workers: dict | None = None) -> str:
+def summary(rows: list[dict], folder: Path, workers: dict | None = None) -> str:
     """The markdown summary: failures, medians and percentiles, the worst rows."""
     from benchmarks.machine import machine_note
     from benchmarks.phantoms import markdown_table
@@ -807,7 +827,8 @@ def summary(rows: list[dict], rerun: str, workers: dict | None = None) -> str:
         shown = [{"worker": name} | memory for name, memory in workers.items()]
         lines += ["## Worker processes at the end\n", markdown_table(shown), ""]
     lines.append(f"## The {WORST} worst rows of each error\n")
-    lines.append(f"Rerun one: `{rerun}`.\n")
+    lines.append(f"Rerun one: `{rerun_command(folder, rows)}`.\n")
+    grid_columns = [key for key in ROW_OPTIONS if len({str(row.get(key)) for row in rows}) > 1]
     for column in [c for c in columns if c in ERRORS]:
         ranked = sorted(
             (row for row in rows if isinstance(row.get(column), int | float)),
@@ -815,8 +836,9 @@ def summary(rows: list[dict], rerun: str, workers: dict | None = None) -> str:
         )[:WORST]
         if ranked:
             shown = [
-                {
-                    "seed": row["seed"],
+                {"seed": row["seed"]}
+                | {key: row.get(key) for key in grid_columns}
+                | {
                     column: f"{row[column]:.4g}",
                     "noise HU": row.get("noise_hu"),
                     "spacing mm": row.get("spacing_mm"),
@@ -1006,7 +1028,7 @@ def run_grid(grid: list[dict], seeds: list[int], defaults: dict, out_dir, **opti
             phantom=chosen["phantom"],
             **{k: v for k, v in options.items() if k != "stages"},
         ).rows
-    write_outputs(rows, folder, "(each combination's summary.md, in its sub-folder)")
+    write_outputs(rows, folder)
     return rows
 
 
