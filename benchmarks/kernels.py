@@ -438,13 +438,10 @@ def planner_call_rows(repeats: int) -> list[str]:
         return [(n.segment_b, n.distance_mm) for n in (nearest_on_vein(a, v) for a, v in pairs)]
 
     def peer(route):
+        nearest = nearest_brute if route == "brute" else partial(nearest_library, route)
+
         def call(_a, _b):
-            return [
-                (nearest_brute if route == "brute" else partial(nearest_library, route))(
-                    a.points_mm, v.points_mm, reach_mm=everywhere_mm
-                )
-                for a, v in pairs
-            ]
+            return [nearest(a.points_mm, v.points_mm, reach_mm=everywhere_mm) for a, v in pairs]
 
         return call
 

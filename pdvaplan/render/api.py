@@ -62,8 +62,9 @@ def render_view(
     feasible = view.crossing is not None
 
     # The 2D figures (matplotlib) are drawn on a thread of their own while the surfaces
-    # are made and the 3D views render (VTK): side by side they took 2.6-3.1 s for the
-    # demo's leg, one after the other 3.3-3.8 s (benchmarks/render.py).
+    # are made and the 3D views render (VTK); benchmarks/render.py times the whole. Only
+    # the figures' thread calls numba's kernels (nearest_on_vein): with numba's workqueue
+    # threading layer, parallel kernels must not run from two threads at once.
     with ThreadPoolExecutor(max_workers=1) as pool:
         flat = pool.submit(_draw_figures, view, folder, feasible)
         start = time.perf_counter()
