@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
 from pdvaplan.io import Volume, resample_to
-from pdvaplan.segmentation import filters, segment
+from pdvaplan.segmentation import segment
 from pdvaplan.segmentation.calcium import find_calcium
 from pdvaplan.segmentation.settings import SegmentationSettings
 from phantoms import DIRECTIONS, Acquisition, Conditions, make_phantom
@@ -307,40 +307,6 @@ def test_air_only_is_rejected():
     air = ph.arterial.with_array(np.full(ph.arterial.shape, -1000, np.int16))
     with pytest.raises(PdvaplanInputError, match="no body"):
         segment(air, ph.venous)
-
-
-def test_components_match_scipy_labelling():
-    rng = np.random.default_rng(3)
-    mask = ndimage.gaussian_filter(rng.normal(size=(40, 50, 30)), 1.0) > 0.1
-    labels, count = ndimage.label(mask)
-    parts = filters.Components(mask)
-    assert parts.count == count
-    assert sorted(parts.sizes().tolist()) == sorted(np.bincount(labels.ravel())[1:].tolist())
-    # Same partition: each of our components is exactly one scipy component.
-    ours = np.zeros(mask.shape, np.int64)
-    ours.ravel()[parts.flat] = parts.ids + 1
-    pairs = np.unique(np.stack([ours[mask], labels[mask]]), axis=1)
-    assert pairs.shape[1] == count
-    low, high = parts.boxes()
-    for c, box in enumerate(ndimage.find_objects(ours)):
-        assert [(b.start, b.stop) for b in box] == list(zip(low[c], high[c], strict=True))
-
-
-def test_within_mm_in_boxes_equals_full_transform():
-    rng = np.random.default_rng(4)
-    mask = ndimage.gaussian_filter(rng.normal(size=(60, 40, 50)), 1.5) > 0.25
-    spacing = np.array([0.7, 1.3, 0.9])
-    expected = ndimage.distance_transform_edt(~mask, sampling=spacing) <= 2.0
-    assert np.array_equal(filters.within_mm(mask, spacing, 2.0), expected)
-
-
-def test_threaded_smoothing_equals_scipy():
-    rng = np.random.default_rng(5)
-    image = rng.normal(50, 30, (160, 130, 110)).astype(np.int16)  # above the serial limit
-    spacing = np.array([0.8, 0.6, 1.2])
-    got = filters.smooth_mm(image, spacing, 0.5)
-    expected = ndimage.gaussian_filter(image, 0.5 / spacing, output=np.float32, truncate=3.0)
-    assert np.allclose(got, expected, atol=1e-3)
 
 
 def test_noise_is_measured_and_sets_the_smoothing():

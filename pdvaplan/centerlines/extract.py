@@ -49,8 +49,9 @@ from pdvaplan.centerlines.polyline import (
     resample,
     smooth,
 )
-from pdvaplan.centerlines.skeleton import depth_mm, skeleton_branches, vessel_paths
+from pdvaplan.centerlines.skeleton import skeleton_branches, vessel_paths
 from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.filters import Components, inside_distance_mm, smooth_mm
 from pdvaplan.io import Volume
 
 #: How far (mm) a free end is followed beyond the last points whose sections were
@@ -121,7 +122,7 @@ def lumen_fraction_from_mask(mask: Volume, blur_mm: float) -> Volume:
     box = bounding_box(mask.array, np.ceil(4.0 * sigma).astype(int) + 1)
     if blur_mm <= 0 or box is None:
         return mask.with_array(fraction)
-    fraction[box] = ndimage.gaussian_filter(fraction[box], sigma, truncate=4.0)
+    fraction[box] = smooth_mm(fraction[box], mask.spacing_mm, blur_mm, truncate=4.0)
     return mask.with_array(fraction)
 
 
@@ -184,25 +185,22 @@ def extract_centerlines(
     # Components are labelled in the mask's bounding box: labelling costs in
     # proportion to the array, and vessels fill a small part of a leg's volume.
     whole_box = bounding_box(binary)
-    components, _ = ndimage.label(binary[whole_box], structure=np.ones((3, 3, 3)))
+    parts = Components(binary[whole_box], connectivity=3)
     corner = np.array([s.start for s in whole_box])
     found = []
-    for number, box in enumerate(ndimage.find_objects(components), start=1):
-        start = corner + [s.start for s in box]
-        stop = corner + [s.stop for s in box]
+    for voxels, box_low, box_high in zip(parts.members(), *parts.boxes(), strict=True):
+        start, stop = corner + box_low, corner + box_high
         extent_mm = (stop - start).max() * spacing.max()
         margin = np.ceil(min(extent_mm, 12.0) / spacing).astype(int) + 2
         lower, upper = np.maximum(start - margin, 0), np.minimum(stop + margin, mask.shape)
-        inside = tuple(slice(a, b) for a, b in zip(start - lower, stop - lower, strict=True))
-        own_array = np.zeros(upper - lower, dtype=bool)
-        own_array[inside] = components[box] == number
+        own_array = parts.in_box(voxels, lower - corner, upper - corner)
         own = mask.crop(lower, upper).with_array(own_array)
         own_lumen = (
             lumen_fraction_from_mask(own, settings.mask_blur_mm)
             if lumen is None
             else _lumen_near(lumen.crop_to(own), own, max(settings.lumen_reach_mm, spacing.max()))
         )
-        depth = depth_mm(own.array, spacing)
+        depth = inside_distance_mm(own.array, spacing)
         branches = skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth)
         for branch, kind in vessel_paths(branches, spacing, depth, mask.direction[2]):
             line = _fit_branch(branch, own, own_lumen, depth, mask, settings, skirt_mm)
@@ -229,7 +227,7 @@ def _lumen_near(lumen: Volume, own: Volume, reach_mm: float) -> Volume:
     own edge; farther out it belongs to whatever lies next to the vessel
     (bone, a paired vessel), and would pull the sections' centroids towards it.
     """
-    near = own.with_array(depth_mm(~own.array, own.spacing_mm) <= reach_mm).crop_to(lumen)
+    near = own.with_array(inside_distance_mm(~own.array, own.spacing_mm) <= reach_mm).crop_to(lumen)
     return lumen.with_array(np.where(near.array, lumen.array, 0.0).astype(np.float32))
 
 

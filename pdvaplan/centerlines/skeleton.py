@@ -23,13 +23,13 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import edt
 import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 from skimage.morphology import skeletonize
 
 from pdvaplan.boxes import bounding_box
+from pdvaplan.filters import inside_distance_mm
 
 #: The 26 neighbour offsets of a voxel.
 _OFFSETS = np.array(
@@ -47,23 +47,6 @@ class Branch:
     index: np.ndarray  # (n, 3) float, voxel indices
     start_junction: int
     end_junction: int
-
-
-def depth_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
-    """Distance (mm) from each mask voxel to the nearest background voxel (0 outside).
-
-    Computed in the mask's bounding box (and a voxel of background), not the
-    whole array; voxels outside the array do not count as background.
-    """
-    depth = np.zeros(mask.shape, np.float32)
-    box = bounding_box(mask, 1)
-    if box is None:
-        return depth
-    depth[box] = edt.edt(
-        np.ascontiguousarray(mask[box], dtype=np.uint8),
-        anisotropy=tuple(float(s) for s in spacing_mm),
-    )
-    return depth
 
 
 def skeleton_branches(
@@ -87,7 +70,7 @@ def skeleton_branches(
         ... and so are those shorter than this many lumen radii at their
         junction (a bulge of a wide vessel makes a short spur).
     depth : numpy.ndarray, optional
-        `depth_mm` of the mask, if the caller has it already.
+        `pdvaplan.filters.inside_distance_mm` of the mask, if the caller has it already.
 
     Returns
     -------
@@ -104,7 +87,7 @@ def skeleton_branches(
     """
     spacing_mm = np.asarray(spacing_mm, dtype=np.float64)
     voxels = _skeleton_voxels(mask, spacing_mm)
-    depth = depth_mm(mask, spacing_mm) if depth is None else depth
+    depth = inside_distance_mm(mask, spacing_mm) if depth is None else depth
     if len(voxels) == 0 and mask.any():
         voxels = _deepest_path(mask, spacing_mm, depth)
     if len(voxels) == 0:
@@ -299,7 +282,7 @@ def vessel_paths(
     spacing_mm : numpy.ndarray
         Voxel size along each array axis (mm).
     depth : numpy.ndarray
-        `depth_mm` of the mask: the lumen radius at skeleton voxels.
+        `pdvaplan.filters.inside_distance_mm` of the mask: the lumen radius at skeleton voxels.
     up : numpy.ndarray
         The physical height gained per mm along each array axis (the third row
         of the volume's direction matrix), so that "highest" and "distal" mean
@@ -323,7 +306,8 @@ def vessel_paths(
     >>> mask[13:28, 4:5, 20:21] = True  # ... and a thin side branch leaving it
     >>> spacing = np.ones(3)
     >>> branches = skeleton_branches(mask, spacing)
-    >>> paths = vessel_paths(branches, spacing, depth_mm(mask, spacing), np.array([0, 0, 1.0]))
+    >>> depth = inside_distance_mm(mask, spacing)
+    >>> paths = vessel_paths(branches, spacing, depth, np.array([0, 0, 1.0]))
     >>> sorted((kind, len(b.index) > 40) for b, kind in paths)
     [('branch', False), ('trunk', True)]
     """

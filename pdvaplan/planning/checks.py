@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from pdvaplan.filters import Components
 from pdvaplan.io import Volume
 from pdvaplan.labels import ARTERY, BONE, CALCIUM, METAL, VEIN
 from pdvaplan.planning.candidates import REJOIN_MM, Candidate, Search, calcium_edge_mm
@@ -393,7 +394,8 @@ def side_from_bones(labels: Volume) -> str | None:
 def bone_pieces(labels: Volume) -> tuple[np.ndarray, np.ndarray]:
     """The bone pieces of a label map (found on every other voxel), largest first: their
     sizes (voxels of the subsampled grid) and physical centres (mm)."""
-    pieces, count = ndimage.label(labels.array[::2, ::2, ::2] == BONE)
+    parts = Components(labels.array[::2, ::2, ::2] == BONE)
+    pieces, count = parts.labels(), parts.count
     if count == 0:
         return np.zeros(0, int), np.zeros((0, 3))
     sizes = np.bincount(pieces.ravel(), minlength=count + 1)[1:]

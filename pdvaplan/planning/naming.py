@@ -50,6 +50,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import Centerline
+from pdvaplan.filters import Components
 from pdvaplan.io import Volume
 from pdvaplan.labels import BONE
 from pdvaplan.planning.vessels import VesselMap
@@ -350,7 +351,8 @@ def _slab_bones(
     raster[cell[:, 0], cell[:, 1]] = True
     raster = ndimage.binary_closing(raster, np.ones((3, 3)))
     raster = ndimage.binary_fill_holes(raster)  # marrow labelled as something else
-    components, count = ndimage.label(raster, np.ones((3, 3)))
+    parts = Components(raster, connectivity=2)
+    components, count = parts.labels(), parts.count
     if count < 2:
         return []
     area = np.bincount(components.ravel(), minlength=count + 1)[1:] * pixel_mm**2

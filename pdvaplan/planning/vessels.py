@@ -22,13 +22,13 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from pdvaplan.centerlines import END_LUMEN, Centerline, CenterlineSettings, extract_centerlines
 from pdvaplan.centerlines.cross_section import tangents
 from pdvaplan.centerlines.polyline import end_direction
 from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.filters import Components
 from pdvaplan.io import Volume
 from pdvaplan.labels import ARTERY, CALCIUM, METAL, VEIN
 
@@ -129,7 +129,7 @@ def map_vessels(
             "centreline"
         )
     veins = _centerlines(labels, label_array == VEIN, vein_lumen, settings, "vein")
-    components, _ = ndimage.label(label_array == ARTERY, structure=np.ones((3, 3, 3)))
+    components = Components(label_array == ARTERY, connectivity=3).labels()
     component_of = {line.id: _component_at(components, labels, line) for line in arteries}
     calcium = _calcified_stretches(labels, label_array, arteries)
     return VesselMap(labels, arteries, veins, calcium, labels.with_array(components), component_of)

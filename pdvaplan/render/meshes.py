@@ -10,21 +10,25 @@ chain) come straight from plan.json and the centrelines, already in mm.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 from skimage.measure import marching_cubes
 
+from pdvaplan.boxes import bounding_box
 from pdvaplan.centerlines.files import centerlines_polydata
 from pdvaplan.centerlines.polyline import arc_length_mm, point_at_arc
+from pdvaplan.filters import smooth_mm
 from pdvaplan.io import Volume
+from pdvaplan.labels import ARTERY, BONE, CALCIUM, METAL, VEIN
 from pdvaplan.render._pyvista import pv
 from pdvaplan.render.planview import PlanView
 
 #: Label values of the contract and the surface each one makes.
-SURFACES = {"artery": 1, "vein": 2, "calcium": 3, "bone": 4, "metal": 5}
+SURFACES = {"artery": ARTERY, "vein": VEIN, "calcium": CALCIUM, "bone": BONE, "metal": METAL}
 #: Marching-cubes step (voxels) per surface: bone is large and needs no fine detail.
 _STEP = {"artery": 1, "vein": 1, "calcium": 1, "bone": 2, "metal": 1}
 #: Gaussian sigma (mm) that rounds the voxel staircase off before the surface is taken.
 SMOOTHING_MM = 0.5
+#: The Gaussian kernel reaches this many sigmas.
+_KERNEL_SIGMAS = 4.0
 
 
 def volume_corners_mm(volume: Volume) -> np.ndarray:
@@ -81,22 +85,17 @@ def label_surface(
     [-6.5, -2.5, 2.5, 6.5, -6.5, -2.5]
     """
     mask = labels.array == value
-    if not mask.any():
+    box = bounding_box(mask)
+    if box is None:
         return pv.PolyData()
-    found = np.flatnonzero
-    lower = np.array(
-        [found(mask.any(axis=tuple(a for a in range(3) if a != d)))[0] for d in range(3)]
-    )
-    upper = np.array(
-        [found(mask.any(axis=tuple(a for a in range(3) if a != d)))[-1] + 1 for d in range(3)]
-    )
+    lower = np.array([s.start for s in box])
     # at least 0.6 voxel, so that thin vessels lose their voxel staircase
     sigma = np.maximum(smoothing_mm / labels.spacing_mm, 0.6) if smoothing_mm > 0 else np.zeros(3)
-    pad = 1 + int(np.ceil(3 * sigma.max())) + step
-    crop = mask[lower[0] : upper[0], lower[1] : upper[1], lower[2] : upper[2]]
-    field = np.pad(crop.astype(np.float32), pad)
+    # padded beyond the kernel's reach: the field is the blur of the mask alone
+    pad = 1 + int(np.ceil(_KERNEL_SIGMAS * sigma.max())) + step
+    field = np.pad(mask[box].astype(np.float32), pad)
     if smoothing_mm > 0:
-        field = ndimage.gaussian_filter(field, sigma, mode="constant")
+        field = smooth_mm(field, labels.spacing_mm, sigma * labels.spacing_mm, _KERNEL_SIGMAS)
     # a speck thinner than the blur keeps a (smaller) surface rather than none
     level = min(0.5, 0.5 * float(field.max()))
     verts, faces, _, _ = marching_cubes(field, level=level, step_size=step)

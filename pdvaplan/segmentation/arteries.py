@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pdvaplan.errors import PdvaplanInputError
-from pdvaplan.segmentation.filters import Components, within_mm
+from pdvaplan.filters import Components, within_mm
 from pdvaplan.segmentation.levels import along_axis
 from pdvaplan.segmentation.lumen import at_fraction, lumen_candidates, lumen_mask
 from pdvaplan.segmentation.phases import SmoothedPhases

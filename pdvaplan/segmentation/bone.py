@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from pdvaplan.segmentation.filters import Components, fill_holes_in_slices, inside_distance_mm
+from pdvaplan.filters import Components, fill_holes_in_slices, inside_distance_mm
 from pdvaplan.segmentation.settings import SegmentationSettings
 
 #: Components this many times the smallest bone volume are bone whatever their thickness.
@@ -188,9 +188,8 @@ def bright_surface(
     >>> len(bright_surface(image, 500.0, np.ones(2), 4.0))
     16
     """
-    labels, count = ndimage.label(image >= level_hu)
-    if count == 0:
+    parts = Components(image >= level_hu)
+    if parts.count == 0:
         return np.zeros((0, image.ndim), int)
-    sizes = np.bincount(labels.ravel())[1:] * float(np.prod(spacing_mm))
-    large = np.isin(labels, 1 + np.flatnonzero(sizes >= min_size))
+    large = parts.mask(parts.sizes() * float(np.prod(spacing_mm)) >= min_size)
     return np.argwhere(large & ~ndimage.binary_erosion(large))

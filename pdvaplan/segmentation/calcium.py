@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import components_touching, within_mm
+from pdvaplan.filters import components_touching, within_mm
 from pdvaplan.segmentation.settings import SegmentationSettings
 
 

@@ -4,7 +4,6 @@ and contrast levels measured."""
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from pdvaplan.segmentation.levels import slab_levels
 
@@ -87,15 +86,6 @@ class CoarseGrid:
 
 #: Least share of the overall contrast level a slab's level must reach.
 LEAST_SHARE = 0.5
-
-
-def smooth_voxels(image: np.ndarray, sigma_voxels: np.ndarray) -> np.ndarray:
-    """Gaussian smoothing with a per-axis sigma in voxels (float32); 0 leaves an axis alone."""
-    out = image
-    for axis, sigma in enumerate(sigma_voxels):
-        if sigma > 0.05:
-            out = ndimage.gaussian_filter1d(out, float(sigma), axis, truncate=3.0)
-    return out
 
 
 def min_voxels(spacing_mm: np.ndarray, volume_mm3: float = 20.0) -> int:

@@ -10,9 +10,9 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.boxes import bounding_box
+from pdvaplan.filters import inside_distance_mm, smooth_mm, within_mm
 from pdvaplan.io import Volume
 from pdvaplan.labels import ARTERY, BONE, CALCIUM, VEIN
-from pdvaplan.segmentation.filters import inside_distance_mm, smooth_mm, within_mm
 from pdvaplan.segmentation.lumen import unmix_artery
 
 if TYPE_CHECKING:

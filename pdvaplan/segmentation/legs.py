@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.filters import Components
 from pdvaplan.io import Volume
 
 #: Size (mm) of the blocks the body is found on.
@@ -120,7 +121,8 @@ def one_leg(
     if join_mm > 0:
         reach = np.maximum(np.round(join_mm / (volume.spacing_mm * factors)).astype(int), 1)
         joined = ndimage.binary_dilation(blocks, np.ones(2 * reach + 1, bool))
-    pieces, count = ndimage.label(joined)
+    parts = Components(joined)
+    pieces, count = parts.labels(), parts.count
     sizes = np.bincount(pieces[blocks], minlength=count + 1)[1:]
     legs = np.flatnonzero(sizes >= MIN_SHARE * sizes.max()) + 1 if count else np.array([], int)
     if legs.size > 2:

@@ -105,12 +105,32 @@ def parabola_peak(counts: np.ndarray, centres: np.ndarray, peak: int) -> float:
     return float(centres[peak])
 
 
-def noise_hu(sample: np.ndarray, window_hu: float = 100.0) -> float:
-    """Noise (standard deviation, HU) of an unsmoothed image: the spread of soft tissue above
-    its mode.
+def noise_hu(
+    sample: np.ndarray,
+    window_hu: float = 100.0,
+    centre_hu: float | None = None,
+    above_only: bool = True,
+) -> float:
+    """Noise (standard deviation, HU) of an image in soft tissue: the median distance of
+    the values near soft tissue's level from it, which is 0.6745 standard deviations.
 
-    Only values above the mode are used (fat lies below soft tissue): their
-    median distance from the mode is 0.674 standard deviations.
+    Parameters
+    ----------
+    sample : numpy.ndarray
+        Voxel values (any shape).
+    window_hu : float
+        Only values within this far of the level count.
+    centre_hu : float, optional
+        Soft tissue's level; None takes the sample's mode.
+    above_only : bool
+        Count only the values above the level. In an unsmoothed image the noisy tail of
+        fat, which lies below soft tissue, reaches into the window; smoothed, it stays
+        outside a narrower one and both sides can count.
+
+    Returns
+    -------
+    float
+        0 when fewer than 100 values count.
 
     Examples
     --------
@@ -118,13 +138,16 @@ def noise_hu(sample: np.ndarray, window_hu: float = 100.0) -> float:
     >>> tissue = np.concatenate([rng.normal(50, 20, 50000), rng.normal(-100, 20, 20000)])
     >>> abs(noise_hu(tissue) - 20.0) < 1.5
     True
+    >>> abs(noise_hu(rng.normal(50, 5, 50000), 50.0, 50.0, above_only=False) - 5.0) < 0.2
+    True
     """
     values = np.asarray(sample, np.float32)
-    mode = np.float32(background_hu(values))
-    above = values[(values >= mode) & (values <= mode + window_hu)]
-    if above.size < 100:
+    centre = np.float32(background_hu(values) if centre_hu is None else centre_hu)
+    offset = values - centre
+    near = (offset >= 0) & (offset <= window_hu) if above_only else np.abs(offset) <= window_hu
+    if np.count_nonzero(near) < 100:
         return 0.0
-    return float(np.median(above - mode) / 0.674)
+    return float(np.median(np.abs(offset[near])) / 0.6745)
 
 
 def slab_levels(

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pdvaplan.segmentation.coarse import smooth_voxels
-from pdvaplan.segmentation.filters import Components, remove_small
+from pdvaplan.filters import Components, remove_small, smooth_mm
 from pdvaplan.segmentation.levels import along_axis
 from pdvaplan.segmentation.phases import SmoothedPhases
 from pdvaplan.segmentation.settings import SegmentationSettings
@@ -125,7 +124,7 @@ def lumen_candidates(
     extra = np.sqrt(
         np.maximum(settings.detection_mm**2 - np.asarray(image_sigma_mm) ** 2 - block_sigma**2, 0.0)
     )
-    small = smooth_voxels(small, extra / coarse.spacing)
+    small = smooth_mm(small, coarse.spacing, extra)
     found = small >= phases.background_hu + 0.5 * settings.min_contrast_hu
     found &= coarse(allowed)
     return remove_small(found, coarse.spacing, settings.min_artery_mm3)

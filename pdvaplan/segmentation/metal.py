@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pdvaplan.segmentation.filters import components_touching, within_mm
+from pdvaplan.filters import components_touching, within_mm
 from pdvaplan.segmentation.settings import SegmentationSettings
 
 

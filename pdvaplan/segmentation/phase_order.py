@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pdvaplan.filters import within_mm
 from pdvaplan.segmentation.coarse import CoarseGrid
-from pdvaplan.segmentation.filters import within_mm
 from pdvaplan.segmentation.levels import background_hu
 
 #: Contrast over the background (HU) a vessel voxel must show in one phase.

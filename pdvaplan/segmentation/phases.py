@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from pdvaplan.filters import inside_distance_mm, smooth_mm
 from pdvaplan.segmentation.bone import bright_surface
 from pdvaplan.segmentation.coarse import CoarseGrid
-from pdvaplan.segmentation.filters import inside_distance_mm, smooth_mm
 from pdvaplan.segmentation.levels import noise_hu, soft_tissue_hu
 from pdvaplan.segmentation.settings import SegmentationSettings
 
@@ -174,7 +174,7 @@ def smooth_phases(
         axis=axis,
         coarse=coarse,
         background_hu=background,
-        noise_hu=smoothed_noise_hu(coarse(art), background),
+        noise_hu=noise_hu(coarse(art), SMOOTHED_WINDOW_HU, background, above_only=False),
         sigma_mm=sigma_mm,
         vein_sigma_mm=float(np.sqrt(max(vein_smoothing**2 - smoothing**2, 0.0))),
         venous_offset_hu=float(venous_offset_hu),
@@ -205,15 +205,8 @@ def smoothing_for(noise_hu: float) -> tuple[float, float, float]:
     return artery, vein, along
 
 
-def smoothed_noise_hu(image: np.ndarray, background: float, window_hu: float = 50.0) -> float:
-    """Noise (standard deviation, HU) of a smoothed `image` in soft tissue: the median
-    absolute deviation about the background of the values within `window_hu` of it."""
-    values = image[np.abs(image - np.float32(background)) <= window_hu]
-    if values.size < 100:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(values - np.float32(background))))
-
-
+#: The smoothed arterial phase's noise is read within this far of soft tissue's level (HU).
+SMOOTHED_WINDOW_HU = 50.0
 #: The bone surface: where a (smoothed) phase crosses this level (HU).
 EDGE_LEVEL_HU = 600.0
 #: Smallest section (mm²) of a bright region taken for bone.

@@ -26,7 +26,7 @@ Throughout: the arterial grid is the working frame (only physical position
 relates the phases); sizes are in mm and mm³, so the result does not depend
 on the grid; cost follows the masks, not the volume (components by
 union-find over a mask's voxels, distances in each component's box,
-separable threaded smoothing: `pdvaplan.segmentation.filters`). Each stage's
+separable threaded smoothing: `pdvaplan.filters`). Each stage's
 module says which methods it uses and why they hold up where the images are
 hard.
 """

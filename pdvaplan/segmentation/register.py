@@ -39,6 +39,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.filters import smooth_mm
 from pdvaplan.io import RigidTransform, Volume, from_sitk
 from pdvaplan.segmentation.bone import bright_surface
 
@@ -400,7 +401,8 @@ class BoneSurface:
 
 def _smoothed(image: sitk.Image) -> Volume:
     """A block-averaged phase smoothed by 0.7 mm, as a Volume."""
-    return from_sitk(sitk.SmoothingRecursiveGaussian(image, 0.7), "block means")
+    blocks = from_sitk(image, "block means")
+    return blocks.with_array(smooth_mm(blocks.array, blocks.spacing_mm, 0.7))
 
 
 def _nearest_fall(

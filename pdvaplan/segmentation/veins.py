@@ -24,8 +24,8 @@ import numpy as np
 
 from pdvaplan.boxes import bounding_box
 from pdvaplan.errors import PdvaplanInputError
+from pdvaplan.filters import Components, components_touching, smooth_mm, within_mm
 from pdvaplan.segmentation.bone import BoneMasks
-from pdvaplan.segmentation.filters import Components, components_touching, smooth_mm, within_mm
 from pdvaplan.segmentation.levels import along_axis
 from pdvaplan.segmentation.lumen import at_fraction, lumen_candidates, lumen_mask, unmix_artery
 from pdvaplan.segmentation.phases import SmoothedPhases

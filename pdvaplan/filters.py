@@ -2,19 +2,22 @@
 
 Plain functions over NumPy arrays indexed ``[i, j, k]`` with a voxel spacing
 per axis, so every size a caller gives is physical (mm, mm³) and the result
-does not depend on the grid.
+does not depend on the grid. Segmentation, centrelines, planning and the
+meshes all smooth, measure distances and label components through this one
+module.
 
 Volumes run to 512 x 512 x 1500 voxels while the masks worked on (lumen,
 calcium, bone) cover a few per cent of them, so the costly steps work on the
 mask's voxels only: components are found by union-find over the sorted flat
-indices of the mask (`Components`, never a full-volume label array), and
-distances to a mask are computed in the padded bounding box of each of its
-components. Smoothing is separable and split across threads (SciPy releases
-the GIL).
+indices of the mask (`Components`, never a full-volume label array unless
+asked for), and distances inside a mask are computed in its bounding box,
+distances to it in the padded box of each of its components. Smoothing is
+separable and split across threads (SciPy releases the GIL).
 """
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
@@ -23,6 +26,7 @@ import numba
 import numpy as np
 from scipy import ndimage
 
+from pdvaplan.boxes import bounding_box
 from pdvaplan.threads import threads
 
 #: Below this many voxels an array is smoothed in one thread.
@@ -127,9 +131,13 @@ def distance_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
 
 
 def inside_distance_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
-    """Distance (mm, float32) from every voxel of `mask` to the nearest voxel outside it.
+    """Distance (mm, float32) from every voxel of `mask` to the nearest voxel outside it
+    (0 outside the mask).
 
-    The array's border is not a boundary (a mask reaching it continues).
+    The array's border is not a boundary (a mask reaching it continues). The
+    transform runs in the mask's bounding box and a voxel around it, which holds
+    every mask voxel's nearest outside voxel, so a small mask in a large volume
+    costs what its box costs.
 
     Examples
     --------
@@ -138,11 +146,19 @@ def inside_distance_mm(mask: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
     >>> inside_distance_mm(mask, np.array([0.5, 1.0, 1.0])).ravel().tolist()
     [0.0, 0.5, 1.0, 1.5, 2.0]
     """
-    spacing = tuple(float(s) for s in spacing_mm)
-    workers = threads() if mask.size >= _SERIAL_VOXELS else 1
-    return edt.edt(
-        np.ascontiguousarray(mask), anisotropy=spacing, black_border=False, parallel=workers
-    ).astype(np.float32, copy=False)
+    distance = np.zeros(mask.shape, np.float32)
+    box = bounding_box(mask, 1)
+    if box is None:
+        return distance
+    inside = np.ascontiguousarray(mask[box])
+    workers = threads() if inside.size >= _SERIAL_VOXELS else 1
+    distance[box] = edt.edt(
+        inside,
+        anisotropy=tuple(float(s) for s in spacing_mm),
+        black_border=False,
+        parallel=workers,
+    )
+    return distance
 
 
 # --- Components of sparse masks -------------------------------------------------------
@@ -170,30 +186,43 @@ def _union(parent, a, b):
         parent[ra] = rb
 
 
+def _backward_steps(connectivity: int) -> np.ndarray:
+    """The neighbour steps (di, dj, dk) that come earlier in C order, for a connectivity
+    as scikit-image counts it (1: faces; 2: and edges; 3: and corners)."""
+    steps = [
+        step
+        for step in itertools.product((-1, 0, 1), repeat=3)
+        if step < (0, 0, 0) and sum(map(abs, step)) <= connectivity
+    ]
+    return np.array(steps, np.int64)
+
+
 @numba.njit(cache=True, nogil=True)
-def _label_sorted(flat, nj, nk):
-    """Face-connected component id (0..count-1) of each voxel of sorted flat indices."""
+def _label_sorted(flat, nj, nk, steps):
+    """Component id (0..count-1, in order of each component's first voxel) of each voxel
+    of sorted flat indices, joining each voxel to its neighbours one of `steps` back.
+
+    The flat index of a step's neighbour grows with the voxel's, so one pointer per step
+    walks forward through `flat` and finds it (or finds it absent) in amortised O(1).
+    """
     m = flat.size
     parent = np.arange(m).astype(np.int64)
     plane = nj * nk
-    row_pointer = 0
-    plane_pointer = 0
+    pointer = np.zeros(steps.shape[0], np.int64)
     for n in range(m):
         p = flat[n]
-        if p % nk > 0 and n > 0 and flat[n - 1] == p - 1:
-            _union(parent, n, n - 1)
-        if (p // nk) % nj > 0:
-            q = p - nk
-            while flat[row_pointer] < q:
-                row_pointer += 1
-            if flat[row_pointer] == q:
-                _union(parent, n, row_pointer)
-        if p >= plane:
-            q = p - plane
-            while flat[plane_pointer] < q:
-                plane_pointer += 1
-            if flat[plane_pointer] == q:
-                _union(parent, n, plane_pointer)
+        i, j, k = p // plane, (p // nk) % nj, p % nk
+        for t in range(steps.shape[0]):
+            di, dj, dk = steps[t, 0], steps[t, 1], steps[t, 2]
+            if i + di < 0 or j + dj < 0 or j + dj >= nj or k + dk < 0 or k + dk >= nk:
+                continue
+            q = p + di * plane + dj * nk + dk
+            at = pointer[t]
+            while flat[at] < q:
+                at += 1
+            pointer[t] = at
+            if flat[at] == q:
+                _union(parent, n, at)
     ids = np.empty(m, np.int32)
     count = 0
     for n in range(m):
@@ -238,7 +267,20 @@ def _group(ids, count):
 
 
 class Components:
-    """The face-connected components of a boolean mask, held on the mask's voxels only.
+    """The connected components of a 2D or 3D boolean mask, held on the mask's voxels only.
+
+    The components, and their order (that of each one's first voxel in C order), are
+    those of `scipy.ndimage.label` with the same connectivity, but a sparse mask is
+    labelled several times faster and no label array the size of the volume is made
+    unless `labels` asks for one (``benchmarks/filters.py``).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        2D or 3D; nonzero voxels are the mask.
+    connectivity : int
+        Neighbours joined as scikit-image counts them: 1, voxels sharing a face; 2, also
+        an edge; 3 (3D), also a corner.
 
     Attributes
     ----------
@@ -259,13 +301,24 @@ class Components:
     (3, [2, 1, 1])
     >>> parts.mask(np.array([True, False, True])).ravel().astype(int).tolist()
     [1, 1, 0, 0, 0, 1]
+    >>> diagonal = np.eye(3, dtype=bool)
+    >>> Components(diagonal).count, Components(diagonal, connectivity=2).count
+    (3, 1)
     """
 
-    def __init__(self, mask: np.ndarray) -> None:
+    def __init__(self, mask: np.ndarray, connectivity: int = 1) -> None:
+        if mask.ndim not in (2, 3) or not 1 <= connectivity <= mask.ndim:
+            raise ValueError(
+                f"Components: a 2D or 3D mask and a connectivity of 1 to its dimension, not "
+                f"{mask.ndim}D and {connectivity}"
+            )
         self.shape = mask.shape
         self.flat = np.flatnonzero(mask)
+        self._grid = (1,) * (3 - mask.ndim) + mask.shape
         if self.flat.size:
-            self.ids, self.count = _label_sorted(self.flat, mask.shape[1], mask.shape[2])
+            self.ids, self.count = _label_sorted(
+                self.flat, self._grid[1], self._grid[2], _backward_steps(connectivity)
+            )
         else:
             self.ids, self.count = np.zeros(0, np.int32), 0
 
@@ -281,8 +334,9 @@ class Components:
         return found
 
     def boxes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Lower (inclusive) and upper (exclusive) index corners per component, (count, 3)."""
-        return _boxes(self.flat, self.ids, self.count, self.shape[1], self.shape[2])
+        """Lower (inclusive) and upper (exclusive) index corners per component, (count, ndim)."""
+        low, high = _boxes(self.flat, self.ids, self.count, self._grid[1], self._grid[2])
+        return low[:, 3 - len(self.shape) :], high[:, 3 - len(self.shape) :]
 
     def members(self) -> list[np.ndarray]:
         """Flat indices of the voxels of each component."""
@@ -301,6 +355,12 @@ class Components:
         """Boolean mask of the components where `keep` is True."""
         out = np.zeros(self.shape, bool)
         out.ravel()[self.flat[keep[self.ids]]] = True
+        return out
+
+    def labels(self) -> np.ndarray:
+        """The label array `scipy.ndimage.label` gives: 0 outside, 1 .. count (int32)."""
+        out = np.zeros(self.shape, np.int32)
+        out.ravel()[self.flat] = self.ids + 1
         return out
 
 
@@ -378,6 +438,9 @@ def fill_holes_in_slices(mask: np.ndarray, axis: int) -> np.ndarray:
 
     A hole is a region outside `mask`, connected within its slice, that does
     not reach the slice's border; all slices are filled in one labelling pass.
+    What is labelled is the dense outside of the mask, with a structure that joins
+    voxels within slices only: SciPy's `ndimage.label` does that, where
+    `Components` (for sparse masks, joining across slices) would not help.
 
     Examples
     --------
