@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
@@ -13,7 +14,7 @@ from pdvaplan.kernels.plane_sampling import lumen_section_moments
 _SEED_ORDER = ((0, 0), (0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
 
 
-def oracle(volume, centres, u, v, offsets, grow):
+def oracle(volume, centres, u, v, offsets, grow, floor):
     """The same moments from every pixel of every plane, by scipy."""
     n, m = len(centres), offsets.size
     index = (
@@ -39,9 +40,10 @@ def oracle(volume, centres, u, v, offsets, grow):
         cut = bool(np.isnan(section[widened]).any())
         weights = np.where(widened & ~np.isnan(section), np.clip(section, 0.0, 1.0), 0.0)
         total = weights.sum()
+        pull = np.maximum(weights - floor, 0.0)
         i, j = np.mgrid[:m, :m]
-        row = (weights * i).sum() / total if total > 0 else np.nan
-        column = (weights * j).sum() / total if total > 0 else np.nan
+        row = (pull * i).sum() / pull.sum() if pull.sum() > 0 else np.nan
+        column = (pull * j).sum() / pull.sum() if pull.sum() > 0 else np.nan
         results.append((total, row, column, True, edge, cut))
     return [np.array(r) for r in zip(*results, strict=True)]
 
@@ -52,8 +54,9 @@ def oracle(volume, centres, u, v, offsets, grow):
     m=st.integers(3, 15),
     grow=st.integers(0, 3),
     flip=st.booleans(),
+    floor=st.sampled_from([0.0, 0.5, 0.9]),
 )
-def test_section_moments_match_the_whole_grid_oracle(seed, m, grow, flip):
+def test_section_moments_match_the_whole_grid_oracle(seed, m, grow, flip, floor):
     rng = np.random.default_rng(seed)
     # Smooth blobs around 0.5 give regions of every shape, some touching the
     # grid's edge, some cut by the volume's border.
@@ -65,8 +68,8 @@ def test_section_moments_match_the_whole_grid_oracle(seed, m, grow, flip):
     centres = rng.uniform(-0.5, np.array(volume.shape) - 0.5, (n, 3))
     u, v = rng.normal(size=(n, 3)) * 0.4, rng.normal(size=(n, 3)) * 0.4
     offsets = np.arange(m) - m // 2 + rng.uniform(-0.3, 0.3)
-    ours = lumen_section_moments(volume, centres, u, v, offsets, grow)
-    expected = oracle(volume, centres, u, v, offsets, grow)
+    ours = lumen_section_moments(volume, centres, u, v, offsets, grow, floor)
+    expected = oracle(volume, centres, u, v, offsets, grow, floor)
     for name, a, b in zip(("total", "row", "column"), ours[:3], expected[:3], strict=True):
         assert np.allclose(a, b, rtol=1e-6, atol=1e-5, equal_nan=True), name
     for name, a, b in zip(("found", "edge", "cut"), ours[3:], expected[3:], strict=True):
@@ -80,12 +83,12 @@ def disk_volume(radius_px: float, centre: tuple[float, float], m: int = 21) -> n
     return np.repeat(inside[:, :, None], 3, axis=2).astype(np.float32)
 
 
-def moments(volume: np.ndarray, grow: int) -> tuple[np.ndarray, ...]:
+def moments(volume: np.ndarray, grow: int, floor: float = 0.0) -> tuple[np.ndarray, ...]:
     """Moments of the plane k = 1 on the volume's own pixel grid."""
     m = volume.shape[0]
     centre = np.array([[m // 2, m // 2, 1.0]])
     axes = np.array([[1.0, 0, 0]]), np.array([[0.0, 1, 0]])
-    return lumen_section_moments(volume, centre, *axes, np.arange(m) - m // 2.0, grow)
+    return lumen_section_moments(volume, centre, *axes, np.arange(m) - m // 2.0, grow, floor)
 
 
 def test_section_moments_of_a_disk_and_a_neighbour():
@@ -96,6 +99,28 @@ def test_section_moments_of_a_disk_and_a_neighbour():
     assert found[0] and not edge[0] and not cut[0]
     assert total[0] == disk_volume(4.0, (10.0, 11.0))[:, :, 1].sum()
     assert (row[0], column[0]) == (10.0, 11.0)
+
+
+def test_centroid_above_the_floor_ignores_a_lopsided_skirt():
+    # A blurred disk whose skirt below one half is cut away on one side only (as a
+    # reach around a voxel mask cuts it): weighted by the whole fraction the centroid
+    # moves off the axis; weighted above one half it stays on it.
+    m = 41
+    i, j = np.mgrid[:m, :m]
+    radius = np.hypot(i - 20.0, j - 20.0)
+    section = (0.5 - 0.5 * np.tanh((radius - 6.0) / 2.0)).astype(np.float32)
+    section[:, 27:] = np.where(section[:, 27:] < 0.5, 0.0, section[:, 27:])
+    volume = np.repeat(section[:, :, None], 3, axis=2)
+    whole = moments(volume, grow=6)
+    above_half = moments(volume, grow=6, floor=0.5)
+    assert abs(whole[2][0] - 20.0) > 0.2
+    assert abs(above_half[1][0] - 20.0) < 1e-9 and abs(above_half[2][0] - 20.0) < 1e-9
+    assert above_half[0][0] == whole[0][0]  # the area is the same sum
+
+
+def test_section_moments_reject_a_floor_outside_0_1():
+    with pytest.raises(ValueError, match="floor"):
+        moments(disk_volume(3.0, (10.0, 10.0)), 1, floor=1.0)
 
 
 def test_section_moments_flag_edges_cuts_and_misses():

@@ -102,6 +102,7 @@ class CenterlineSettings:
     final_iterations: int = 1  # rounds once the ends have been followed
     pixel_mm: float = 0.25  # sampling step in the cross-section planes ...
     centring_pixel_mm: float = 0.5  # ... and in the first rounds, on the skeleton
+    centring_floor: float = 0.5  # centroids weigh a given lumen fraction above this
     pixels_per_radius: float = 16.0  # wider vessels get coarser pixels, this many per radius
     mask_blur_mm: float = 0.3  # blur that turns a mask into a lumen fraction
     skirt_mm: float | None = None  # lumen fraction spread beyond the half level
@@ -182,6 +183,11 @@ def extract_centerlines(
     skirt_mm = settings.skirt_mm
     if skirt_mm is None:
         skirt_mm = 2.5 * settings.mask_blur_mm + spacing.max()
+    # A measured lumen fraction carries noise, a neighbour's partial volume and a skirt cut
+    # short by the reach around the mask below one half, which centroids ignore. One made
+    # from the mask has only its own symmetric blur there, and near free ends the whole
+    # fraction holds the line on the axis better.
+    floor = settings.centring_floor if lumen is not None else 0.0
     # Components are labelled in the mask's bounding box: labelling costs in
     # proportion to the array, and vessels fill a small part of a leg's volume.
     whole_box = bounding_box(binary)
@@ -203,7 +209,7 @@ def extract_centerlines(
         depth = inside_distance_mm(own.array, spacing)
         branches = skeleton_branches(own.array, spacing, settings.min_spur_mm, depth=depth)
         for branch, kind in vessel_paths(branches, spacing, depth, mask.direction[2]):
-            line = _fit_branch(branch, own, own_lumen, depth, mask, settings, skirt_mm)
+            line = _fit_branch(branch, own, own_lumen, depth, mask, settings, skirt_mm, floor)
             if line is None:
                 continue
             line = (*line, kind)
@@ -268,6 +274,7 @@ def _fit_branch(
     whole: Volume,
     settings: CenterlineSettings,
     skirt_mm: float,
+    centring_floor: float,
 ):
     """Sub-voxel points, radii and end kinds of one skeleton branch, proximal first."""
     step = settings.step_mm
@@ -285,7 +292,9 @@ def _fit_branch(
     points = smooth(points, settings.smoothing_mm, step, start_pinned, end_pinned)
     radii = np.full(len(points), np.nan)
     for _ in range(settings.iterations):
-        sections = measure_sections(lumen, points, half_width, centring_pixel_mm, skirt_mm)
+        sections = measure_sections(
+            lumen, points, half_width, centring_pixel_mm, skirt_mm, centring_floor
+        )
         points, radii = resample(sections.points_mm, step, sections.radii_mm)
         points = smooth(points, settings.smoothing_mm, step, start_pinned, end_pinned)
     # Free ends are followed from the last measured points: where the volume's
@@ -305,7 +314,7 @@ def _fit_branch(
         return None
     points = resample(points, step)
     for _ in range(settings.final_iterations):  # centre the stretches the ends were followed along
-        final = measure_sections(lumen, points, half_width, pixel_mm, skirt_mm)
+        final = measure_sections(lumen, points, half_width, pixel_mm, skirt_mm, centring_floor)
         points = smooth(final.points_mm, settings.smoothing_mm, step, start_pinned, end_pinned)
     radii = _fill_and_filter(final.radii_mm, points, own, depth_mm, settings, step)
     points, radii = resample(points, step, radii)

@@ -19,6 +19,7 @@ def lumen_section_moments(
     v_index: np.ndarray,
     offsets: np.ndarray,
     grow: int,
+    floor: float = 0.0,
 ) -> tuple[np.ndarray, ...]:
     """Area and centroid of the lumen region through the centre of each plane.
 
@@ -30,7 +31,8 @@ def lumen_section_moments(
     m // 2), the region is the 4-connected set of pixels at or above one half
     that holds the centre pixel (or, failing that, the first such pixel of the
     3 x 3 block around it), widened by `grow` pixels (a square) to take in the
-    partial-volume skirt. Its pixels weigh their value clipped to [0, 1].
+    partial-volume skirt. Its pixels' values clipped to [0, 1] sum to the area;
+    the centroid weighs each pixel by how far that value exceeds `floor`.
 
     Parameters
     ----------
@@ -45,13 +47,17 @@ def lumen_section_moments(
         Grid positions along u and along v, m >= 3.
     grow : int
         Pixels the region is widened by.
+    floor : float
+        Values at or below it do not pull the centroid (0: the centroid of the
+        area's weights), in [0, 1).
 
     Returns
     -------
     total : numpy.ndarray, shape (n,)
-        Sum of the weights (the area in pixels).
+        Sum of the clipped values (the area in pixels).
     row, column : numpy.ndarray, shape (n,)
-        Weighted mean pixel position (NaN where `total` is 0).
+        Mean pixel position weighted by the clipped values above `floor` (NaN where
+        none is above it).
     found, touches_edge, cut : numpy.ndarray of bool, shape (n,)
         A region was found; it reaches the grid's edge; its widened form
         reaches pixels outside the volume.
@@ -81,9 +87,11 @@ def lumen_section_moments(
         raise ValueError("centres_index, u_index, v_index must be (n, 3) and offsets (m,)")
     if arrays[3].size < 3:
         raise ValueError(f"offsets must have at least 3 values, got {arrays[3].size}")
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must lie in [0, 1), got {floor}")
     total, row, column = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
     flags = np.zeros((n, 3), dtype=np.bool_)
-    _moments(volume, *arrays, int(grow), total, row, column, flags)
+    _moments(volume, *arrays, int(grow), float(floor), total, row, column, flags)
     return total, row, column, flags[:, 0], flags[:, 1], flags[:, 2]
 
 
@@ -120,7 +128,7 @@ def _value(volume, centre, u, v, offsets, values, sampled, i, j):
 
 
 @numba.njit(parallel=True, cache=True)
-def _moments(volume, centres, u, v, offsets, grow, total, row, column, flags):
+def _moments(volume, centres, u, v, offsets, grow, floor, total, row, column, flags):
     n = centres.shape[0]
     m = offsets.size
     c = m // 2
@@ -179,7 +187,7 @@ def _moments(volume, centres, u, v, offsets, grow, total, row, column, flags):
         widened = np.zeros((m, m), dtype=np.uint8)
         for j in range(j0, j1 + 1):
             _widen_line(rows[:, j], widened[:, j], i0, i1, grow)
-        weight_sum, i_sum, j_sum = 0.0, 0.0, 0.0
+        weight_sum, i_sum, j_sum, centring_sum = 0.0, 0.0, 0.0, 0.0
         for i in range(i0, i1 + 1):
             for j in range(j0, j1 + 1):
                 if not widened[i, j]:
@@ -190,12 +198,15 @@ def _moments(volume, centres, u, v, offsets, grow, total, row, column, flags):
                     continue
                 weight = min(max(value, 0.0), 1.0)
                 weight_sum += weight
-                i_sum += weight * i
-                j_sum += weight * j
+                centring = weight - floor
+                if centring > 0:
+                    centring_sum += centring
+                    i_sum += centring * i
+                    j_sum += centring * j
         total[p] = weight_sum
-        if weight_sum > 0:
-            row[p] = i_sum / weight_sum
-            column[p] = j_sum / weight_sum
+        if centring_sum > 0:
+            row[p] = i_sum / centring_sum
+            column[p] = j_sum / centring_sum
 
 
 @numba.njit(cache=True, inline="always")
