@@ -12,9 +12,10 @@ one half, where positive). For a lumen symmetric about its axis that centroid
 is the axis whatever the blur, and the skirt below one half does not move it:
 the skirt is where a section is cut short (by the reach around the vessel's
 mask, which follows the grid's voxels) and where image noise and a neighbour's
-partial volume lie. Weighted by the whole fraction instead, the basic leg's
-crossing distance spread 0.056 mm over 20 noise-free random grids; above one
-half, 0.017 mm (``benchmarks/frames.py`` measures it with noise).
+partial volume lie, so a centroid that counted it would move with the grid
+(``benchmarks/frames.py`` plans one leg on random grids, with and without noise).
+A fraction made from a mask by a slight blur has no such skirt, and
+`extract_centerlines` centres it on the whole fraction (``centring_floor`` 0).
 
 Where the region reaches the edge of the sampling window (a junction, or
 another structure merging in), the volume's border cuts it, or it vanishes
