@@ -53,6 +53,7 @@ from pdvaplan.filters import Components
 from pdvaplan.io import Volume
 from pdvaplan.labels import ARTERY, BONE, CALCIUM, METAL, VEIN
 from pdvaplan.planning.candidates import REJOIN_MM, Candidate, Search, calcium_edge_mm
+from pdvaplan.planning.contrast import SMOOTHING_MM as CONTRAST_SMOOTHING_MM
 from pdvaplan.planning.contrast import contrast_along
 from pdvaplan.planning.parameters import PlanParameters
 from pdvaplan.planning.vessels import VesselMap, vessel_title
@@ -327,10 +328,12 @@ def _site_record(site: Candidate, **figures) -> dict:
 def _declining_contrast(
     along: dict[str, dict], crossing: Candidate | None, names: dict[str, str | None] | None
 ) -> list[str]:
-    """A warning when the crossing lies where its artery's contrast falls towards its end."""
+    """A warning when the crossing lies where its artery's contrast falls towards its end,
+    or above the fall's start by less than the length the contrast is averaged over
+    (`contrast.SMOOTHING_MM`), within which the start cannot be placed."""
     found = along.get(crossing.artery) if crossing is not None else None
     start_mm = found["declining_from_arc_mm"] if found else None
-    if start_mm is None or crossing.artery_arc_mm < start_mm:
+    if start_mm is None or crossing.artery_arc_mm < start_mm - CONTRAST_SMOOTHING_MM:
         return []
     artery = _called(crossing.artery, names)
     share = f"{100 * found['end_share']:.0f} % of its upper half's"
