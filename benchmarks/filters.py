@@ -4,7 +4,7 @@ Run from the repository root: ``python -m benchmarks.filters``; prints a markdow
 table and writes it to ``benchmarks/results/filters.md``.
 
 The masks are the basic leg's label map at plan size: its voxels repeated to about
-420 x 390 x 660 (about the largest size `benchmarks.plan --sizes` runs), so vessels fill a
+420 x 390 x 660 (`benchmarks.plan --sizes` goes up to 512 x 512 x 600), so vessels fill a
 per cent or less of the volume and bone about a twentieth, as in a scanned leg.
 
 * Components: `pdvaplan.filters.Components` (union-find over the mask's sorted
